@@ -1,0 +1,390 @@
+//! Orchestrator configuration: routing plus one table per backend, from TOML and/or
+//! `ORCHESTRATOR_*` environment variables.
+//!
+//! ```toml
+//! [routing]            # optional; these are the defaults
+//! simple = "bullmq"
+//! complex = "temporal"
+//! integration = "n8n"
+//!
+//! [backends.bullmq]
+//! url = "redis://127.0.0.1:6379"
+//!
+//! [backends.temporal]
+//! url = "http://127.0.0.1:7233"
+//! namespace = "default"
+//! ```
+//!
+//! Environment: `ORCHESTRATOR_<BACKEND>_<KEY>` sets `backends.<backend>.<key>` (for example
+//! `ORCHESTRATOR_BULLMQ_URL`, `ORCHESTRATOR_N8N_API_KEY`; a `-` in a backend name is `_`),
+//! `ORCHESTRATOR_ROUTE_<TYPE>` sets a route, `ORCHESTRATOR_CONFIG` names a TOML file read
+//! first. Environment values override the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::task::TaskType;
+
+/// A secret string (password, API key). Never printed by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; only call this where it is sent to the engine.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Environment values that look like numbers arrive as numbers; a secret is text.
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(Secret(s)),
+            serde_json::Value::Number(n) => Ok(Secret(n.to_string())),
+            serde_json::Value::Bool(b) => Ok(Secret(b.to_string())),
+            _ => Err(serde::de::Error::custom("a secret must be a string")),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Which backend runs each task type. Unset entries use the defaults
+/// (`bullmq`, `temporal`, `n8n`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    /// Backend for SIMPLE tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simple: Option<String>,
+    /// Backend for COMPLEX tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complex: Option<String>,
+    /// Backend for INTEGRATION tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration: Option<String>,
+}
+
+impl Routing {
+    /// The backend name for `task_type`, default included.
+    pub fn backend_for(&self, task_type: TaskType) -> &str {
+        let (explicit, default) = match task_type {
+            TaskType::Simple => (&self.simple, "bullmq"),
+            TaskType::Complex => (&self.complex, "temporal"),
+            TaskType::Integration => (&self.integration, "n8n"),
+        };
+        explicit.as_deref().unwrap_or(default)
+    }
+
+    /// Whether `task_type` has an explicit route.
+    pub fn is_explicit(&self, task_type: TaskType) -> bool {
+        match task_type {
+            TaskType::Simple => self.simple.is_some(),
+            TaskType::Complex => self.complex.is_some(),
+            TaskType::Integration => self.integration.is_some(),
+        }
+    }
+
+    fn set(&mut self, task_type: TaskType, backend: String) {
+        match task_type {
+            TaskType::Simple => self.simple = Some(backend),
+            TaskType::Complex => self.complex = Some(backend),
+            TaskType::Integration => self.integration = Some(backend),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrchestratorConfig {
+    /// Task type → backend name.
+    #[serde(default)]
+    pub routing: Routing,
+    /// Backend name → that backend's configuration table (see each backend's schema).
+    #[serde(default)]
+    pub backends: BTreeMap<String, serde_json::Value>,
+}
+
+impl fmt::Debug for OrchestratorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted: BTreeMap<&String, serde_json::Value> = self
+            .backends
+            .iter()
+            .map(|(k, v)| (k, redact(v.clone())))
+            .collect();
+        f.debug_struct("OrchestratorConfig")
+            .field("routing", &self.routing)
+            .field("backends", &redacted)
+            .finish()
+    }
+}
+
+/// Replace values of secret-looking keys and passwords inside URLs with `***`.
+pub fn redact(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let lower = k.to_ascii_lowercase();
+                    let secret = ["password", "secret", "token", "api_key", "apikey", "auth"]
+                        .iter()
+                        .any(|s| lower.contains(s));
+                    (
+                        k,
+                        if secret {
+                            Value::String("***".into())
+                        } else {
+                            redact(v)
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        Value::String(s) => Value::String(redact_url(&s)),
+        other => other,
+    }
+}
+
+/// `s` with the password of a URL's userinfo replaced by `***` (unchanged if not a URL).
+pub fn redact_url(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => s.to_string(),
+    }
+}
+
+fn scalar(raw: &str) -> serde_json::Value {
+    match raw {
+        "true" => serde_json::Value::Bool(true),
+        "false" => serde_json::Value::Bool(false),
+        _ => raw
+            .parse::<u64>()
+            .map(serde_json::Value::from)
+            .unwrap_or_else(|_| serde_json::Value::String(raw.to_string())),
+    }
+}
+
+impl OrchestratorConfig {
+    /// Overlay `other`: its explicit routes win, and its backend keys replace ours one by
+    /// one (a backend table is merged, not replaced).
+    pub fn merge(&mut self, other: OrchestratorConfig) {
+        for t in TaskType::ALL {
+            if other.routing.is_explicit(t) {
+                self.routing
+                    .set(t, other.routing.backend_for(t).to_string());
+            }
+        }
+        for (name, table) in other.backends {
+            match (self.backends.get_mut(&name), table) {
+                (Some(serde_json::Value::Object(ours)), serde_json::Value::Object(theirs)) => {
+                    ours.extend(theirs);
+                }
+                (_, table) => {
+                    self.backends.insert(name, table);
+                }
+            }
+        }
+    }
+
+    /// Parse a TOML document.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::InvalidConfig {
+            message: format!("the TOML configuration is invalid: {e}"),
+            source: Some(Box::new(e)),
+        })
+    }
+
+    /// Read a TOML file.
+    pub fn from_toml_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::InvalidConfig {
+            message: format!("cannot read configuration file {}: {e}", path.display()),
+            source: Some(Box::new(e)),
+        })?;
+        Self::from_toml_str(&text)
+    }
+
+    /// `ORCHESTRATOR_CONFIG` (if set) overlaid with the process environment.
+    /// `backend_names` are the names `ORCHESTRATOR_<BACKEND>_<KEY>` may refer to.
+    pub fn from_env(backend_names: &[&str]) -> Result<Self> {
+        Self::from_vars(std::env::vars(), backend_names)
+    }
+
+    /// Like [`OrchestratorConfig::from_env`], from explicit variables (for tests).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+        backend_names: &[&str],
+    ) -> Result<Self> {
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ORCHESTRATOR_"))
+            .collect();
+        let mut config = match vars.iter().find(|(k, _)| k == "ORCHESTRATOR_CONFIG") {
+            Some((_, path)) if !path.is_empty() => Self::from_toml_file(path)?,
+            _ => Self::default(),
+        };
+        let mut overlay = Self::default();
+        overlay.apply_vars(&vars, backend_names)?;
+        config.merge(overlay);
+        Ok(config)
+    }
+
+    fn apply_vars(&mut self, vars: &[(String, String)], backend_names: &[&str]) -> Result<()> {
+        // Longest names first, so `MEMORY_BULLMQ_X` is not read as backend `memory`.
+        let mut names: Vec<(String, &str)> = backend_names
+            .iter()
+            .map(|n| (n.to_ascii_uppercase().replace('-', "_"), *n))
+            .collect();
+        names.sort_by_key(|(env, _)| std::cmp::Reverse(env.len()));
+        for (key, value) in vars {
+            let Some(rest) = key.strip_prefix("ORCHESTRATOR_") else {
+                continue;
+            };
+            if rest == "CONFIG" {
+                continue;
+            }
+            if let Some(ty) = rest.strip_prefix("ROUTE_") {
+                let task_type: TaskType = ty.parse().map_err(|_| {
+                    Error::config(format!(
+                        "{key}: `{ty}` is not a task type (SIMPLE, COMPLEX, INTEGRATION)"
+                    ))
+                })?;
+                self.routing.set(task_type, value.clone());
+                continue;
+            }
+            let matched = names.iter().find_map(|(env, name)| {
+                rest.strip_prefix(env.as_str())
+                    .and_then(|r| r.strip_prefix('_'))
+                    .filter(|field| !field.is_empty())
+                    .map(|field| (*name, field.to_ascii_lowercase()))
+            });
+            let Some((name, field)) = matched else {
+                return Err(Error::config(format!(
+                    "{key} names no known backend; expected ORCHESTRATOR_<BACKEND>_<KEY> with BACKEND one of: {}",
+                    backend_names.join(", ")
+                )));
+            };
+            let table = self
+                .backends
+                .entry(name.to_string())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            match table {
+                serde_json::Value::Object(map) => {
+                    map.insert(field, scalar(value));
+                }
+                _ => {
+                    return Err(Error::config(format!(
+                        "backends.{name} must be a table to apply {key}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deserialize a backend's typed configuration from its table, with an error naming the
+/// backend and the problem.
+pub fn parse_backend_config<T: serde::de::DeserializeOwned>(
+    backend: &str,
+    table: &serde_json::Value,
+) -> Result<T> {
+    serde_json::from_value(table.clone()).map_err(|e| Error::InvalidConfig {
+        message: format!("backends.{backend}: {e}"),
+        source: Some(Box::new(e)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_maps_to_backend_tables() {
+        let c = OrchestratorConfig::from_vars(
+            vars(&[
+                ("ORCHESTRATOR_BULLMQ_URL", "redis://127.0.0.1:1234"),
+                ("ORCHESTRATOR_N8N_API_KEY", "12345"),
+                ("ORCHESTRATOR_MEMORY_BULLMQ_CONCURRENCY", "4"),
+                ("ORCHESTRATOR_ROUTE_SIMPLE", "memory-bullmq"),
+                ("PATH", "/bin"),
+            ]),
+            &["bullmq", "n8n", "memory-bullmq"],
+        )
+        .expect("config");
+        assert_eq!(c.backends["bullmq"]["url"], "redis://127.0.0.1:1234");
+        assert_eq!(c.backends["n8n"]["api_key"], 12345);
+        assert_eq!(c.backends["memory-bullmq"]["concurrency"], 4);
+        assert_eq!(c.routing.backend_for(TaskType::Simple), "memory-bullmq");
+        assert_eq!(c.routing.backend_for(TaskType::Complex), "temporal");
+    }
+
+    #[test]
+    fn env_errors_are_typed() {
+        let e = OrchestratorConfig::from_vars(vars(&[("ORCHESTRATOR_NOPE_URL", "x")]), &["bullmq"])
+            .expect_err("unknown backend");
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig);
+        let e = OrchestratorConfig::from_vars(vars(&[("ORCHESTRATOR_ROUTE_FAST", "x")]), &[])
+            .expect_err("bad type");
+        assert!(e.to_string().contains("not a task type"));
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let c = OrchestratorConfig::from_toml_str(
+            r#"
+            [backends.n8n]
+            url = "http://127.0.0.1:5678"
+            api_key = "sekret-key"
+            [backends.bullmq]
+            url = "redis://user:hunter2@127.0.0.1:6379/0"
+            "#,
+        )
+        .expect("toml");
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("sekret-key"), "{dbg}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(format!("{:?}", Secret::new("hunter2")) == "Secret(***)");
+    }
+
+    #[test]
+    fn bad_toml_is_typed() {
+        let e = OrchestratorConfig::from_toml_str("[routing]\nsimple = 3").expect_err("bad");
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig);
+        let e = OrchestratorConfig::from_toml_str("[nope]").expect_err("unknown key");
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig);
+    }
+}

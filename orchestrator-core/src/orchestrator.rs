@@ -1,0 +1,423 @@
+//! The [`Orchestrator`] handle: the seed's `StandardizedOrchestrator` in Rust.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::backend::{Capabilities, ScheduleRequest, SharedBackend};
+use crate::config::{OrchestratorConfig, Routing};
+use crate::error::{Error, Result};
+use crate::id::TaskId;
+use crate::registry::Registry;
+use crate::status::{CancelOutcome, Health, Source, TaskStatus};
+use crate::task::{TaskOptions, TaskType};
+
+/// Anything that names a task: a [`TaskId`] or its string form.
+pub trait IntoTaskId {
+    /// Parse or clone into a [`TaskId`].
+    fn into_task_id(self) -> Result<TaskId>;
+}
+
+impl IntoTaskId for TaskId {
+    fn into_task_id(self) -> Result<TaskId> {
+        Ok(self)
+    }
+}
+
+impl IntoTaskId for &TaskId {
+    fn into_task_id(self) -> Result<TaskId> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoTaskId for &str {
+    fn into_task_id(self) -> Result<TaskId> {
+        Ok(self.parse()?)
+    }
+}
+
+impl IntoTaskId for &String {
+    fn into_task_id(self) -> Result<TaskId> {
+        Ok(self.parse()?)
+    }
+}
+
+impl IntoTaskId for String {
+    fn into_task_id(self) -> Result<TaskId> {
+        Ok(self.parse()?)
+    }
+}
+
+/// A backend as [`Orchestrator::backends`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendInfo {
+    /// The backend's name.
+    pub name: String,
+    /// The source its statuses report.
+    pub source: Source,
+    /// Task types routed to it.
+    pub routed: Vec<TaskType>,
+    /// What it supports.
+    pub capabilities: Capabilities,
+}
+
+struct Inner {
+    backends: BTreeMap<String, SharedBackend>,
+    routing: Routing,
+}
+
+/// One API to schedule, inspect and cancel tasks on whichever engine runs them.
+///
+/// Cheap to clone (an `Arc` inside), `Send + Sync`: keep one in your axum state.
+#[derive(Clone)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("backends", &self.inner.backends.keys().collect::<Vec<_>>())
+            .field("routing", &self.inner.routing)
+            .finish()
+    }
+}
+
+/// Builds an [`Orchestrator`] from backend instances and/or configuration.
+#[derive(Default)]
+pub struct OrchestratorBuilder {
+    registry: Option<Registry>,
+    config: OrchestratorConfig,
+    instances: BTreeMap<String, SharedBackend>,
+}
+
+impl fmt::Debug for OrchestratorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrchestratorBuilder")
+            .field("config", &self.config)
+            .field("instances", &self.instances.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl OrchestratorBuilder {
+    /// Use `registry` instead of [`Registry::global`] to build configured backends.
+    #[must_use]
+    pub fn registry(mut self, registry: Registry) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Merge `config` (see [`OrchestratorConfig::merge`]).
+    #[must_use]
+    pub fn config(mut self, config: OrchestratorConfig) -> Self {
+        self.config.merge(config);
+        self
+    }
+
+    /// Add an already built backend under its own name.
+    #[must_use]
+    pub fn backend(mut self, backend: SharedBackend) -> Self {
+        self.instances.insert(backend.name().to_string(), backend);
+        self
+    }
+
+    /// Route `task_type` to the backend called `backend`.
+    #[must_use]
+    pub fn route(mut self, task_type: TaskType, backend: impl Into<String>) -> Self {
+        let b = Some(backend.into());
+        match task_type {
+            TaskType::Simple => self.config.routing.simple = b,
+            TaskType::Complex => self.config.routing.complex = b,
+            TaskType::Integration => self.config.routing.integration = b,
+        }
+        self
+    }
+
+    /// Build every configured backend (no I/O: backends connect on first use) and check
+    /// that explicit routes point at a backend.
+    pub fn build(self) -> Result<Orchestrator> {
+        let registry = self.registry.as_ref().unwrap_or_else(|| Registry::global());
+        let mut backends = self.instances;
+        for (name, table) in &self.config.backends {
+            if backends.contains_key(name) {
+                continue;
+            }
+            backends.insert(name.clone(), registry.build(name, table)?);
+        }
+        for t in TaskType::ALL {
+            let name = self.config.routing.backend_for(t);
+            if self.config.routing.is_explicit(t) && !backends.contains_key(name) {
+                return Err(Error::UnknownBackend {
+                    name: name.to_string(),
+                    available: backends.keys().cloned().collect(),
+                    feature: None,
+                });
+            }
+        }
+        Ok(Orchestrator {
+            inner: Arc::new(Inner {
+                backends,
+                routing: self.config.routing,
+            }),
+        })
+    }
+}
+
+impl Orchestrator {
+    /// Start building an orchestrator.
+    pub fn builder() -> OrchestratorBuilder {
+        OrchestratorBuilder::default()
+    }
+
+    /// Build from a configuration, with the backends linked into this binary.
+    pub fn from_config(config: OrchestratorConfig) -> Result<Self> {
+        Self::builder().config(config).build()
+    }
+
+    /// Build from `ORCHESTRATOR_CONFIG` and `ORCHESTRATOR_*` variables.
+    pub fn from_env() -> Result<Self> {
+        let names = Registry::global().names();
+        Self::from_config(OrchestratorConfig::from_env(&names)?)
+    }
+
+    fn route(&self, task_type: TaskType) -> Result<&SharedBackend> {
+        let name = self.inner.routing.backend_for(task_type);
+        self.inner.backends.get(name).ok_or_else(|| Error::NoRoute {
+            task_type,
+            hint: format!(
+                "configure backend `{name}` ([backends.{name}] in the config file, or ORCHESTRATOR_{}_URL), \
+                 or route {task_type} elsewhere (ORCHESTRATOR_ROUTE_{task_type}=<backend>)",
+                name.to_ascii_uppercase().replace('-', "_")
+            ),
+        })
+    }
+
+    fn owner(&self, id: &TaskId) -> Result<&SharedBackend> {
+        self.inner
+            .backends
+            .get(id.backend())
+            .ok_or_else(|| Error::UnknownBackend {
+                name: id.backend().to_string(),
+                available: self.inner.backends.keys().cloned().collect(),
+                feature: None,
+            })
+    }
+
+    /// Schedule a task on the engine its `task_type` routes to; the seed's `scheduleTask`.
+    ///
+    /// Input is validated before any I/O. For a COMPLEX task with a `tracking_queue`, a
+    /// SIMPLE tracking task carrying the workflow's id is also scheduled on that queue.
+    pub async fn schedule_task(
+        &self,
+        name: &str,
+        payload: impl Serialize,
+        options: TaskOptions,
+    ) -> Result<TaskId> {
+        let task_type = options.task_type;
+        let span = tracing::info_span!("orchestrator.schedule", task.name = name, task.r#type = %task_type);
+        async move {
+            let request = ScheduleRequest::new(name, payload, options)?;
+            let backend = self.route(task_type)?;
+            let tracking = request.options().temporal.as_ref().and_then(|t| {
+                t.tracking_queue
+                    .clone()
+                    .map(|q| (q, t.workflow_type.clone()))
+            });
+            let id = backend.schedule(request).await?;
+            tracing::debug!(task.id = %id, "scheduled");
+            if let Some((queue, workflow_type)) = tracking {
+                self.schedule_tracking(&id, name, &queue, &workflow_type)
+                    .await?;
+            }
+            Ok(id)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn schedule_tracking(
+        &self,
+        id: &TaskId,
+        name: &str,
+        queue: &str,
+        workflow_type: &str,
+    ) -> Result<()> {
+        let payload = serde_json::json!({
+            "taskId": id,
+            "name": name,
+            "workflowType": workflow_type,
+            "source": self.owner(id).map(|b| b.source()).unwrap_or(Source::TEMPORAL),
+        });
+        let result = async {
+            let request =
+                ScheduleRequest::new(queue, payload, TaskOptions::simple().job_name(name))?;
+            self.route(TaskType::Simple)?.schedule(request).await
+        }
+        .await;
+        match result {
+            Ok(tracking_id) => {
+                tracing::debug!(tracking.id = %tracking_id, "tracking task scheduled");
+                Ok(())
+            }
+            Err(e) => Err(Error::TrackingFailed {
+                task_id: id.clone(),
+                queue: queue.to_string(),
+                source: Box::new(e),
+            }),
+        }
+    }
+
+    /// Schedule a SIMPLE task (BullMQ); the seed's `scheduleSimpleTask`.
+    pub async fn schedule_simple_task(
+        &self,
+        name: &str,
+        payload: impl Serialize,
+        options: TaskOptions,
+    ) -> Result<TaskId> {
+        self.schedule_task(name, payload, options.task_type(TaskType::Simple))
+            .await
+    }
+
+    /// Schedule a COMPLEX workflow (Temporal); the seed's `scheduleComplexWorkflow`.
+    pub async fn schedule_complex_workflow(
+        &self,
+        name: &str,
+        payload: impl Serialize,
+        options: TaskOptions,
+    ) -> Result<TaskId> {
+        self.schedule_task(name, payload, options.task_type(TaskType::Complex))
+            .await
+    }
+
+    /// Schedule an INTEGRATION (n8n); the seed's `scheduleExternalIntegration`.
+    pub async fn schedule_external_integration(
+        &self,
+        name: &str,
+        payload: impl Serialize,
+        options: TaskOptions,
+    ) -> Result<TaskId> {
+        self.schedule_task(name, payload, options.task_type(TaskType::Integration))
+            .await
+    }
+
+    /// Schedule many tasks at once; ids come back in input order. Every task is validated
+    /// before any is sent. Tasks are grouped per backend and sent through each backend's
+    /// bulk call. Tracking queues are not supported here (use [`Self::schedule_task`]).
+    pub async fn schedule_bulk<P: Serialize>(
+        &self,
+        tasks: impl IntoIterator<Item = (String, P, TaskOptions)>,
+    ) -> Result<Vec<TaskId>> {
+        let span = tracing::info_span!("orchestrator.schedule_bulk");
+        async move {
+            let mut groups: BTreeMap<&str, (Vec<usize>, Vec<ScheduleRequest>)> = BTreeMap::new();
+            let mut count = 0;
+            for (i, (name, payload, options)) in tasks.into_iter().enumerate() {
+                if options
+                    .temporal
+                    .as_ref()
+                    .is_some_and(|t| t.tracking_queue.is_some())
+                {
+                    return Err(Error::invalid(
+                        "temporal.trackingQueue",
+                        "is not supported by schedule_bulk; use schedule_task",
+                    ));
+                }
+                let backend = self.route(options.task_type)?;
+                let request = ScheduleRequest::new(name, payload, options)?;
+                let group = groups.entry(backend.name()).or_default();
+                group.0.push(i);
+                group.1.push(request);
+                count = i + 1;
+            }
+            let mut ids: Vec<Option<TaskId>> = vec![None; count];
+            for (name, (positions, requests)) in groups {
+                let backend = &self.inner.backends[name];
+                let got = backend.schedule_bulk(requests).await?;
+                for (pos, id) in positions.into_iter().zip(got) {
+                    ids[pos] = Some(id);
+                }
+            }
+            ids.into_iter()
+                .map(|id| {
+                    id.ok_or_else(|| {
+                        Error::backend(
+                            "orchestrator",
+                            crate::ErrorKind::Unexpected,
+                            "a backend returned fewer ids than tasks",
+                        )
+                    })
+                })
+                .collect()
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The status of a task, whichever engine runs it; the seed's `getTaskStatus`.
+    pub async fn get_task_status(&self, task_id: impl IntoTaskId) -> Result<TaskStatus> {
+        let id = task_id.into_task_id()?;
+        let span = tracing::info_span!("orchestrator.status", task.id = %id);
+        async { self.owner(&id)?.status(&id).await }
+            .instrument(span)
+            .await
+    }
+
+    /// Cancel a task and say what happened.
+    pub async fn cancel(&self, task_id: impl IntoTaskId) -> Result<CancelOutcome> {
+        let id = task_id.into_task_id()?;
+        let span = tracing::info_span!("orchestrator.cancel", task.id = %id);
+        async { self.owner(&id)?.cancel(&id).await }
+            .instrument(span)
+            .await
+    }
+
+    /// The seed's `cancelTask`: `true` when the task was (or is being) cancelled.
+    pub async fn cancel_task(&self, task_id: impl IntoTaskId) -> Result<bool> {
+        Ok(self.cancel(task_id).await?.is_cancelled())
+    }
+
+    /// Check every backend; a failing check is reported as `ok: false`, not an error.
+    pub async fn health(&self) -> Vec<Health> {
+        let checks = self.inner.backends.iter().map(|(name, b)| async move {
+            b.health().await.unwrap_or_else(|e| Health {
+                backend: name.clone(),
+                ok: false,
+                detail: e.to_string(),
+                warnings: Vec::new(),
+            })
+        });
+        futures::future::join_all(checks).await
+    }
+
+    /// The backends this orchestrator holds and the task types routed to each.
+    pub fn backends(&self) -> Vec<BackendInfo> {
+        self.inner
+            .backends
+            .iter()
+            .map(|(name, b)| BackendInfo {
+                name: name.clone(),
+                source: b.source(),
+                routed: TaskType::ALL
+                    .into_iter()
+                    .filter(|t| self.inner.routing.backend_for(*t) == name)
+                    .collect(),
+                capabilities: b.capabilities(),
+            })
+            .collect()
+    }
+
+    /// The backend called `name`, for backend-specific calls.
+    pub fn backend(&self, name: &str) -> Option<SharedBackend> {
+        self.inner.backends.get(name).cloned()
+    }
+
+    /// The backend that runs `task_type`, if one is configured.
+    pub fn backend_for(&self, task_type: TaskType) -> Option<SharedBackend> {
+        self.route(task_type).ok().cloned()
+    }
+}

@@ -1,0 +1,260 @@
+//! Unified task status.
+//!
+//! Each engine has its own states; [`TaskState`] is the small common vocabulary and
+//! [`TaskStatus::native_state`] keeps the engine's own word. Mapping table:
+//!
+//! | unified      | BullMQ                               | Temporal                    | n8n (dispatch / execution)          |
+//! |--------------|--------------------------------------|-----------------------------|-------------------------------------|
+//! | `PENDING`    | `waiting`, `prioritized`             | —                           | dispatch `queued`, execution `new`  |
+//! | `DELAYED`    | `delayed` (first run or retry wait)  | —                           | dispatch `retrying`                 |
+//! | `RUNNING`    | `active`                             | `Running`                   | `running`                           |
+//! | `WAITING`    | `waiting-children`                   | —                           | `waiting`                           |
+//! | `COMPLETED`  | `completed`                          | `Completed`                 | `success`                           |
+//! | `FAILED`     | `failed`                             | `Failed`                    | `error`, `crashed`, dispatch `failed` |
+//! | `CANCELLED`  | (removed: see below)                 | `Canceled`                  | `canceled`                          |
+//! | `TERMINATED` | —                                    | `Terminated`                | —                                   |
+//! | `TIMED_OUT`  | —                                    | `TimedOut`                  | —                                   |
+//! | `CONTINUED_AS_NEW` | —                              | `ContinuedAsNew`            | —                                   |
+//! | `UNKNOWN`    | any state this version does not know | any future status           | delivered, execution not tracked    |
+//!
+//! A task the engine does not know is an [`crate::Error::NotFound`], never a pending
+//! state. BullMQ removes a cancelled job, so after `cancel_task` its status is `NotFound`;
+//! Temporal keeps cancelled workflows, so theirs is `CANCELLED`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::id::TaskId;
+
+/// The engine family that runs a task, as the seed prints it (`BULLMQ`, `TEMPORAL`, `N8N`,
+/// or a custom backend's own name).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Source(Cow<'static, str>);
+
+impl Source {
+    /// BullMQ-compatible Redis queues.
+    pub const BULLMQ: Source = Source(Cow::Borrowed("BULLMQ"));
+    /// Temporal.
+    pub const TEMPORAL: Source = Source(Cow::Borrowed("TEMPORAL"));
+    /// n8n.
+    pub const N8N: Source = Source(Cow::Borrowed("N8N"));
+
+    /// A custom backend's source name.
+    pub fn custom(name: impl Into<Cow<'static, str>>) -> Self {
+        Source(name.into())
+    }
+
+    /// The source as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Source {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "BULLMQ" => Source::BULLMQ,
+            "TEMPORAL" => Source::TEMPORAL,
+            "N8N" => Source::N8N,
+            _ => Source(Cow::Owned(s)),
+        })
+    }
+}
+
+impl JsonSchema for Source {
+    fn schema_name() -> Cow<'static, str> {
+        "Source".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "BULLMQ, TEMPORAL, N8N or a custom backend's name"
+        })
+    }
+}
+
+/// The unified state of a task. See the module docs for the mapping from each engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Accepted, waiting for a worker.
+    Pending,
+    /// Waiting for a start time: a delay, or the backoff before a retry.
+    Delayed,
+    /// A worker is running it.
+    Running,
+    /// Paused by the engine, waiting for something else (children, a signal, a webhook).
+    Waiting,
+    /// Finished successfully.
+    Completed,
+    /// Finished with an error after its last attempt.
+    Failed,
+    /// Cancelled before or while running.
+    Cancelled,
+    /// Stopped by force (Temporal terminate).
+    Terminated,
+    /// Stopped because it ran out of time.
+    TimedOut,
+    /// Closed and replaced by a new run (Temporal continue-as-new); status follows the new run
+    /// when the backend can, so this shows only when it cannot.
+    ContinuedAsNew,
+    /// The engine reports something this version cannot map; see `native_state`.
+    Unknown,
+}
+
+impl TaskState {
+    /// Whether the task will not change any more.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            TaskState::Completed
+                | TaskState::Failed
+                | TaskState::Cancelled
+                | TaskState::Terminated
+                | TaskState::TimedOut
+                | TaskState::ContinuedAsNew
+        )
+    }
+
+    /// The seed's spelling (`PENDING`, `RUNNING`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "PENDING",
+            TaskState::Delayed => "DELAYED",
+            TaskState::Running => "RUNNING",
+            TaskState::Waiting => "WAITING",
+            TaskState::Completed => "COMPLETED",
+            TaskState::Failed => "FAILED",
+            TaskState::Cancelled => "CANCELLED",
+            TaskState::Terminated => "TERMINATED",
+            TaskState::TimedOut => "TIMED_OUT",
+            TaskState::ContinuedAsNew => "CONTINUED_AS_NEW",
+            TaskState::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What `get_task_status` returns. Timestamps are Unix epoch milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStatus {
+    /// The task's id.
+    pub task_id: TaskId,
+    /// The engine family (`BULLMQ`, `TEMPORAL`, `N8N`).
+    pub source: Source,
+    /// Unified state.
+    pub state: TaskState,
+    /// The engine's own state word, unchanged.
+    pub native_state: String,
+    /// Attempts made so far (finished or failed runs).
+    pub attempts_made: u32,
+    /// Last progress the task reported, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<serde_json::Value>,
+    /// The task's result, once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// The failure message, once failed (or of the last failed attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the task was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<u64>,
+    /// When the current or last run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
+    /// When the task finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<u64>,
+}
+
+impl TaskStatus {
+    /// A status with only the required fields set.
+    pub fn new(
+        task_id: TaskId,
+        source: Source,
+        state: TaskState,
+        native_state: impl Into<String>,
+    ) -> Self {
+        Self {
+            task_id,
+            source,
+            state,
+            native_state: native_state.into(),
+            attempts_made: 0,
+            progress: None,
+            result: None,
+            error: None,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
+/// What `cancel_task` did, in a form a caller can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum CancelOutcome {
+    /// The task was removed or cancelled; it will not run (again).
+    Cancelled,
+    /// Cancellation was requested; the engine lets the running task wind down
+    /// (Temporal workflows, n8n executions).
+    CancelRequested,
+    /// The task is running and the engine cannot interrupt it (a locked BullMQ job).
+    NotCancellableRunning,
+    /// The task already finished.
+    NotCancellableFinished,
+    /// No such task.
+    NotFound,
+}
+
+impl CancelOutcome {
+    /// The seed's boolean: `true` when the task was (or is being) cancelled.
+    pub fn is_cancelled(self) -> bool {
+        matches!(
+            self,
+            CancelOutcome::Cancelled | CancelOutcome::CancelRequested
+        )
+    }
+}
+
+/// What a backend's health check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// The backend's name.
+    pub backend: String,
+    /// Whether the engine answered and is usable.
+    pub ok: bool,
+    /// Engine version or other detail ("redis 7.0.15").
+    pub detail: String,
+    /// Problems that do not stop it from working (an old Redis, for example).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}

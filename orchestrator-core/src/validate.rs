@@ -1,0 +1,228 @@
+//! Input validation, run before any I/O.
+//!
+//! The rules mirror what the engines would reject later (or, worse, accept and corrupt):
+//! BullMQ's client-side job-id rules (Lua enforces none of them), its priority limit and
+//! delayed-score range, Temporal's need for a workflow type, n8n's need for a target.
+
+use crate::error::ValidationError;
+use crate::task::{TaskOptions, TaskType};
+
+/// Highest BullMQ priority value (`PRIORITY_LIMIT`, 2^21 - 1).
+pub const MAX_PRIORITY: u32 = 2_097_151;
+
+/// Longest task, queue, job or workflow name accepted.
+pub const MAX_NAME_LEN: usize = 512;
+
+/// Longest delay accepted: BullMQ stores `due_ms * 4096` in a double, exact up to 2^53,
+/// so the due time must stay below 2^41 ms (year 2039). We cap delays at 10 years and
+/// check the absolute bound at schedule time.
+pub const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+
+const MAX_DUE_MS: u64 = 1 << 41;
+
+type V = Result<(), ValidationError>;
+
+/// Check a name used as a task, queue, job or workflow name.
+pub fn name(field: &str, value: &str) -> V {
+    if value.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if value.len() > MAX_NAME_LEN {
+        return Err(ValidationError::new(
+            field,
+            format!("is {} bytes long; the limit is {MAX_NAME_LEN}", value.len()),
+        ));
+    }
+    if value.trim() != value {
+        return Err(ValidationError::new(
+            field,
+            "must not start or end with whitespace",
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Check a BullMQ queue name: a name without `:` (BullMQ builds keys as `prefix:queue:…`).
+pub fn queue_name(field: &str, value: &str) -> V {
+    name(field, value)?;
+    if value.contains(':') {
+        return Err(ValidationError::new(
+            field,
+            "a queue name must not contain `:` (BullMQ builds its keys as `prefix:queue:suffix`)",
+        ));
+    }
+    Ok(())
+}
+
+/// Check a custom BullMQ job id the way Node BullMQ does before adding.
+pub fn job_id(field: &str, id: &str) -> V {
+    name(field, id)?;
+    if id == "0" || id.starts_with("0:") {
+        return Err(ValidationError::new(
+            field,
+            "a job id must not be `0` or start with `0:` (BullMQ reserves them)",
+        ));
+    }
+    if id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ValidationError::new(
+            field,
+            "a custom job id must not be an integer: it would collide with BullMQ's automatic ids",
+        ));
+    }
+    if id.contains(':') && id.split(':').count() != 3 {
+        return Err(ValidationError::new(
+            field,
+            "a job id may contain `:` only in BullMQ's legacy `a:b:c` form",
+        ));
+    }
+    Ok(())
+}
+
+fn webhook_url(field: &str, value: &str) -> V {
+    let url = url::Url::parse(value)
+        .map_err(|e| ValidationError::new(field, format!("`{value}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ValidationError::new(
+            field,
+            format!("scheme `{}` is not http or https", url.scheme()),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ValidationError::new(field, "the URL has no host"));
+    }
+    Ok(())
+}
+
+/// Validate a whole schedule request: the task name and every option against its task type.
+pub fn task(task_name: &str, o: &TaskOptions, now_ms: u64) -> V {
+    name("name", task_name)?;
+    if let Some(p) = o.priority {
+        if p > MAX_PRIORITY {
+            return Err(ValidationError::new(
+                "priority",
+                format!("{p} is above BullMQ's limit of {MAX_PRIORITY}"),
+            ));
+        }
+    }
+    if o.attempts == Some(0) {
+        return Err(ValidationError::new(
+            "attempts",
+            "must be at least 1 (the first run counts as an attempt)",
+        ));
+    }
+    if let Some(d) = o.delay {
+        if d > MAX_DELAY_MS || now_ms.saturating_add(d) >= MAX_DUE_MS {
+            return Err(ValidationError::new(
+                "delay",
+                format!("{d} ms is too far in the future (limit {MAX_DELAY_MS} ms)"),
+            ));
+        }
+    }
+
+    let simple_only: [(&str, bool); 6] = [
+        ("jobId", o.job_id.is_some()),
+        ("jobName", o.job_name.is_some()),
+        ("removeOnComplete", o.remove_on_complete.is_some()),
+        ("removeOnFail", o.remove_on_fail.is_some()),
+        ("lifo", o.lifo.is_some()),
+        ("deduplication", o.deduplication.is_some()),
+    ];
+    if o.task_type != TaskType::Simple {
+        if let Some((field, _)) = simple_only.iter().find(|(_, set)| *set) {
+            return Err(ValidationError::new(
+                *field,
+                format!(
+                    "is a BullMQ option; it has no meaning for {} tasks",
+                    o.task_type
+                ),
+            ));
+        }
+    }
+    if o.task_type != TaskType::Complex && o.temporal.is_some() {
+        return Err(ValidationError::new(
+            "temporal",
+            format!("is only for COMPLEX tasks, this one is {}", o.task_type),
+        ));
+    }
+    if o.task_type != TaskType::Integration && o.n8n.is_some() {
+        return Err(ValidationError::new(
+            "n8n",
+            format!("is only for INTEGRATION tasks, this one is {}", o.task_type),
+        ));
+    }
+
+    match o.task_type {
+        TaskType::Simple => {
+            queue_name("name", task_name)?;
+            if let Some(id) = &o.job_id {
+                job_id("jobId", id)?;
+            }
+            if let Some(n) = &o.job_name {
+                name("jobName", n)?;
+            }
+            if let Some(d) = &o.deduplication {
+                name("deduplication.id", &d.id)?;
+            }
+            if o.lifo == Some(true) && o.priority.is_some_and(|p| p > 0) {
+                return Err(ValidationError::new(
+                    "lifo",
+                    "cannot be combined with a priority (BullMQ orders prioritized jobs by priority only)",
+                ));
+            }
+        }
+        TaskType::Complex => {
+            let t = o.temporal.as_ref().ok_or_else(|| {
+                ValidationError::new(
+                    "temporal",
+                    "COMPLEX tasks need `temporal` options (at least `workflowType`)",
+                )
+            })?;
+            name("temporal.workflowType", &t.workflow_type)?;
+            if let Some(q) = &t.task_queue {
+                name("temporal.taskQueue", q)?;
+            }
+            if let Some(q) = &t.tracking_queue {
+                queue_name("temporal.trackingQueue", q)?;
+            }
+            if let Some(id) = &t.workflow_id {
+                name("temporal.workflowId", id)?;
+            }
+            if t.execution_timeout_ms == Some(0) {
+                return Err(ValidationError::new(
+                    "temporal.executionTimeoutMs",
+                    "must be greater than 0 (leave it unset for no timeout)",
+                ));
+            }
+        }
+        TaskType::Integration => {
+            let n = o.n8n.as_ref().ok_or_else(|| {
+                ValidationError::new(
+                    "n8n",
+                    "INTEGRATION tasks need `n8n` options (`workflowId` and/or `webhookUrl`)",
+                )
+            })?;
+            if n.workflow_id.is_none() && n.webhook_url.is_none() {
+                return Err(ValidationError::new(
+                    "n8n",
+                    "give `workflowId` (resolved through n8n's API) or `webhookUrl`",
+                ));
+            }
+            if let Some(id) = &n.workflow_id {
+                name("n8n.workflowId", id)?;
+            }
+            if let Some(url) = &n.webhook_url {
+                webhook_url("n8n.webhookUrl", url)?;
+            }
+            if let Some(s) = &n.integration_source {
+                name("n8n.integrationSource", s)?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,766 @@
+//! In-memory backends that really run tasks, following each engine's rules.
+//!
+//! | rule                          | `memory-bullmq` (SIMPLE) | `memory-temporal` (COMPLEX) | `memory-n8n` (INTEGRATION) |
+//! |-------------------------------|--------------------------|-----------------------------|----------------------------|
+//! | source                        | `BULLMQ`                 | `TEMPORAL`                  | `N8N`                      |
+//! | handler key                   | task name (queue)        | `temporal.workflowType`     | `n8n.workflowId`, else `n8n.webhookUrl` |
+//! | delay, attempts + backoff     | yes                      | yes                         | yes                        |
+//! | priority order                | yes (BullMQ's: no priority first, then 1, 2, …) | no | no           |
+//! | cancel waiting/delayed        | removes the job (status → NotFound) | → `CANCELLED`    | → `CANCELLED`              |
+//! | cancel running                | refused (`NotCancellableRunning`) | aborted → `CANCELLED` | aborted → `CANCELLED` |
+//! | duplicate id                  | custom `jobId` returns the existing job | `idConflictPolicy` | —          |
+//! | remove on complete/fail       | `true`, count and age honoured | —                     | —                          |
+//!
+//! A task whose key has no handler stays `PENDING`, like a job on a queue no worker
+//! serves. All timing uses `tokio::time`, so tests may run under `tokio::time::pause()`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use orchestrator_core::{
+    Backend, BackendRegistration, CancelOutcome, Capabilities, Error, ErrorKind, Health,
+    IdConflictPolicy, RemovePolicy, Result, ScheduleRequest, SharedBackend, Source, TaskId,
+    TaskOptions, TaskState, TaskStatus, TaskType, async_trait, now_ms,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::handler::{Handler, TaskContext};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Simple,
+    Complex,
+    Integration,
+}
+
+impl Flavor {
+    fn task_type(self) -> TaskType {
+        match self {
+            Flavor::Simple => TaskType::Simple,
+            Flavor::Complex => TaskType::Complex,
+            Flavor::Integration => TaskType::Integration,
+        }
+    }
+}
+
+/// Configuration of an in-memory backend (`[backends.memory-bullmq]` and friends).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Tasks of one key (queue, workflow type, integration) run at most this many at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_concurrency() -> usize {
+    1
+}
+
+/// A task as it was scheduled, for test assertions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledTask {
+    /// Its id.
+    pub task_id: TaskId,
+    /// The task name.
+    pub name: String,
+    /// The payload.
+    pub payload: Value,
+    /// The options.
+    pub options: TaskOptions,
+}
+
+#[derive(Debug)]
+struct Record {
+    id: TaskId,
+    key: String,
+    name: String,
+    payload: Value,
+    options: TaskOptions,
+    state: TaskState,
+    native: &'static str,
+    attempts_made: u32,
+    progress: Option<Value>,
+    result: Option<Value>,
+    error: Option<String>,
+    created_at: u64,
+    started_at: Option<u64>,
+    finished_at: Option<u64>,
+    due: Option<Instant>,
+    order: (u8, u32, i64),
+    run: Option<tokio::task::AbortHandle>,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct State {
+    next_seq: i64,
+    tasks: HashMap<String, Record>,
+    counters: HashMap<String, u64>,
+    handlers: HashMap<String, Handler>,
+    concurrency: usize,
+    faults: Vec<(usize, ErrorKind)>,
+    log: Vec<ScheduledTask>,
+}
+
+struct Engine {
+    name: String,
+    source: Source,
+    flavor: Flavor,
+    state: Mutex<State>,
+}
+
+/// An in-memory backend. Clones share the same tasks.
+#[derive(Clone)]
+pub struct MemoryBackend {
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBackend")
+            .field("name", &self.engine.name)
+            .field("source", &self.engine.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryBackend {
+    fn with(name: &str, source: Source, flavor: Flavor, config: MemoryConfig) -> Self {
+        let state = State {
+            concurrency: config.concurrency.max(1),
+            ..State::default()
+        };
+        Self {
+            engine: Arc::new(Engine {
+                name: name.to_string(),
+                source,
+                flavor,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// SIMPLE tasks with BullMQ's rules, named `memory-bullmq`, source `BULLMQ`.
+    pub fn bullmq() -> Self {
+        Self::with(
+            "memory-bullmq",
+            Source::BULLMQ,
+            Flavor::Simple,
+            MemoryConfig { concurrency: 1 },
+        )
+    }
+
+    /// COMPLEX tasks with Temporal's rules, named `memory-temporal`, source `TEMPORAL`.
+    pub fn temporal() -> Self {
+        Self::with(
+            "memory-temporal",
+            Source::TEMPORAL,
+            Flavor::Complex,
+            MemoryConfig { concurrency: 64 },
+        )
+    }
+
+    /// INTEGRATION tasks with n8n's rules, named `memory-n8n`, source `N8N`.
+    pub fn n8n() -> Self {
+        Self::with(
+            "memory-n8n",
+            Source::N8N,
+            Flavor::Integration,
+            MemoryConfig { concurrency: 64 },
+        )
+    }
+
+    /// This backend as a shared trait object.
+    pub fn shared(&self) -> SharedBackend {
+        Arc::new(self.clone())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a record half-written (every update
+        // is a single assignment), so a poisoned lock is safe to keep using.
+        self.engine.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `handler` for every task of `key` (the queue for SIMPLE, the workflow type for
+    /// COMPLEX, the n8n workflow id or webhook URL for INTEGRATION). Tasks already waiting
+    /// start now.
+    pub fn handle<F, Fut>(&self, key: &str, handler: F) -> &Self
+    where
+        F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::HandlerResult> + Send + 'static,
+    {
+        self.set_handler(key, Handler::new(handler));
+        self
+    }
+
+    /// Like [`MemoryBackend::handle`], with a ready-made [`Handler`].
+    pub fn set_handler(&self, key: &str, handler: Handler) {
+        self.lock().handlers.insert(key.to_string(), handler);
+        self.pump();
+    }
+
+    /// Stop running tasks of `key` (running ones finish).
+    pub fn remove_handler(&self, key: &str) {
+        self.lock().handlers.remove(key);
+    }
+
+    /// How many tasks of one key may run at once.
+    pub fn set_concurrency(&self, concurrency: usize) {
+        self.lock().concurrency = concurrency.max(1);
+        self.pump();
+    }
+
+    /// Every task scheduled so far, in order (including removed ones).
+    pub fn scheduled(&self) -> Vec<ScheduledTask> {
+        self.lock().log.clone()
+    }
+
+    /// Make the next `count` backend calls (schedule, status, cancel, health) fail with an
+    /// engine error of `kind`.
+    pub fn fail_next(&self, count: usize, kind: ErrorKind) {
+        self.lock().faults.push((count, kind));
+    }
+
+    /// Finish a pending or running task by hand with `result`.
+    pub fn complete(&self, id: &TaskId, result: Value) -> Result<()> {
+        self.finish_by_hand(id, Ok(result))
+    }
+
+    /// Fail a pending or running task by hand (no retry).
+    pub fn fail(&self, id: &TaskId, message: &str) -> Result<()> {
+        self.finish_by_hand(id, Err(message.to_string()))
+    }
+
+    fn finish_by_hand(&self, id: &TaskId, outcome: Result<Value, String>) -> Result<()> {
+        {
+            let mut st = self.lock();
+            let rec = st
+                .tasks
+                .get_mut(id.native())
+                .filter(|r| r.id == *id)
+                .ok_or_else(|| Error::not_found(id))?;
+            if rec.state.is_finished() {
+                return Err(Error::backend(
+                    &self.engine.name,
+                    ErrorKind::Rejected,
+                    format!("task {id} already finished as {}", rec.state),
+                ));
+            }
+            if let Some(run) = rec.run.take() {
+                run.abort();
+            }
+            rec.generation += 1;
+            rec.attempts_made += 1;
+            rec.finished_at = Some(now_ms());
+            match outcome {
+                Ok(v) => {
+                    rec.state = TaskState::Completed;
+                    rec.native = "completed";
+                    rec.result = Some(v);
+                }
+                Err(e) => {
+                    rec.state = TaskState::Failed;
+                    rec.native = "failed";
+                    rec.error = Some(e);
+                }
+            }
+            let key = rec.id.native().to_string();
+            self.apply_retention(&mut st, &key);
+        }
+        self.pump();
+        Ok(())
+    }
+
+    fn injected_fault(&self) -> Result<()> {
+        let mut st = self.lock();
+        if let Some(first) = st.faults.first_mut() {
+            let kind = first.1;
+            first.0 -= 1;
+            if first.0 == 0 {
+                st.faults.remove(0);
+            }
+            return Err(Error::backend(
+                &self.engine.name,
+                kind,
+                format!("injected {kind} fault"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn key_of(&self, req: &ScheduleRequest) -> String {
+        let o = req.options();
+        match self.engine.flavor {
+            Flavor::Simple => req.name().to_string(),
+            Flavor::Complex => o
+                .temporal
+                .as_ref()
+                .map(|t| t.workflow_type.clone())
+                .unwrap_or_default(),
+            Flavor::Integration => o
+                .n8n
+                .as_ref()
+                .and_then(|n| n.workflow_id.clone().or_else(|| n.webhook_url.clone()))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Start every task that may start now; called after anything changes.
+    fn pump(&self) {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let concurrency = st.concurrency;
+        let mut running: HashMap<String, usize> = HashMap::new();
+        for r in st.tasks.values() {
+            if r.state == TaskState::Running {
+                *running.entry(r.key.clone()).or_default() += 1;
+            }
+        }
+        // Candidates in engine order: BullMQ serves its wait list (no priority) before the
+        // prioritized set (1 first), FIFO inside each unless LIFO.
+        let mut ready: Vec<(String, (u8, u32, i64), String)> = st
+            .tasks
+            .iter()
+            .filter(|(_, r)| match r.state {
+                TaskState::Pending => true,
+                TaskState::Delayed => r.due.is_none_or(|d| d <= now),
+                _ => false,
+            })
+            .filter(|(_, r)| st.handlers.contains_key(&r.key))
+            .map(|(k, r)| (r.key.clone(), r.order, k.clone()))
+            .collect();
+        ready.sort();
+        for (key, _, native) in ready {
+            let n = running.entry(key.clone()).or_default();
+            if *n >= concurrency {
+                continue;
+            }
+            *n += 1;
+            let Some(handler) = st.handlers.get(&key).cloned() else {
+                continue;
+            };
+            let Some(rec) = st.tasks.get_mut(&native) else {
+                continue;
+            };
+            rec.state = TaskState::Running;
+            rec.native = "active";
+            rec.started_at = Some(now_ms());
+            rec.generation += 1;
+            let generation = rec.generation;
+            let ctx = TaskContext::new(
+                rec.id.clone(),
+                rec.name.clone(),
+                rec.payload.clone(),
+                rec.options
+                    .temporal
+                    .as_ref()
+                    .map(|t| t.workflow_args.clone())
+                    .unwrap_or_default(),
+                rec.attempts_made + 1,
+                Some(self.progress_sink(native.clone(), generation)),
+            );
+            let attempt = tokio::spawn(handler.call(ctx));
+            rec.run = Some(attempt.abort_handle());
+            let this = self.clone();
+            tokio::spawn(async move {
+                let outcome = match attempt.await {
+                    Ok(outcome) => outcome,
+                    Err(e) if e.is_panic() => Err("handler panicked".to_string()),
+                    Err(_) => return, // aborted by cancel or by hand: already recorded
+                };
+                this.finish_attempt(&native, generation, outcome);
+            });
+        }
+    }
+
+    fn progress_sink(&self, native: String, generation: u64) -> Arc<dyn Fn(Value) + Send + Sync> {
+        let this = self.clone();
+        Arc::new(move |p| {
+            if let Some(r) = this.lock().tasks.get_mut(&native) {
+                if r.generation == generation {
+                    r.progress = Some(p);
+                }
+            }
+        })
+    }
+
+    fn finish_attempt(&self, native: &str, generation: u64, outcome: Result<Value, String>) {
+        {
+            let mut st = self.lock();
+            let Some(rec) = st.tasks.get_mut(native) else {
+                return;
+            };
+            if rec.generation != generation || rec.state != TaskState::Running {
+                return;
+            }
+            rec.run = None;
+            rec.attempts_made += 1;
+            match outcome {
+                Ok(v) => {
+                    rec.state = TaskState::Completed;
+                    rec.native = "completed";
+                    rec.result = Some(v);
+                    rec.error = None;
+                    rec.finished_at = Some(now_ms());
+                }
+                Err(e) => {
+                    rec.error = Some(e);
+                    let attempts = rec.options.attempts.unwrap_or(1);
+                    if rec.attempts_made < attempts {
+                        let wait = rec
+                            .options
+                            .backoff
+                            .map(|b| b.delay_after(rec.attempts_made))
+                            .unwrap_or_default();
+                        rec.state = TaskState::Delayed;
+                        rec.native = "delayed";
+                        rec.due = Some(Instant::now() + wait);
+                        self.wake_at(Instant::now() + wait);
+                    } else {
+                        rec.state = TaskState::Failed;
+                        rec.native = "failed";
+                        rec.finished_at = Some(now_ms());
+                    }
+                }
+            }
+            self.apply_retention(&mut st, native);
+        }
+        self.pump();
+    }
+
+    /// BullMQ's removeOnComplete/removeOnFail for the record `native` that just finished.
+    fn apply_retention(&self, st: &mut State, native: &str) {
+        if self.engine.flavor != Flavor::Simple {
+            return;
+        }
+        let Some(rec) = st.tasks.get(native) else {
+            return;
+        };
+        let policy = match rec.state {
+            TaskState::Completed => rec.options.remove_on_complete,
+            TaskState::Failed => rec.options.remove_on_fail,
+            _ => None,
+        };
+        let (age, count) = match policy {
+            None | Some(RemovePolicy::Remove(false)) => return,
+            Some(RemovePolicy::Remove(true)) => (None, Some(0)),
+            Some(RemovePolicy::KeepCount(n)) => (None, Some(n)),
+            Some(RemovePolicy::Keep { age, count }) => (age, count),
+        };
+        let (queue, state) = (rec.key.clone(), rec.state);
+        let now = now_ms();
+        let mut finished: Vec<(u64, String)> = st
+            .tasks
+            .iter()
+            .filter(|(_, r)| r.key == queue && r.state == state)
+            .map(|(k, r)| (r.finished_at.unwrap_or(0), k.clone()))
+            .collect();
+        finished.sort_by(|a, b| b.cmp(a));
+        for (i, (at, k)) in finished.into_iter().enumerate() {
+            let too_many = count.is_some_and(|c| i as u64 >= c);
+            let too_old = age.is_some_and(|a| at.saturating_add(a * 1000) < now);
+            if too_many || too_old {
+                st.tasks.remove(&k);
+            }
+        }
+    }
+
+    fn wake_at(&self, at: Instant) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            this.pump();
+        });
+    }
+
+    fn insert(
+        &self,
+        st: &mut State,
+        req: &ScheduleRequest,
+        native: String,
+        key: String,
+    ) -> Result<TaskId> {
+        let o = req.options();
+        let id = TaskId::new(&self.engine.name, &native)?;
+        st.next_seq += 1;
+        let seq = if o.lifo == Some(true) {
+            -st.next_seq
+        } else {
+            st.next_seq
+        };
+        let priority = if self.engine.flavor == Flavor::Simple {
+            o.priority.unwrap_or(0)
+        } else {
+            0
+        };
+        let delayed = o.delay.is_some_and(|d| d > 0);
+        let due = o
+            .delay
+            .map(|d| Instant::now() + std::time::Duration::from_millis(d));
+        let (state, native_state) = match (delayed, self.engine.flavor, priority > 0) {
+            (true, _, _) => (TaskState::Delayed, "delayed"),
+            (false, Flavor::Simple, true) => (TaskState::Pending, "prioritized"),
+            (false, Flavor::Simple, false) => (TaskState::Pending, "waiting"),
+            (false, Flavor::Complex, _) => (TaskState::Pending, "scheduled"),
+            (false, Flavor::Integration, _) => (TaskState::Pending, "queued"),
+        };
+        st.tasks.insert(
+            native,
+            Record {
+                id: id.clone(),
+                key,
+                name: req.name().to_string(),
+                payload: req.payload().clone(),
+                options: o.clone(),
+                state,
+                native: native_state,
+                attempts_made: 0,
+                progress: None,
+                result: None,
+                error: None,
+                created_at: req.created_at(),
+                started_at: None,
+                finished_at: None,
+                due,
+                order: (u8::from(priority > 0), priority, seq),
+                run: None,
+                generation: 0,
+            },
+        );
+        st.log.push(ScheduledTask {
+            task_id: id.clone(),
+            name: req.name().to_string(),
+            payload: req.payload().clone(),
+            options: o.clone(),
+        });
+        if let Some(due) = due.filter(|_| delayed) {
+            self.wake_at(due);
+        }
+        Ok(id)
+    }
+
+    fn schedule_locked(&self, st: &mut State, req: &ScheduleRequest) -> Result<TaskId> {
+        let key = self.key_of(req);
+        let o = req.options();
+        match self.engine.flavor {
+            Flavor::Simple => {
+                let queue = req.name();
+                if let Some(job_id) = &o.job_id {
+                    let native = format!("{queue}:{job_id}");
+                    if let Some(existing) = st.tasks.get(&native) {
+                        return Ok(existing.id.clone());
+                    }
+                    return self.insert(st, req, native, key);
+                }
+                if let Some(d) = &o.deduplication {
+                    if let Some(existing) = st.tasks.values().find(|r| {
+                        r.key == queue
+                            && !r.state.is_finished()
+                            && r.options
+                                .deduplication
+                                .as_ref()
+                                .is_some_and(|x| x.id == d.id)
+                    }) {
+                        return Ok(existing.id.clone());
+                    }
+                }
+                let counter = st.counters.entry(queue.to_string()).or_default();
+                *counter += 1;
+                let native = format!("{queue}:{counter}");
+                self.insert(st, req, native, key)
+            }
+            Flavor::Complex => {
+                let t = o.temporal.as_ref().ok_or_else(|| {
+                    Error::invalid("temporal", "COMPLEX tasks need `temporal` options")
+                })?;
+                let workflow_id = t
+                    .workflow_id
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-{}", req.name(), uuid::Uuid::new_v4()));
+                if let Some(existing) = st.tasks.get_mut(&workflow_id) {
+                    if !existing.state.is_finished() {
+                        match t.id_conflict_policy {
+                            IdConflictPolicy::Fail => {
+                                return Err(Error::AlreadyExists {
+                                    task_id: existing.id.to_string(),
+                                });
+                            }
+                            IdConflictPolicy::UseExisting => return Ok(existing.id.clone()),
+                            IdConflictPolicy::TerminateExisting => {
+                                if let Some(run) = existing.run.take() {
+                                    run.abort();
+                                }
+                            }
+                        }
+                    }
+                }
+                self.insert(st, req, workflow_id, key)
+            }
+            Flavor::Integration => {
+                let native = uuid::Uuid::new_v4().to_string();
+                self.insert(st, req, native, key)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for MemoryBackend {
+    fn name(&self) -> &str {
+        &self.engine.name
+    }
+
+    fn source(&self) -> Source {
+        self.engine.source.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut c = Capabilities::ALL;
+        c.priority = self.engine.flavor == Flavor::Simple;
+        c.cancel_running = self.engine.flavor != Flavor::Simple;
+        c
+    }
+
+    async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
+        self.injected_fault()?;
+        if request.task_type() != self.engine.flavor.task_type() {
+            return Err(Error::Unsupported {
+                backend: self.engine.name.clone(),
+                operation: format!("{} tasks", request.task_type()),
+            });
+        }
+        let id = {
+            let mut st = self.lock();
+            self.schedule_locked(&mut st, &request)?
+        };
+        self.pump();
+        Ok(id)
+    }
+
+    async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
+        self.injected_fault()?;
+        let st = self.lock();
+        let rec = st
+            .tasks
+            .get(id.native())
+            .filter(|r| r.id == *id)
+            .ok_or_else(|| Error::not_found(id))?;
+        let (state, native) = match rec.state {
+            // A delayed task whose time has come is waiting for a worker, as in BullMQ
+            // before a worker promotes it.
+            TaskState::Delayed if rec.due.is_some_and(|d| d <= Instant::now()) => {
+                (TaskState::Pending, "waiting")
+            }
+            s => (s, rec.native),
+        };
+        let mut s = TaskStatus::new(id.clone(), self.engine.source.clone(), state, native);
+        s.attempts_made = rec.attempts_made;
+        s.progress = rec.progress.clone();
+        s.result = rec.result.clone();
+        s.error = rec.error.clone();
+        s.created_at = Some(rec.created_at);
+        s.started_at = rec.started_at;
+        s.finished_at = rec.finished_at;
+        Ok(s)
+    }
+
+    async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
+        self.injected_fault()?;
+        let mut st = self.lock();
+        let Some(rec) = st.tasks.get_mut(id.native()).filter(|r| r.id == *id) else {
+            return Ok(CancelOutcome::NotFound);
+        };
+        let outcome = match rec.state {
+            s if s.is_finished() => CancelOutcome::NotCancellableFinished,
+            TaskState::Running if self.engine.flavor == Flavor::Simple => {
+                CancelOutcome::NotCancellableRunning
+            }
+            _ if self.engine.flavor == Flavor::Simple => {
+                st.tasks.remove(id.native());
+                CancelOutcome::Cancelled
+            }
+            _ => {
+                if let Some(run) = rec.run.take() {
+                    run.abort();
+                }
+                rec.generation += 1;
+                rec.state = TaskState::Cancelled;
+                rec.native = "canceled";
+                rec.finished_at = Some(now_ms());
+                CancelOutcome::Cancelled
+            }
+        };
+        Ok(outcome)
+    }
+
+    async fn health(&self) -> Result<Health> {
+        self.injected_fault()?;
+        Ok(Health {
+            backend: self.engine.name.clone(),
+            ok: true,
+            detail: "in-memory".into(),
+            warnings: Vec::new(),
+        })
+    }
+}
+
+fn build(table: &Value, name: &'static str, ctor: fn() -> MemoryBackend) -> Result<SharedBackend> {
+    let config: MemoryConfig = if table.is_null() {
+        MemoryConfig {
+            concurrency: default_concurrency(),
+        }
+    } else {
+        orchestrator_core::config::parse_backend_config(name, table)?
+    };
+    let b = ctor();
+    b.set_concurrency(config.concurrency.max(1));
+    Ok(b.shared())
+}
+
+fn schema() -> schemars::Schema {
+    schemars::schema_for!(MemoryConfig)
+}
+
+/// Registration of `memory-bullmq`.
+pub const MEMORY_BULLMQ: BackendRegistration = BackendRegistration {
+    name: "memory-bullmq",
+    source: "BULLMQ",
+    task_types: &[TaskType::Simple],
+    summary: "in-memory SIMPLE tasks with BullMQ's rules (tests, local runs)",
+    config_schema: schema,
+    build: |t| build(t, "memory-bullmq", MemoryBackend::bullmq),
+};
+
+/// Registration of `memory-temporal`.
+pub const MEMORY_TEMPORAL: BackendRegistration = BackendRegistration {
+    name: "memory-temporal",
+    source: "TEMPORAL",
+    task_types: &[TaskType::Complex],
+    summary: "in-memory COMPLEX workflows with Temporal's rules (tests, local runs)",
+    config_schema: schema,
+    build: |t| build(t, "memory-temporal", MemoryBackend::temporal),
+};
+
+/// Registration of `memory-n8n`.
+pub const MEMORY_N8N: BackendRegistration = BackendRegistration {
+    name: "memory-n8n",
+    source: "N8N",
+    task_types: &[TaskType::Integration],
+    summary: "in-memory INTEGRATION tasks with n8n's rules (tests, local runs)",
+    config_schema: schema,
+    build: |t| build(t, "memory-n8n", MemoryBackend::n8n),
+};
+
+orchestrator_core::inventory::submit!(MEMORY_BULLMQ);
+orchestrator_core::inventory::submit!(MEMORY_TEMPORAL);
+orchestrator_core::inventory::submit!(MEMORY_N8N);
+
+/// Register the three in-memory backends on `registry` (for builds without `inventory`).
+pub fn register(registry: &mut orchestrator_core::Registry) {
+    registry
+        .register(&MEMORY_BULLMQ)
+        .register(&MEMORY_TEMPORAL)
+        .register(&MEMORY_N8N);
+}

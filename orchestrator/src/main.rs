@@ -1,0 +1,253 @@
+//! `orchestrator`: schedule, inspect and cancel tasks from scripts.
+//!
+//! Exit codes: 0 success, 1 the operation failed, 2 usage error.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use orchestrator::{Orchestrator, OrchestratorConfig, Registry, TaskOptions, TaskType};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "orchestrator",
+    version,
+    about = "One task API over BullMQ, Temporal and n8n"
+)]
+struct Cli {
+    /// TOML configuration file (otherwise ORCHESTRATOR_CONFIG and ORCHESTRATOR_* variables).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TypeArg {
+    Simple,
+    Complex,
+    Integration,
+}
+
+impl From<TypeArg> for TaskType {
+    fn from(t: TypeArg) -> Self {
+        match t {
+            TypeArg::Simple => TaskType::Simple,
+            TypeArg::Complex => TaskType::Complex,
+            TypeArg::Integration => TaskType::Integration,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Schedule a task and print its id.
+    Schedule {
+        /// Task name (the queue for SIMPLE tasks).
+        name: String,
+        /// Task type.
+        #[arg(long = "type", value_enum)]
+        task_type: TypeArg,
+        /// Payload as JSON.
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// The seed's option object as JSON (camelCase).
+        #[arg(long)]
+        options: Option<String>,
+        /// Print `{"taskId": …}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a task's status.
+    Status {
+        /// The task id.
+        task_id: String,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a task.
+    Cancel {
+        /// The task id.
+        task_id: String,
+        /// Print `{"taskId": …, "outcome": …, "cancelled": bool}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the backends compiled in and those configured.
+    Backends,
+    /// Check every configured backend.
+    Health,
+    /// Print the JSON Schemas of the configuration and of TaskOptions.
+    Schema,
+}
+
+enum Failure {
+    Usage(String),
+    Operation(orchestrator::Error),
+}
+
+impl From<orchestrator::Error> for Failure {
+    fn from(e: orchestrator::Error) -> Self {
+        Failure::Operation(e)
+    }
+}
+
+fn load(config: Option<&std::path::Path>) -> Result<Orchestrator, Failure> {
+    let names = Registry::global().names();
+    let mut cfg = match config {
+        Some(path) => OrchestratorConfig::from_toml_file(path)?,
+        None => OrchestratorConfig::default(),
+    };
+    // Environment variables override the file.
+    cfg.merge(OrchestratorConfig::from_env(&names)?);
+    Ok(Orchestrator::from_config(cfg)?)
+}
+
+fn parse_json(flag: &str, text: &str) -> Result<serde_json::Value, Failure> {
+    serde_json::from_str(text).map_err(|e| Failure::Usage(format!("{flag} is not valid JSON: {e}")))
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Schedule {
+            name,
+            task_type,
+            data,
+            options,
+            json,
+        } => {
+            let payload = parse_json("--data", &data)?;
+            let mut opts = match options {
+                Some(text) => TaskOptions::from_json(parse_json("--options", &text)?)
+                    .map_err(orchestrator::Error::from)?,
+                None => TaskOptions::default(),
+            };
+            opts.task_type = task_type.into();
+            let orch = load(cli.config.as_deref())?;
+            let id = orch.schedule_task(&name, payload, opts).await?;
+            if json {
+                print_json(&serde_json::json!({ "taskId": id }));
+            } else {
+                println!("{id}");
+            }
+        }
+        Command::Status { task_id, json } => {
+            let orch = load(cli.config.as_deref())?;
+            let s = orch.get_task_status(task_id.as_str()).await?;
+            if json {
+                print_json(&s);
+            } else {
+                println!(
+                    "{} {} {} ({})",
+                    s.task_id, s.source, s.state, s.native_state
+                );
+                if let Some(r) = &s.result {
+                    println!("result: {r}");
+                }
+                if let Some(e) = &s.error {
+                    println!("error: {e}");
+                }
+            }
+        }
+        Command::Cancel { task_id, json } => {
+            let orch = load(cli.config.as_deref())?;
+            let outcome = orch.cancel(task_id.as_str()).await?;
+            if json {
+                print_json(&serde_json::json!({
+                    "taskId": task_id, "outcome": outcome, "cancelled": outcome.is_cancelled()
+                }));
+            } else {
+                println!("{task_id} {outcome:?}");
+            }
+            if !outcome.is_cancelled() {
+                return Err(Failure::Operation(orchestrator::Error::backend(
+                    "orchestrator",
+                    orchestrator::ErrorKind::Rejected,
+                    format!("task not cancelled: {outcome:?}"),
+                )));
+            }
+        }
+        Command::Backends => {
+            println!("compiled in:");
+            for r in Registry::global().iter() {
+                let types: Vec<&str> = r.task_types.iter().map(|t| t.as_str()).collect();
+                println!(
+                    "  {:<16} {:<9} {:<22} {}",
+                    r.name,
+                    r.source,
+                    types.join(","),
+                    r.summary
+                );
+            }
+            match load(cli.config.as_deref()) {
+                Ok(orch) => {
+                    println!("configured:");
+                    for b in orch.backends() {
+                        let routed: Vec<&str> = b.routed.iter().map(|t| t.as_str()).collect();
+                        println!(
+                            "  {:<16} routes {}",
+                            b.name,
+                            if routed.is_empty() {
+                                "-".into()
+                            } else {
+                                routed.join(",")
+                            }
+                        );
+                    }
+                }
+                Err(Failure::Operation(e)) => println!("configured: none ({e})"),
+                Err(Failure::Usage(m)) => println!("configured: none ({m})"),
+            }
+        }
+        Command::Health => {
+            let orch = load(cli.config.as_deref())?;
+            let checks = orch.health().await;
+            print_json(&checks);
+            if checks.iter().any(|h| !h.ok) {
+                return Err(Failure::Operation(orchestrator::Error::backend(
+                    "orchestrator",
+                    orchestrator::ErrorKind::Unavailable,
+                    "at least one backend is unhealthy",
+                )));
+            }
+        }
+        Command::Schema => print_json(&orchestrator::json_schemas(Registry::global())),
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ORCHESTRATOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("usage error: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Operation(e)) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(1)
+        }
+    }
+}
