@@ -149,14 +149,15 @@ impl OrchestratorBuilder {
             }
             backends.insert(name.clone(), registry.build(name, table)?);
         }
+        // An explicit route to a registered backend with no table builds it with its
+        // defaults (its factory says what is missing if it needs settings).
         for t in TaskType::ALL {
             let name = self.config.routing.backend_for(t);
             if self.config.routing.is_explicit(t) && !backends.contains_key(name) {
-                return Err(Error::UnknownBackend {
-                    name: name.to_string(),
-                    available: backends.keys().cloned().collect(),
-                    feature: None,
-                });
+                backends.insert(
+                    name.to_string(),
+                    registry.build(name, &serde_json::Value::Null)?,
+                );
             }
         }
         Ok(Orchestrator {

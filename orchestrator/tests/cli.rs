@@ -1,0 +1,95 @@
+//! The `orchestrator` command line: output shapes and exit codes.
+#![cfg(feature = "cli")]
+
+use std::process::Command;
+
+fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    cmd.args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORCHESTRATOR_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().expect("run orchestrator");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn schema_is_json_with_config_and_options() {
+    let (code, out, err) = cli(&["schema"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("schema is JSON");
+    assert!(v["config"]["properties"]["backends"].is_object());
+    assert!(v["taskOptions"]["properties"]["temporal"].is_object());
+}
+
+#[test]
+fn backends_lists_every_compiled_backend() {
+    let (code, out, _) = cli(&["backends"], &[]);
+    assert_eq!(code, 0);
+    for name in orchestrator::compiled_backends() {
+        assert!(out.contains(name), "{name} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn schedule_prints_the_task_id_as_json() {
+    let env = [("ORCHESTRATOR_ROUTE_SIMPLE", "memory-bullmq")];
+    let (code, out, err) = cli(
+        &[
+            "schedule",
+            "emails",
+            "--type",
+            "simple",
+            "--data",
+            r#"{"to":"a"}"#,
+            "--options",
+            r#"{"priority":2,"attempts":3}"#,
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(
+        v["taskId"]
+            .as_str()
+            .expect("taskId")
+            .starts_with("memory-bullmq:emails:")
+    );
+}
+
+#[test]
+fn exit_codes() {
+    // Usage errors: 2.
+    assert_eq!(cli(&["schedule", "q"], &[]).0, 2, "missing --type");
+    assert_eq!(
+        cli(&["schedule", "q", "--type", "simple", "--data", "{"], &[]).0,
+        2
+    );
+    // Operation failures: 1, with a message saying what to set.
+    let (code, _, err) = cli(&["schedule", "q", "--type", "simple"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ORCHESTRATOR_BULLMQ_URL"), "{err}");
+    let (code, _, err) = cli(&["status", "garbage"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no `<backend>:` prefix"), "{err}");
+    let env = [("ORCHESTRATOR_ROUTE_SIMPLE", "memory-bullmq")];
+    let (code, _, err) = cli(
+        &[
+            "schedule",
+            "q",
+            "--type",
+            "simple",
+            "--options",
+            r#"{"attempts":0}"#,
+        ],
+        &env,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("attempts"), "{err}");
+}
