@@ -1,0 +1,357 @@
+//! The `bullmq` backend: SIMPLE tasks as BullMQ jobs, through the official crate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::{Future, IntoFuture};
+use std::sync::{Arc, Mutex};
+
+use bullmq::redis_connection::RedisConnection;
+use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
+use bullmq::{
+    BulkJob, DeduplicationOptions, JobOptions, JobProgress, JobState, Queue, QueueOptions,
+};
+use orchestrator_core::{
+    Backend, Backoff, CancelOutcome, Capabilities, Error, ErrorKind, Health, RemovePolicy, Result,
+    ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState, TaskStatus, async_trait,
+};
+use tokio::sync::OnceCell;
+
+use crate::config::BullmqConfig;
+use crate::error::{self, NAME};
+
+/// SIMPLE tasks on BullMQ queues. The task name is the queue name; the job is added with
+/// BullMQ's own Lua scripts, so Node BullMQ workers, producers and dashboards see exactly
+/// what a Node producer would have written.
+///
+/// Connects lazily on first use; clones share the connection and the queue handles.
+#[derive(Clone)]
+pub struct BullmqBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: BullmqConfig,
+    conn: OnceCell<RedisConnection>,
+    queues: Mutex<HashMap<String, Queue>>,
+}
+
+impl std::fmt::Debug for BullmqBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BullmqBackend")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Split a native id `queue:jobId` (queue names never contain `:`).
+pub(crate) fn split_native(id: &TaskId) -> Result<(&str, &str)> {
+    id.native()
+        .split_once(':')
+        .filter(|(q, j)| !q.is_empty() && !j.is_empty())
+        .ok_or_else(|| {
+            Error::from(TaskIdError::Malformed {
+                id: id.to_string(),
+                reason: "a bullmq task id is `bullmq:<queue>:<job id>`".into(),
+            })
+        })
+}
+
+fn remove_policy(p: RemovePolicy) -> RemoveOnFinish {
+    match p {
+        RemovePolicy::Remove(b) => RemoveOnFinish::Bool(b),
+        RemovePolicy::KeepCount(n) => {
+            RemoveOnFinish::Count(usize::try_from(n).unwrap_or(usize::MAX))
+        }
+        RemovePolicy::Keep { age, count } => RemoveOnFinish::Options(KeepJobs {
+            age,
+            count: count.map(|c| usize::try_from(c).unwrap_or(usize::MAX)),
+            limit: None,
+        }),
+    }
+}
+
+/// The BullMQ job options for a validated request.
+pub(crate) fn job_options(o: &TaskOptions) -> JobOptions {
+    JobOptions {
+        delay: o.delay.filter(|d| *d > 0),
+        priority: o.priority.filter(|p| *p > 0),
+        attempts: o.attempts,
+        backoff: o.backoff.map(|b| match b {
+            Backoff::Fixed { delay_ms } => BackoffStrategy::Fixed(delay_ms),
+            Backoff::Exponential { delay_ms } => BackoffStrategy::Exponential(delay_ms),
+        }),
+        lifo: o.lifo.filter(|l| *l),
+        remove_on_complete: o.remove_on_complete.map(remove_policy),
+        remove_on_fail: o.remove_on_fail.map(remove_policy),
+        job_id: o.job_id.clone(),
+        deduplication: o.deduplication.as_ref().map(|d| DeduplicationOptions {
+            id: d.id.clone(),
+            ttl: d.ttl,
+            extend: None,
+            replace: None,
+            keep_last_if_active: None,
+        }),
+        ..JobOptions::default()
+    }
+}
+
+/// BullMQ state → unified state.
+pub(crate) fn map_state(s: JobState) -> (TaskState, &'static str) {
+    match s {
+        JobState::Waiting => (TaskState::Pending, "waiting"),
+        JobState::Prioritized => (TaskState::Pending, "prioritized"),
+        JobState::Delayed => (TaskState::Delayed, "delayed"),
+        JobState::Active => (TaskState::Running, "active"),
+        JobState::Completed => (TaskState::Completed, "completed"),
+        JobState::Failed => (TaskState::Failed, "failed"),
+        JobState::WaitingChildren => (TaskState::Waiting, "waiting-children"),
+        JobState::Unknown => (TaskState::Unknown, "unknown"),
+    }
+}
+
+fn parse_json_text(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
+}
+
+impl BullmqBackend {
+    /// A backend for `config` (validated; no connection yet).
+    pub fn new(config: BullmqConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                conn: OnceCell::new(),
+                queues: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BullmqConfig {
+        &self.inner.config
+    }
+
+    async fn timed<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T, bullmq::Error>>,
+    ) -> Result<T> {
+        let limit = self.inner.config.command_timeout();
+        match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r.map_err(error::map),
+            Err(_) => Err(error::timeout(what, limit)),
+        }
+    }
+
+    async fn connection(&self) -> Result<&RedisConnection> {
+        let config = &self.inner.config;
+        self.inner
+            .conn
+            .get_or_try_init(|| async {
+                let limit = config.connect_timeout();
+                match tokio::time::timeout(
+                    limit,
+                    RedisConnection::new_managed_only(&config.connection()),
+                )
+                .await
+                {
+                    Ok(r) => r.map_err(error::map),
+                    Err(_) => Err(error::timeout("connecting to Redis", limit)),
+                }
+            })
+            .await
+    }
+
+    /// The `bullmq` crate's queue handle for `name` (cached).
+    pub async fn queue(&self, name: &str) -> Result<Queue> {
+        if let Some(q) = self.lock_queues().get(name) {
+            return Ok(q.clone());
+        }
+        orchestrator_core::validate::queue_name("name", name)?;
+        let conn = self.connection().await?.clone();
+        let opts = QueueOptions::new()
+            .connection(self.inner.config.connection())
+            .prefix(self.inner.config.prefix.clone());
+        let q = self
+            .timed(
+                "opening the queue",
+                Queue::with_connection(name, conn, opts),
+            )
+            .await?;
+        Ok(self
+            .lock_queues()
+            .entry(name.to_string())
+            .or_insert(q)
+            .clone())
+    }
+
+    fn lock_queues(&self) -> std::sync::MutexGuard<'_, HashMap<String, Queue>> {
+        // Only inserts and clones happen under this lock; a poisoned map is still whole.
+        self.inner.queues.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn task_id(queue: &str, job_id: &str) -> Result<TaskId> {
+        Ok(TaskId::new(NAME, &format!("{queue}:{job_id}"))?)
+    }
+
+    /// Terminate-free removal of a job from its queue, whatever its state, for tests and
+    /// tooling: `true` if it was removed, `false` if a worker holds its lock.
+    pub async fn remove(&self, id: &TaskId) -> Result<bool> {
+        let (queue, job) = split_native(id)?;
+        let q = self.queue(queue).await?;
+        self.timed("removing a job", q.remove(job)).await
+    }
+}
+
+#[async_trait]
+impl Backend for BullmqBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn source(&self) -> Source {
+        Source::BULLMQ
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut c = Capabilities::ALL;
+        // BullMQ refuses to remove a job a worker has locked.
+        c.cancel_running = false;
+        c
+    }
+
+    async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
+        let queue = request.name();
+        let q = self.queue(queue).await?;
+        let job_name = request.options().job_name.as_deref().unwrap_or(queue);
+        let add = q
+            .add(job_name, request.payload())
+            .options(job_options(request.options()));
+        let job = self.timed("adding a job", add.into_future()).await?;
+        Self::task_id(queue, job.id())
+    }
+
+    async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<TaskId>> {
+        // One add_bulk per queue (it pipelines the adds), results put back in order.
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, r) in requests.iter().enumerate() {
+            groups.entry(r.name()).or_default().push(i);
+        }
+        let mut ids: Vec<Option<TaskId>> = vec![None; requests.len()];
+        for (queue, positions) in groups {
+            let q = self.queue(queue).await?;
+            for chunk in positions.chunks(1000) {
+                let jobs: Vec<BulkJob> = chunk
+                    .iter()
+                    .map(|&i| {
+                        let r = &requests[i];
+                        let name = r.options().job_name.as_deref().unwrap_or(queue);
+                        BulkJob::with_options(name, r.payload(), job_options(r.options()))
+                    })
+                    .collect();
+                let added = self.timed("adding jobs in bulk", q.add_bulk(jobs)).await?;
+                for (&i, job) in chunk.iter().zip(added) {
+                    ids[i] = Some(Self::task_id(queue, job.id())?);
+                }
+            }
+        }
+        ids.into_iter()
+            .map(|id| {
+                id.ok_or_else(|| {
+                    Error::backend(
+                        NAME,
+                        ErrorKind::Unexpected,
+                        "add_bulk returned fewer jobs than requested",
+                    )
+                })
+            })
+            .collect()
+    }
+
+    async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
+        let (queue, job_id) = split_native(id)?;
+        let q = self.queue(queue).await?;
+        // State first, then the hash: a job that finishes in between shows its result
+        // with a state read again below, never a finished state with an old hash.
+        let mut native = self
+            .timed("reading a job's state", q.get_job_state(job_id))
+            .await?;
+        let job = self
+            .timed("reading a job", q.get_job(job_id))
+            .await?
+            .ok_or_else(|| Error::not_found(id))?;
+        if job.finished_on().is_some() && !matches!(native, JobState::Completed | JobState::Failed)
+        {
+            native = self
+                .timed("reading a job's state", q.get_job_state(job_id))
+                .await?;
+        }
+        let (state, native_state) = map_state(native);
+        let mut s = TaskStatus::new(id.clone(), Source::BULLMQ, state, native_state);
+        s.attempts_made = job.attempts_made();
+        s.created_at = Some(job.timestamp());
+        s.started_at = job.processed_on();
+        s.finished_at = job.finished_on();
+        if state == TaskState::Completed {
+            s.result = Some(parse_json_text(job.returnvalue()));
+        }
+        if !job.failed_reason().is_empty() {
+            s.error = Some(job.failed_reason().to_string());
+        }
+        s.progress = match job.progress() {
+            JobProgress::Number(n) if *n == 0.0 => None,
+            p => serde_json::to_value(p).ok(),
+        };
+        Ok(s)
+    }
+
+    async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
+        let (queue, job_id) = split_native(id)?;
+        let q = self.queue(queue).await?;
+        let outcome_for = |s: JobState| match s {
+            JobState::Completed | JobState::Failed => Some(CancelOutcome::NotCancellableFinished),
+            JobState::Active => Some(CancelOutcome::NotCancellableRunning),
+            JobState::Unknown => Some(CancelOutcome::NotFound),
+            _ => None,
+        };
+        let state = self
+            .timed("reading a job's state", q.get_job_state(job_id))
+            .await?;
+        if let Some(outcome) = outcome_for(state) {
+            return Ok(outcome);
+        }
+        if self.timed("removing a job", q.remove(job_id)).await? {
+            return Ok(CancelOutcome::Cancelled);
+        }
+        // A worker locked it between our two calls.
+        let state = self
+            .timed("reading a job's state", q.get_job_state(job_id))
+            .await?;
+        Ok(outcome_for(state).unwrap_or(CancelOutcome::NotCancellableRunning))
+    }
+
+    async fn health(&self) -> Result<Health> {
+        let conn = self.connection().await?;
+        let info: String = self
+            .timed("INFO server", conn.cmd(redis::cmd("INFO").arg("server")))
+            .await?;
+        let version = info
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .unwrap_or("unknown")
+            .trim()
+            .to_string();
+        let mut warnings = Vec::new();
+        let parts: Vec<u32> = version.split('.').filter_map(|p| p.parse().ok()).collect();
+        if parts.len() >= 2 && (parts[0], parts[1]) < (6, 2) {
+            warnings.push(format!(
+                "Redis {version} is older than 6.2: BullMQ needs 6.2 or newer for every feature (upgrade Redis)"
+            ));
+        }
+        Ok(Health {
+            backend: NAME.into(),
+            ok: true,
+            detail: format!("redis {version}"),
+            warnings,
+        })
+    }
+}

@@ -1,0 +1,190 @@
+//! Configuration of the `bullmq` backend (`[backends.bullmq]`).
+
+use std::fmt;
+use std::time::Duration;
+
+use bullmq::options::RedisConnectionOptions;
+use orchestrator_core::{Error, Result, Secret};
+use serde::Deserialize;
+
+/// Settings of the `bullmq` backend.
+///
+/// ```toml
+/// [backends.bullmq]
+/// url = "redis://127.0.0.1:6379/0"     # rediss:// for TLS; user:password@ accepted
+/// prefix = "bull"                      # BullMQ's key prefix, shared with Node producers/workers
+/// connect_timeout_ms = 5000
+/// command_timeout_ms = 5000
+/// ```
+///
+/// Environment: `ORCHESTRATOR_BULLMQ_URL`, `ORCHESTRATOR_BULLMQ_PREFIX`,
+/// `ORCHESTRATOR_BULLMQ_PASSWORD`, …
+#[derive(Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BullmqConfig {
+    /// Redis URL: `redis://[user[:password]@]host[:port][/db]` or `rediss://…` for TLS.
+    pub url: String,
+    /// BullMQ key prefix (Node's `prefix` option).
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Username for Redis ACLs, when not in the URL.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password, when not in the URL. Never printed.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// How long to wait for the first connection before reporting `Unavailable`.
+    #[serde(default = "default_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// How long one call (schedule, status, cancel) may take before `Timeout`.
+    #[serde(default = "default_timeout_ms")]
+    pub command_timeout_ms: u64,
+}
+
+fn default_prefix() -> String {
+    "bull".to_string()
+}
+
+fn default_timeout_ms() -> u64 {
+    5000
+}
+
+impl fmt::Debug for BullmqConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BullmqConfig")
+            .field("url", &orchestrator_core::config::redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("command_timeout_ms", &self.command_timeout_ms)
+            .finish()
+    }
+}
+
+impl BullmqConfig {
+    /// A configuration for `url` with every other setting at its default.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: default_prefix(),
+            username: None,
+            password: None,
+            connect_timeout_ms: default_timeout_ms(),
+            command_timeout_ms: default_timeout_ms(),
+        }
+    }
+
+    /// Use `prefix` instead of `bull`.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Set both timeouts.
+    #[must_use]
+    pub fn timeouts(mut self, connect: Duration, command: Duration) -> Self {
+        self.connect_timeout_ms = u64::try_from(connect.as_millis()).unwrap_or(u64::MAX);
+        self.command_timeout_ms = u64::try_from(command.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Check the settings without connecting.
+    pub fn validate(&self) -> Result<()> {
+        let url = url::Url::parse(&self.url).map_err(|e| {
+            Error::config(format!(
+                "backends.bullmq.url `{}` is not a URL: {e}",
+                orchestrator_core::config::redact_url(&self.url)
+            ))
+        })?;
+        if !matches!(url.scheme(), "redis" | "rediss") {
+            return Err(Error::config(format!(
+                "backends.bullmq.url must start with redis:// or rediss://, not {}://",
+                url.scheme()
+            )));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(Error::config("backends.bullmq.url has no host"));
+        }
+        if self.prefix.is_empty() || self.prefix.contains(':') {
+            return Err(Error::config(
+                "backends.bullmq.prefix must be non-empty and must not contain `:`",
+            ));
+        }
+        if self.connect_timeout_ms == 0 || self.command_timeout_ms == 0 {
+            return Err(Error::config(
+                "backends.bullmq timeouts must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    pub(crate) fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout_ms)
+    }
+
+    /// The bullmq crate's connection options.
+    pub(crate) fn connection(&self) -> RedisConnectionOptions {
+        let mut url = self.url.clone();
+        if self.username.is_some() || self.password.is_some() {
+            if let Ok(mut u) = url::Url::parse(&self.url) {
+                if let Some(user) = &self.username {
+                    let _ = u.set_username(user);
+                }
+                if let Some(p) = &self.password {
+                    let _ = u.set_password(Some(p.expose()));
+                }
+                url = u.to_string();
+            }
+        }
+        RedisConnectionOptions::new().url(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_secrets_hidden() {
+        let c: BullmqConfig = serde_json::from_value(serde_json::json!({
+            "url": "redis://u:hunter2@127.0.0.1:6379/2", "password": "other-secret"
+        }))
+        .expect("config");
+        c.validate().expect("valid");
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("other-secret"),
+            "{dbg}"
+        );
+        assert!(c.connection().url.contains("other-secret"));
+        assert_eq!(c.prefix, "bull");
+
+        for bad in ["http://h", "not a url", "redis://"] {
+            let e = BullmqConfig::new(bad).validate().expect_err(bad);
+            assert_eq!(
+                e.kind(),
+                orchestrator_core::ErrorKind::InvalidConfig,
+                "{bad}"
+            );
+        }
+        assert!(
+            BullmqConfig::new("redis://h")
+                .prefix("a:b")
+                .validate()
+                .is_err()
+        );
+        assert!(
+            serde_json::from_value::<BullmqConfig>(
+                serde_json::json!({"url": "redis://h", "nope": 1})
+            )
+            .is_err()
+        );
+    }
+}

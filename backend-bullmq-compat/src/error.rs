@@ -1,0 +1,78 @@
+//! Mapping of `bullmq` / `redis` errors to the orchestrator's error kinds, done once here.
+
+use orchestrator_core::{Error, ErrorKind};
+
+pub(crate) const NAME: &str = "bullmq";
+
+/// Map a `bullmq` crate error; the original stays reachable through `source()`.
+pub(crate) fn map(err: bullmq::Error) -> Error {
+    let (kind, message) = match &err {
+        bullmq::Error::Redis(r) => return map_redis(r, err.to_string()).with_source(err),
+        bullmq::Error::Serialization(_) | bullmq::Error::MsgPack(_) => (
+            ErrorKind::InvalidInput,
+            "the payload could not be encoded for BullMQ".to_string(),
+        ),
+        bullmq::Error::JobNotFound(id) => (ErrorKind::NotFound, format!("job {id} not found")),
+        bullmq::Error::JobLocked(id) => (
+            ErrorKind::Rejected,
+            format!("job {id} is locked by a worker"),
+        ),
+        bullmq::Error::RateLimited { delay_ms } => (
+            ErrorKind::RateLimited,
+            format!("queue is rate limited for {delay_ms} ms"),
+        ),
+        bullmq::Error::InvalidConfig(m) => (ErrorKind::InvalidInput, m.clone()),
+        bullmq::Error::ConnectionClosed => (
+            ErrorKind::Unavailable,
+            "the Redis connection is closed".to_string(),
+        ),
+        other => (ErrorKind::Unexpected, other.to_string()),
+    };
+    Error::backend(NAME, kind, message).with_source(err)
+}
+
+fn map_redis(r: &redis::RedisError, text: String) -> Error {
+    let code = r.code().unwrap_or_default();
+    if r.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(code, "NOAUTH" | "WRONGPASS" | "NOPERM")
+    {
+        return Error::backend(
+            NAME,
+            ErrorKind::Unauthorized,
+            format!(
+                "Redis refused our credentials ({code}); check the user and password in backends.bullmq"
+            ),
+        );
+    }
+    if code == "WRONGTYPE" {
+        return Error::backend(
+            NAME,
+            ErrorKind::Rejected,
+            "a BullMQ key holds a value of the wrong type: another program wrote this queue's keys with a different layout",
+        );
+    }
+    if r.is_timeout() {
+        return Error::backend(
+            NAME,
+            ErrorKind::Timeout,
+            format!("Redis did not answer in time: {text}"),
+        );
+    }
+    if r.is_connection_refusal() || r.is_io_error() || r.is_connection_dropped() {
+        return Error::backend(
+            NAME,
+            ErrorKind::Unavailable,
+            format!("cannot reach Redis: {text}; is redis-server running at backends.bullmq.url?"),
+        );
+    }
+    Error::backend(NAME, ErrorKind::Unexpected, text)
+}
+
+/// The error for a call that outlived its timeout.
+pub(crate) fn timeout(what: &str, after: std::time::Duration) -> Error {
+    Error::backend(
+        NAME,
+        ErrorKind::Timeout,
+        format!("{what} took longer than {after:?}; is Redis reachable at backends.bullmq.url?"),
+    )
+}

@@ -1,0 +1,232 @@
+//! A Rust worker for BullMQ queues, with typed handler input and output.
+//!
+//! It runs on the `bullmq` crate's `Worker`, which uses BullMQ's own scripts: locks are
+//! renewed, stalled jobs are recovered, retries follow the job's backoff, and Node
+//! `QueueEvents` see its `active`, `progress`, `completed` and `failed` events.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bullmq::{Job, JobProgress, Queue, WorkerOptions};
+use orchestrator_core::{Error, Result, TaskId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::BullmqBackend;
+use crate::error::{self, NAME};
+
+/// How a [`TaskWorker`] runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WorkerConfig {
+    /// Jobs processed at once.
+    pub concurrency: usize,
+    /// Worker name, stored on processed jobs (`processedBy`).
+    pub name: Option<String>,
+    /// How long a job's lock lasts without renewal (renewed at half of it).
+    pub lock_duration: Duration,
+    /// How often to look for stalled jobs (jobs whose worker died).
+    pub stalled_interval: Duration,
+    /// How many times a job may stall before it fails.
+    pub max_stalled_count: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 1,
+            name: None,
+            lock_duration: Duration::from_secs(30),
+            stalled_interval: Duration::from_secs(30),
+            max_stalled_count: 1,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Process `n` jobs at once.
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// Name the worker.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Set the lock duration and stalled-check interval.
+    #[must_use]
+    pub fn stall_detection(mut self, lock_duration: Duration, stalled_interval: Duration) -> Self {
+        self.lock_duration = lock_duration;
+        self.stalled_interval = stalled_interval;
+        self
+    }
+}
+
+/// What a handler receives for one job.
+pub struct JobContext<I> {
+    /// The job's data, deserialized.
+    pub data: I,
+    /// The job's id in its queue.
+    pub job_id: String,
+    /// The job's name.
+    pub job_name: String,
+    /// The task id the orchestrator reports for this job.
+    pub task_id: TaskId,
+    /// Which attempt this is, starting at 1.
+    pub attempt: u32,
+    queue: Queue,
+}
+
+impl<I: std::fmt::Debug> std::fmt::Debug for JobContext<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("data", &self.data)
+            .field("task_id", &self.task_id)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I> JobContext<I> {
+    /// Report progress (a number or any JSON); Node `QueueEvents` receive a `progress` event.
+    pub async fn progress(&self, progress: serde_json::Value) -> Result<()> {
+        let p = match progress.as_f64() {
+            Some(n) => JobProgress::Number(n),
+            None => JobProgress::Object(progress),
+        };
+        self.queue
+            .update_job_progress(&self.job_id, p)
+            .await
+            .map_err(error::map)
+    }
+}
+
+/// A handler's failure: its message becomes the job's `failedReason`.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A running worker. Stop it with [`TaskWorker::close`]; dropping it leaves it running
+/// until the process ends.
+pub struct TaskWorker {
+    inner: bullmq::Worker,
+}
+
+impl std::fmt::Debug for TaskWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskWorker")
+            .field("id", &self.inner.id())
+            .finish()
+    }
+}
+
+impl TaskWorker {
+    /// The worker's unique id.
+    pub fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    /// Stop taking jobs and wait up to `grace` for running ones to finish.
+    pub async fn close(&self, grace: Duration) -> Result<()> {
+        let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        self.inner.close(ms).await.map_err(error::map)
+    }
+
+    /// The underlying `bullmq` worker, for what this wrapper does not expose.
+    pub fn as_bullmq(&self) -> &bullmq::Worker {
+        &self.inner
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .map(|m| format!("handler panicked: {m}"))
+            .unwrap_or_else(|| "handler panicked".to_string()),
+        Err(_) => "handler was cancelled".to_string(),
+    }
+}
+
+impl BullmqBackend {
+    /// Start a worker on `queue` that runs `handler` for each job.
+    ///
+    /// The job's data is deserialized into `I` (a mismatch fails the job without retry);
+    /// the handler's `O` is stored as the job's return value. A handler error fails the
+    /// attempt (retried per the job's `attempts` and `backoff`); a panic fails the attempt
+    /// and the worker keeps running.
+    pub async fn worker<I, O, F, Fut>(
+        &self,
+        queue: &str,
+        config: WorkerConfig,
+        handler: F,
+    ) -> Result<TaskWorker>
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(JobContext<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<O, HandlerError>> + Send + 'static,
+    {
+        orchestrator_core::validate::queue_name("queue", queue)?;
+        if config.concurrency == 0 {
+            return Err(Error::invalid("concurrency", "must be at least 1"));
+        }
+        let queue_handle = self.queue(queue).await?;
+        let handler = Arc::new(handler);
+        let queue_name = queue.to_string();
+        let processor = move |job: Job, _token: bullmq::worker::CancellationToken| {
+            let handler = handler.clone();
+            let queue_handle = queue_handle.clone();
+            let queue_name = queue_name.clone();
+            async move {
+                let data: I = serde_json::from_value(job.data().clone()).map_err(|e| {
+                    bullmq::Error::Unrecoverable(format!(
+                        "job data does not match the handler's input type: {e}"
+                    ))
+                })?;
+                let task_id = TaskId::new(NAME, &format!("{queue_name}:{}", job.id()))
+                    .map_err(|e| bullmq::Error::Unrecoverable(e.to_string()))?;
+                let ctx = JobContext {
+                    data,
+                    job_id: job.id().to_string(),
+                    job_name: job.name().to_string(),
+                    task_id,
+                    attempt: job.attempts_made() + 1,
+                    queue: queue_handle,
+                };
+                // Run the handler in its own task so a panic fails this attempt only.
+                let output = tokio::spawn(async move { handler(ctx).await })
+                    .await
+                    .map_err(|e| bullmq::Error::ProcessingError(panic_message(e)))?
+                    .map_err(|e| bullmq::Error::ProcessingError(e.to_string()))?;
+                serde_json::to_value(output).map_err(|e| {
+                    bullmq::Error::ProcessingError(format!("handler output is not JSON: {e}"))
+                })
+            }
+        };
+        let cfg = self.config();
+        let mut opts = WorkerOptions::new()
+            .connection(cfg.connection())
+            .prefix(cfg.prefix.clone())
+            .concurrency(config.concurrency)
+            .lock_duration(config.lock_duration)
+            .stalled_interval(config.stalled_interval)
+            .max_stalled_count(config.max_stalled_count);
+        if let Some(name) = config.name {
+            opts = opts.name(name);
+        }
+        let limit = cfg.connect_timeout();
+        let worker =
+            tokio::time::timeout(limit, bullmq::Worker::with_options(queue, processor, opts))
+                .await
+                .map_err(|_| error::timeout("starting a worker", limit))?
+                .map_err(error::map)?;
+        Ok(TaskWorker { inner: worker })
+    }
+}
