@@ -15,7 +15,9 @@ use support::{RedisServer, node, node_spawn, unique};
 
 macro_rules! engines {
     () => {{
-        let Some(redis) = RedisServer::start() else { return };
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
         if support::node_dir(support::node_major()).is_none() {
             return;
         }
@@ -23,8 +25,15 @@ macro_rules! engines {
     }};
 }
 
-async fn schedule(b: &dyn Backend, queue: &str, data: Value, o: TaskOptions) -> orchestrator_core::TaskId {
-    b.schedule(ScheduleRequest::new(queue, data, o).expect("valid")).await.expect("schedule")
+async fn schedule(
+    b: &dyn Backend,
+    queue: &str,
+    data: Value,
+    o: TaskOptions,
+) -> orchestrator_core::TaskId {
+    b.schedule(ScheduleRequest::new(queue, data, o).expect("valid"))
+        .await
+        .expect("schedule")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,9 +41,23 @@ async fn rust_schedules_node_worker_processes() {
     let redis = engines!();
     let b = redis.backend();
     let q = unique("r2n");
-    let plain = schedule(&b, &q, json!({"x": 1, "s": "héllo ✓"}), TaskOptions::simple()).await;
-    let custom = schedule(&b, &q, json!({"x": 2}), TaskOptions::simple().job_id("order-1").job_name("custom")).await;
-    let out = node(&redis.url(), "worker.js", &[&q, "echo"]).await.expect("node");
+    let plain = schedule(
+        &b,
+        &q,
+        json!({"x": 1, "s": "héllo ✓"}),
+        TaskOptions::simple(),
+    )
+    .await;
+    let custom = schedule(
+        &b,
+        &q,
+        json!({"x": 2}),
+        TaskOptions::simple().job_id("order-1").job_name("custom"),
+    )
+    .await;
+    let out = node(&redis.url(), "worker.js", &[&q, "echo"])
+        .await
+        .expect("node");
     let processed = out["processed"].as_array().expect("processed");
     assert_eq!(processed.len(), 2, "{out}");
     assert_eq!(processed[1]["name"], "custom");
@@ -45,7 +68,10 @@ async fn rust_schedules_node_worker_processes() {
         assert_eq!(s.attempts_made, 1);
         assert!(s.finished_at.is_some());
     }
-    assert_eq!(b.status(&plain).await.expect("status").result.expect("r")["data"]["s"], "héllo ✓");
+    assert_eq!(
+        b.status(&plain).await.expect("status").result.expect("r")["data"]["s"],
+        "héllo ✓"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,16 +79,28 @@ async fn node_adds_rust_worker_processes() {
     let redis = engines!();
     let b = redis.backend();
     let q = unique("n2r");
-    let added = node(&redis.url(), "add.js", &[&q, r#"[{"name":"a","data":{"x":1}},{"name":"b","data":{"x":2}}]"#])
-        .await
-        .expect("node");
+    let added = node(
+        &redis.url(),
+        "add.js",
+        &[
+            &q,
+            r#"[{"name":"a","data":{"x":1}},{"name":"b","data":{"x":2}}]"#,
+        ],
+    )
+    .await
+    .expect("node");
     let worker = b
         .worker(&q, WorkerConfig::default().name("rust-w"), |ctx: JobContext<Value>| async move {
             Ok::<_, HandlerError>(json!({"ok": ctx.data["x"]}))
         })
         .await
         .expect("worker");
-    let ids: Vec<String> = added["ids"].as_array().expect("ids").iter().map(|v| v.as_str().expect("id").to_string()).collect();
+    let ids: Vec<String> = added["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_string())
+        .collect();
     for id in &ids {
         let tid = orchestrator_core::TaskId::new("bullmq", &format!("{q}:{id}")).expect("id");
         wait_finished(&b, &tid, Duration::from_secs(10)).await;
@@ -85,20 +123,31 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
     let b = redis.backend();
     let q = unique("mixed");
     let n = 300;
-    let requests: Vec<ScheduleRequest> = (0..n).map(|i| ScheduleRequest::new(q.as_str(), json!({"i": i}), TaskOptions::simple()).expect("valid")).collect();
+    let requests: Vec<ScheduleRequest> = (0..n)
+        .map(|i| {
+            ScheduleRequest::new(q.as_str(), json!({"i": i}), TaskOptions::simple()).expect("valid")
+        })
+        .collect();
     let ids = b.schedule_bulk(requests).await.expect("bulk");
-    let node_worker = node_spawn(&redis.url(), "worker.js", &[&q, "echo", "1500", "5"]).expect("node");
+    let node_worker =
+        node_spawn(&redis.url(), "worker.js", &[&q, "echo", "1500", "5"]).expect("node");
     let seen = Arc::new(Mutex::new(Vec::<i64>::new()));
     let rust_seen = seen.clone();
     let worker = b
-        .worker(&q, WorkerConfig::default().concurrency(5), move |ctx: JobContext<Value>| {
-            let seen = rust_seen.clone();
-            async move {
-                seen.lock().expect("seen").push(ctx.data["i"].as_i64().expect("i"));
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                Ok::<_, HandlerError>(json!("rust"))
-            }
-        })
+        .worker(
+            &q,
+            WorkerConfig::default().concurrency(5),
+            move |ctx: JobContext<Value>| {
+                let seen = rust_seen.clone();
+                async move {
+                    seen.lock()
+                        .expect("seen")
+                        .push(ctx.data["i"].as_i64().expect("i"));
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    Ok::<_, HandlerError>(json!("rust"))
+                }
+            },
+        )
         .await
         .expect("worker");
     for id in &ids {
@@ -108,13 +157,28 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
     worker.close(Duration::from_secs(5)).await.expect("close");
     let out = node_worker.wait_with_output().await.expect("node output");
     let node_out: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let node_seen: Vec<i64> = node_out["processed"].as_array().expect("p").iter().map(|p| p["data"]["i"].as_i64().expect("i")).collect();
+    let node_seen: Vec<i64> = node_out["processed"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .map(|p| p["data"]["i"].as_i64().expect("i"))
+        .collect();
     let rust_seen = seen.lock().expect("seen").clone();
     let all: Vec<i64> = node_seen.iter().chain(rust_seen.iter()).copied().collect();
     let distinct: HashSet<i64> = all.iter().copied().collect();
-    assert_eq!(all.len(), n, "a job ran twice or was lost: node {} + rust {}", node_seen.len(), rust_seen.len());
+    assert_eq!(
+        all.len(),
+        n,
+        "a job ran twice or was lost: node {} + rust {}",
+        node_seen.len(),
+        rust_seen.len()
+    );
     assert_eq!(distinct.len(), n);
-    println!("mixed: node processed {}, rust processed {}", node_seen.len(), rust_seen.len());
+    println!(
+        "mixed: node processed {}, rust processed {}",
+        node_seen.len(),
+        rust_seen.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,16 +187,48 @@ async fn priority_and_delay_order_hold_across_languages() {
     let b = redis.backend();
     let q = unique("order");
     let started = orchestrator_core::now_ms();
-    schedule(&b, &q, json!("delayed"), TaskOptions::simple().delay(Duration::from_millis(1000))).await;
+    schedule(
+        &b,
+        &q,
+        json!("delayed"),
+        TaskOptions::simple().delay(Duration::from_millis(1000)),
+    )
+    .await;
     for p in [3u32, 1, 2] {
-        schedule(&b, &q, json!(format!("p{p}")), TaskOptions::simple().priority(p)).await;
+        schedule(
+            &b,
+            &q,
+            json!(format!("p{p}")),
+            TaskOptions::simple().priority(p),
+        )
+        .await;
     }
     schedule(&b, &q, json!("plain"), TaskOptions::simple()).await;
-    let out = node(&redis.url(), "worker.js", &[&q, "echo", "2500"]).await.expect("node");
-    let order: Vec<Value> = out["processed"].as_array().expect("p").iter().map(|p| p["data"].clone()).collect();
-    assert_eq!(order, vec![json!("plain"), json!("p1"), json!("p2"), json!("p3"), json!("delayed")]);
+    let out = node(&redis.url(), "worker.js", &[&q, "echo", "2500"])
+        .await
+        .expect("node");
+    let order: Vec<Value> = out["processed"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .map(|p| p["data"].clone())
+        .collect();
+    assert_eq!(
+        order,
+        vec![
+            json!("plain"),
+            json!("p1"),
+            json!("p2"),
+            json!("p3"),
+            json!("delayed")
+        ]
+    );
     let delayed_at = out["processed"][4]["at"].as_u64().expect("at");
-    assert!(delayed_at >= started + 1000, "delayed job ran {} ms after scheduling", delayed_at - started);
+    assert!(
+        delayed_at >= started + 1000,
+        "delayed job ran {} ms after scheduling",
+        delayed_at - started
+    );
 
     // The other direction: Node adds, the Rust worker pops in the same order.
     let q2 = unique("order2");
@@ -140,18 +236,25 @@ async fn priority_and_delay_order_hold_across_languages() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
     let w = b
-        .worker(&q2, WorkerConfig::default(), move |ctx: JobContext<Value>| {
-            let s2 = s2.clone();
-            async move {
-                s2.lock().expect("seen").push(ctx.data);
-                Ok::<_, HandlerError>(Value::Null)
-            }
-        })
+        .worker(
+            &q2,
+            WorkerConfig::default(),
+            move |ctx: JobContext<Value>| {
+                let s2 = s2.clone();
+                async move {
+                    s2.lock().expect("seen").push(ctx.data);
+                    Ok::<_, HandlerError>(Value::Null)
+                }
+            },
+        )
         .await
         .expect("worker");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     w.close(Duration::from_secs(5)).await.expect("close");
-    assert_eq!(*seen.lock().expect("seen"), vec![json!("plain"), json!("p1"), json!("p3")]);
+    assert_eq!(
+        *seen.lock().expect("seen"),
+        vec![json!("plain"), json!("p1"), json!("p3")]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,36 +263,74 @@ async fn fails_twice_then_succeeds_reports_three_attempts_on_both_sides() {
     let b = redis.backend();
     // Rust schedules, Node's worker fails twice.
     let q = unique("retry");
-    let opts = TaskOptions::simple().attempts(3).backoff(Backoff::exponential(100));
+    let opts = TaskOptions::simple()
+        .attempts(3)
+        .backoff(Backoff::exponential(100));
     let id = schedule(&b, &q, json!({}), opts).await;
-    let out = node(&redis.url(), "worker.js", &[&q, "fail-twice", "2000"]).await.expect("node");
-    let at: Vec<u64> = out["processed"].as_array().expect("p").iter().map(|p| p["at"].as_u64().expect("at")).collect();
+    let out = node(&redis.url(), "worker.js", &[&q, "fail-twice", "2000"])
+        .await
+        .expect("node");
+    let at: Vec<u64> = out["processed"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .map(|p| p["at"].as_u64().expect("at"))
+        .collect();
     assert_eq!(at.len(), 3, "{out}");
-    assert!(at[1] - at[0] >= 100 && at[2] - at[1] >= 200, "exponential gaps: {at:?}");
+    assert!(
+        at[1] - at[0] >= 100 && at[2] - at[1] >= 200,
+        "exponential gaps: {at:?}"
+    );
     let s = b.status(&id).await.expect("status");
-    assert_eq!((s.state, s.attempts_made), (TaskState::Completed, 3), "{s:?}");
+    assert_eq!(
+        (s.state, s.attempts_made),
+        (TaskState::Completed, 3),
+        "{s:?}"
+    );
     let job_id = id.native().split_once(':').expect("native").1.to_string();
-    let got = node(&redis.url(), "get.js", &[&q, &job_id]).await.expect("node");
+    let got = node(&redis.url(), "get.js", &[&q, &job_id])
+        .await
+        .expect("node");
     assert_eq!(got["jobs"][0]["attemptsMade"], 3);
 
     // Node adds, the Rust worker fails twice.
     let q2 = unique("retry2");
     let added = node(&redis.url(), "add.js", &[&q2, r#"[{"name":"j","data":{},"opts":{"attempts":3,"backoff":{"type":"exponential","delay":100}}}]"#]).await.expect("node");
     let w = b
-        .worker(&q2, WorkerConfig::default(), |ctx: JobContext<Value>| async move {
-            if ctx.attempt < 3 {
-                Err::<Value, HandlerError>(format!("rust attempt {} failed", ctx.attempt).into())
-            } else {
-                Ok(json!("third time"))
-            }
-        })
+        .worker(
+            &q2,
+            WorkerConfig::default(),
+            |ctx: JobContext<Value>| async move {
+                if ctx.attempt < 3 {
+                    Err::<Value, HandlerError>(
+                        format!("rust attempt {} failed", ctx.attempt).into(),
+                    )
+                } else {
+                    Ok(json!("third time"))
+                }
+            },
+        )
         .await
         .expect("worker");
-    let id2 = orchestrator_core::TaskId::new("bullmq", &format!("{q2}:{}", added["ids"][0].as_str().expect("id"))).expect("id");
+    let id2 = orchestrator_core::TaskId::new(
+        "bullmq",
+        &format!("{q2}:{}", added["ids"][0].as_str().expect("id")),
+    )
+    .expect("id");
     let s = wait_finished(&b, &id2, Duration::from_secs(10)).await;
     w.close(Duration::from_secs(5)).await.expect("close");
-    assert_eq!((s.state, s.attempts_made), (TaskState::Completed, 3), "{s:?}");
-    let got = node(&redis.url(), "get.js", &[&q2, added["ids"][0].as_str().expect("id")]).await.expect("node");
+    assert_eq!(
+        (s.state, s.attempts_made),
+        (TaskState::Completed, 3),
+        "{s:?}"
+    );
+    let got = node(
+        &redis.url(),
+        "get.js",
+        &[&q2, added["ids"][0].as_str().expect("id")],
+    )
+    .await
+    .expect("node");
     assert_eq!(got["jobs"][0]["attemptsMade"], 3);
     assert_eq!(got["jobs"][0]["returnvalue"], "third time");
 }
@@ -199,14 +340,41 @@ async fn custom_id_duplicates_add_nothing() {
     let redis = engines!();
     let b = redis.backend();
     let q = unique("dup");
-    let first = schedule(&b, &q, json!({"v": 1}), TaskOptions::simple().job_id("order-7")).await;
-    let second = schedule(&b, &q, json!({"v": 2}), TaskOptions::simple().job_id("order-7")).await;
+    let first = schedule(
+        &b,
+        &q,
+        json!({"v": 1}),
+        TaskOptions::simple().job_id("order-7"),
+    )
+    .await;
+    let second = schedule(
+        &b,
+        &q,
+        json!({"v": 2}),
+        TaskOptions::simple().job_id("order-7"),
+    )
+    .await;
     assert_eq!(first, second);
-    let out = node(&redis.url(), "add.js", &[&q, r#"[{"name":"x","data":{"v":3},"opts":{"jobId":"order-7"}}]"#]).await.expect("node");
+    let out = node(
+        &redis.url(),
+        "add.js",
+        &[
+            &q,
+            r#"[{"name":"x","data":{"v":3},"opts":{"jobId":"order-7"}}]"#,
+        ],
+    )
+    .await
+    .expect("node");
     assert_eq!(out["ids"][0], "order-7");
     assert_eq!(out["counts"]["waiting"], 1, "{out}");
-    let got = node(&redis.url(), "get.js", &[&q, "order-7"]).await.expect("node");
-    assert_eq!(got["jobs"][0]["data"], json!({"v": 1}), "the first payload stays");
+    let got = node(&redis.url(), "get.js", &[&q, "order-7"])
+        .await
+        .expect("node");
+    assert_eq!(
+        got["jobs"][0]["data"],
+        json!({"v": 1}),
+        "the first payload stays"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,14 +382,42 @@ async fn cancelled_delayed_job_never_reaches_a_node_worker() {
     let redis = engines!();
     let b = redis.backend();
     let q = unique("cancel");
-    let id = schedule(&b, &q, json!("never"), TaskOptions::simple().delay(Duration::from_millis(300))).await;
-    let keep = schedule(&b, &q, json!("kept"), TaskOptions::simple().delay(Duration::from_millis(300))).await;
-    assert_eq!(b.cancel(&id).await.expect("cancel"), CancelOutcome::Cancelled);
-    let out = node(&redis.url(), "worker.js", &[&q, "echo", "1500"]).await.expect("node");
-    let data: Vec<Value> = out["processed"].as_array().expect("p").iter().map(|p| p["data"].clone()).collect();
+    let id = schedule(
+        &b,
+        &q,
+        json!("never"),
+        TaskOptions::simple().delay(Duration::from_millis(300)),
+    )
+    .await;
+    let keep = schedule(
+        &b,
+        &q,
+        json!("kept"),
+        TaskOptions::simple().delay(Duration::from_millis(300)),
+    )
+    .await;
+    assert_eq!(
+        b.cancel(&id).await.expect("cancel"),
+        CancelOutcome::Cancelled
+    );
+    let out = node(&redis.url(), "worker.js", &[&q, "echo", "1500"])
+        .await
+        .expect("node");
+    let data: Vec<Value> = out["processed"]
+        .as_array()
+        .expect("p")
+        .iter()
+        .map(|p| p["data"].clone())
+        .collect();
     assert_eq!(data, vec![json!("kept")]);
-    assert_eq!(b.status(&id).await.expect_err("removed").kind(), orchestrator_core::ErrorKind::NotFound);
-    assert_eq!(b.status(&keep).await.expect("status").state, TaskState::Completed);
+    assert_eq!(
+        b.status(&id).await.expect_err("removed").kind(),
+        orchestrator_core::ErrorKind::NotFound
+    );
+    assert_eq!(
+        b.status(&keep).await.expect("status").state,
+        TaskState::Completed
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,10 +430,18 @@ async fn node_queue_events_see_rust_worker_events() {
     let ok = schedule(&b, &q, json!({"ok": true}), TaskOptions::simple()).await;
     let bad = schedule(&b, &q, json!({"ok": false}), TaskOptions::simple()).await;
     let w = b
-        .worker(&q, WorkerConfig::default(), |ctx: JobContext<Value>| async move {
-            ctx.progress(json!(50)).await.map_err(|e| e.to_string())?;
-            if ctx.data["ok"] == json!(true) { Ok::<_, HandlerError>(json!({"done": 1})) } else { Err("bad job".into()) }
-        })
+        .worker(
+            &q,
+            WorkerConfig::default(),
+            |ctx: JobContext<Value>| async move {
+                ctx.progress(json!(50)).await.map_err(|e| e.to_string())?;
+                if ctx.data["ok"] == json!(true) {
+                    Ok::<_, HandlerError>(json!({"done": 1}))
+                } else {
+                    Err("bad job".into())
+                }
+            },
+        )
         .await
         .expect("worker");
     wait_finished(&b, &ok, Duration::from_secs(10)).await;
@@ -246,17 +450,29 @@ async fn node_queue_events_see_rust_worker_events() {
     let out = tokio::time::timeout(Duration::from_secs(20), async {
         let mut stdout = events.stdout.take().expect("stdout");
         let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text).await.expect("read");
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
+            .await
+            .expect("read");
         text
     })
     .await
     .expect("events.js finished");
     let v: Value = serde_json::from_str(out.trim()).expect("json");
     let evs = v["events"].as_array().expect("events");
-    let completed = evs.iter().find(|e| e["event"] == "completed").expect("completed event");
+    let completed = evs
+        .iter()
+        .find(|e| e["event"] == "completed")
+        .expect("completed event");
     assert_eq!(completed["returnvalue"], json!({"done": 1}), "{v}");
-    let failed = evs.iter().find(|e| e["event"] == "failed").expect("failed event");
+    let failed = evs
+        .iter()
+        .find(|e| e["event"] == "failed")
+        .expect("failed event");
     assert_eq!(failed["failedReason"], "bad job", "{v}");
-    assert!(evs.iter().any(|e| e["event"] == "progress" && e["data"] == json!(50)), "{v}");
+    assert!(
+        evs.iter()
+            .any(|e| e["event"] == "progress" && e["data"] == json!(50)),
+        "{v}"
+    );
     assert!(evs.iter().any(|e| e["event"] == "active"), "{v}");
 }

@@ -1,0 +1,213 @@
+//! Bad input and faults against a real Redis: typed errors, bounded waits, no panics.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use backend_bullmq_compat::{BullmqBackend, BullmqConfig, HandlerError, JobContext, WorkerConfig};
+use orchestrator_core::{
+    Backend, ErrorKind, Orchestrator, ScheduleRequest, TaskOptions, TaskState, TaskType,
+};
+use orchestrator_testkit::conformance::wait_finished;
+use serde_json::{Value, json};
+use support::{RedisServer, unique};
+
+fn req(queue: &str) -> ScheduleRequest {
+    ScheduleRequest::new(queue, json!({}), TaskOptions::simple()).expect("valid")
+}
+
+#[tokio::test]
+async fn redis_down_is_unavailable_within_the_timeout() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let b = BullmqBackend::new(
+        BullmqConfig::new(format!("redis://127.0.0.1:{port}"))
+            .timeouts(Duration::from_millis(800), Duration::from_secs(1)),
+    )
+    .expect("backend");
+    let t = Instant::now();
+    let e = b.schedule(req("q")).await.expect_err("down");
+    assert!(
+        matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{e}"
+    );
+    assert!(e.is_retryable());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    let h = b.health().await.expect_err("down");
+    assert!(
+        matches!(h.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{h}"
+    );
+}
+
+#[tokio::test]
+async fn refused_auth_is_typed_and_the_password_never_shows() {
+    let Some(redis) = RedisServer::start_with(&["--requirepass", "s3cret-pass"]) else {
+        return;
+    };
+    for url in [
+        redis.url(),
+        format!("redis://:wrong-pass-xyz@127.0.0.1:{}", redis.port),
+    ] {
+        let b = BullmqBackend::new(
+            BullmqConfig::new(url).timeouts(Duration::from_secs(2), Duration::from_secs(2)),
+        )
+        .expect("backend");
+        let t = Instant::now();
+        let e = b.schedule(req("q")).await.expect_err("auth");
+        assert!(t.elapsed() < Duration::from_secs(4));
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::Unauthorized | ErrorKind::Unavailable | ErrorKind::Timeout
+            ),
+            "{e}"
+        );
+        let mut text = format!("{e} {e:?} {b:?}");
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            text.push_str(&s.to_string());
+            src = s.source();
+        }
+        assert!(
+            !text.contains("wrong-pass-xyz") && !text.contains("s3cret-pass"),
+            "{text}"
+        );
+    }
+    let ok = BullmqBackend::new(BullmqConfig::new(format!(
+        "redis://:s3cret-pass@127.0.0.1:{}",
+        redis.port
+    )))
+    .expect("backend");
+    ok.schedule(req("q")).await.expect("right password works");
+}
+
+#[tokio::test]
+async fn wrong_type_key_is_rejected_not_a_panic() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let q = unique("wrongtype");
+    let _: () = redis::cmd("SET")
+        .arg(format!("bull:{q}:wait"))
+        .arg("not a list")
+        .query_async(&mut conn)
+        .await
+        .expect("set");
+    let b = redis.backend();
+    let e = b.schedule(req(&q)).await.expect_err("wrong type");
+    assert!(
+        matches!(e.kind(), ErrorKind::Rejected | ErrorKind::Unexpected),
+        "{e}"
+    );
+    assert!(e.to_string().to_lowercase().contains("wrong"), "{e}");
+}
+
+#[tokio::test]
+async fn invalid_queue_names_and_payloads_are_rejected_before_io() {
+    // Not even a server: validation comes first.
+    let b = BullmqBackend::new(BullmqConfig::new("redis://127.0.0.1:1")).expect("backend");
+    let orch = Orchestrator::builder()
+        .backend(std::sync::Arc::new(b))
+        .route(TaskType::Simple, "bullmq")
+        .build()
+        .expect("orch");
+    for name in ["a:b", "", " q"] {
+        let e = orch
+            .schedule_simple_task(name, json!({}), TaskOptions::simple())
+            .await
+            .expect_err(name);
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{name}: {e}");
+    }
+    let mut bad = std::collections::BTreeMap::new();
+    bad.insert(vec![1u8], 1);
+    let e = orch
+        .schedule_simple_task("q", bad, TaskOptions::simple())
+        .await
+        .expect_err("payload");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = orch
+        .get_task_status("bullmq:no-job-part")
+        .await
+        .expect_err("malformed");
+    assert_eq!(e.kind(), ErrorKind::InvalidTaskId);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_fails_the_job_and_the_worker_lives() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = redis.backend();
+    let q = unique("panic");
+    let w = b
+        .worker(
+            &q,
+            WorkerConfig::default(),
+            |ctx: JobContext<Value>| async move {
+                if ctx.data["panic"] == json!(true) {
+                    panic!("handler exploded");
+                }
+                Ok::<_, HandlerError>(json!("fine"))
+            },
+        )
+        .await
+        .expect("worker");
+    let boom = b
+        .schedule(
+            ScheduleRequest::new(q.as_str(), json!({"panic": true}), TaskOptions::simple())
+                .expect("valid"),
+        )
+        .await
+        .expect("schedule");
+    let s = wait_finished(&b, &boom, Duration::from_secs(10)).await;
+    assert_eq!(s.state, TaskState::Failed);
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("handler exploded"),
+        "{s:?}"
+    );
+    let fine = b.schedule(req(&q)).await.expect("schedule");
+    let s = wait_finished(&b, &fine, Duration::from_secs(10)).await;
+    assert_eq!(
+        s.state,
+        TaskState::Completed,
+        "the worker survived the panic"
+    );
+    // Data that does not match the handler's input type fails without retry.
+    let typed = b
+        .worker(
+            &unique("typed"),
+            WorkerConfig::default(),
+            |_: JobContext<u32>| async { Ok::<_, HandlerError>(1) },
+        )
+        .await
+        .expect("worker");
+    typed.close(Duration::from_secs(2)).await.expect("close");
+    w.close(Duration::from_secs(5)).await.expect("close");
+}
+
+#[tokio::test]
+async fn health_reports_the_redis_version() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let h = redis.backend().health().await.expect("health");
+    assert!(h.ok);
+    assert!(h.detail.starts_with("redis "), "{h:?}");
+}
