@@ -5,6 +5,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+#[cfg(feature = "bullmq")]
+mod worker_cmd;
 use orchestrator::{Orchestrator, OrchestratorConfig, Registry, TaskOptions, TaskType};
 
 #[derive(Parser, Debug)]
@@ -80,6 +83,11 @@ enum Command {
     Health,
     /// Print the JSON Schemas of the configuration and of TaskOptions.
     Schema,
+    /// Serve a BullMQ queue: run CMD once per job, with the job's data as JSON on stdin.
+    /// CMD's stdout (JSON) is the job's return value; a non-zero exit fails the attempt
+    /// with stderr as the reason. Stops gracefully on Ctrl-C / SIGTERM.
+    #[cfg(feature = "bullmq")]
+    Worker(worker_cmd::WorkerArgs),
 }
 
 enum Failure {
@@ -220,6 +228,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Schema => print_json(&orchestrator::json_schemas(Registry::global())),
+        #[cfg(feature = "bullmq")]
+        Command::Worker(args) => {
+            let names = Registry::global().names();
+            let mut cfg = match cli.config.as_deref() {
+                Some(path) => OrchestratorConfig::from_toml_file(path)?,
+                None => OrchestratorConfig::default(),
+            };
+            cfg.merge(OrchestratorConfig::from_env(&names)?);
+            worker_cmd::run(&cfg, args).await?;
+        }
     }
     Ok(())
 }

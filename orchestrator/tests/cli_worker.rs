@@ -1,0 +1,95 @@
+//! `orchestrator worker --exec` against a real Redis, including a worker killed with
+//! SIGKILL mid-job whose job another worker recovers.
+#![cfg(all(feature = "cli", feature = "bullmq"))]
+
+#[path = "../../backend-bullmq-compat/tests/support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use orchestrator::testkit::conformance::wait_finished;
+use orchestrator::{Backend, ScheduleRequest, TaskOptions, TaskState};
+use serde_json::json;
+use support::{RedisServer, unique};
+
+fn worker(url: &str, queue: &str, exec: &str, extra: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["worker", queue, "--exec", exec])
+        .args(extra)
+        .env("ORCHESTRATOR_BULLMQ_URL", url)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn worker")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_worker_returns_stdout_and_fails_on_nonzero_exit() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = redis.backend();
+    let q = unique("exec");
+    let mut w = worker(
+        &redis.url(),
+        &q,
+        r#"if grep -q fail; then echo "it failed" >&2; exit 3; fi; echo "{\"attempt\": $ORCHESTRATOR_ATTEMPT}""#,
+        &["--concurrency", "2"],
+    );
+    let ok = b
+        .schedule(
+            ScheduleRequest::new(q.as_str(), json!({"x": "ok"}), TaskOptions::simple())
+                .expect("req"),
+        )
+        .await
+        .expect("schedule");
+    let bad = b
+        .schedule(
+            ScheduleRequest::new(q.as_str(), json!({"x": "fail"}), TaskOptions::simple())
+                .expect("req"),
+        )
+        .await
+        .expect("schedule");
+    let s = wait_finished(&b, &ok, Duration::from_secs(15)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    assert_eq!(s.result, Some(json!({"attempt": 1})));
+    let s = wait_finished(&b, &bad, Duration::from_secs(15)).await;
+    assert_eq!(s.state, TaskState::Failed);
+    assert_eq!(s.error.as_deref(), Some("it failed"));
+    let _ = w.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_loses_nothing() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = redis.backend();
+    let q = unique("sigkill");
+    let stall = ["--lock-duration-ms", "1000", "--stalled-interval-ms", "500"];
+    let id = b
+        .schedule(
+            ScheduleRequest::new(q.as_str(), json!({"n": 42}), TaskOptions::simple()).expect("req"),
+        )
+        .await
+        .expect("schedule");
+    let mut first = worker(&redis.url(), &q, "sleep 60", &stall);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let s = b.status(&id).await.expect("status");
+        if s.state == TaskState::Running {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never started: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.start_kill().expect("SIGKILL"); // tokio's kill is SIGKILL
+    first.wait().await.expect("reaped");
+    let mut second = worker(&redis.url(), &q, "cat", &stall);
+    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    assert_eq!(s.result, Some(json!({"n": 42})));
+    let _ = second.kill().await;
+}
