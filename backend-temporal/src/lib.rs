@@ -1,21 +1,47 @@
-//! COMPLEX tasks on Temporal — not implemented yet.
+//! COMPLEX tasks as Temporal workflows, through the official `temporalio-client`.
 //!
-//! The crate exists so the workspace, the facade's `temporal` feature and the registry
-//! have their final shape. Its registration builds nothing: configuring `temporal` gives a
-//! typed [`orchestrator_core::ErrorKind::Unsupported`] error that says so, instead of a
-//! backend that pretends. The engine work is tracked in the Temporal backend issue (#4).
+//! | orchestrator | Temporal |
+//! |---|---|
+//! | `temporal.workflowType` | workflow type, started untyped |
+//! | `temporal.workflowArgs` (or the payload when empty) | one `json/plain` payload per argument |
+//! | `temporal.taskQueue` (default: `backends.temporal.task_queue`) | task queue |
+//! | `temporal.workflowId` (default: `<task name>-<uuid>`) | workflow id |
+//! | `temporal.idConflictPolicy` | `WorkflowIdConflictPolicy` (a duplicate under `FAIL` is `AlreadyExists`) |
+//! | `temporal.executionTimeoutMs` | execution timeout |
+//! | `attempts` + `backoff` | workflow retry policy |
+//! | task name | memo `orchestratorTaskName` |
+//! | task id `temporal:<workflow id>:<run id>` | execution; status follows continue-as-new to the latest run |
+//! | cancel | cancellation request → `CancelRequested`; closed → `NotCancellableFinished` |
+//! | [`TemporalBackend::terminate`] | terminate |
+//!
+//! `delay` and `priority` are refused with `Unsupported` (temporalio-client 1.1 has no start
+//! delay; BullMQ priorities have no Temporal meaning) rather than dropped.
+//!
+//! States: `Running` → `RUNNING` (or `PENDING` while no worker has taken the first workflow
+//! task), `Completed`, `Failed`, `Canceled` → `CANCELLED`, `Terminated`, `TimedOut`,
+//! `ContinuedAsNew`, `Paused` → `WAITING`, anything newer → `UNKNOWN`.
 
-use orchestrator_core::{BackendRegistration, Error, Result, SharedBackend, TaskType};
+mod backend;
+mod config;
 
-fn build(_config: &serde_json::Value) -> Result<SharedBackend> {
-    Err(Error::Unsupported {
-        backend: "temporal".into(),
-        operation: "running workflows in this version (the Temporal backend is not implemented yet; route COMPLEX tasks to `memory-temporal` meanwhile)".into(),
-    })
+pub use backend::TemporalBackend;
+pub use config::TemporalConfig;
+
+use orchestrator_core::{BackendRegistration, Result, SharedBackend, TaskType};
+
+fn build(table: &serde_json::Value) -> Result<SharedBackend> {
+    if table.is_null() {
+        return Err(orchestrator_core::Error::config(
+            "the temporal backend needs a server URL: set ORCHESTRATOR_TEMPORAL_URL or [backends.temporal] url",
+        ));
+    }
+    let config: TemporalConfig =
+        orchestrator_core::config::parse_backend_config("temporal", table)?;
+    Ok(std::sync::Arc::new(TemporalBackend::new(config)?))
 }
 
 fn schema() -> schemars::Schema {
-    schemars::json_schema!({ "type": "object", "description": "not implemented yet" })
+    schemars::schema_for!(TemporalConfig)
 }
 
 /// The `temporal` registration.
@@ -23,14 +49,14 @@ pub const REGISTRATION: BackendRegistration = BackendRegistration {
     name: "temporal",
     source: "TEMPORAL",
     task_types: &[TaskType::Complex],
-    summary: "Temporal workflows (not implemented yet)",
+    summary: "COMPLEX tasks as Temporal workflows (temporalio-client)",
     config_schema: schema,
     build,
 };
 
 orchestrator_core::inventory::submit!(REGISTRATION);
 
-/// Register `temporal` on `registry` explicitly.
+/// Register `temporal` on `registry` explicitly (for builds without `inventory`).
 pub fn register(registry: &mut orchestrator_core::Registry) {
     registry.register(&REGISTRATION);
 }

@@ -1,0 +1,517 @@
+//! The `temporal` backend: COMPLEX tasks as Temporal workflow executions.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use orchestrator_core::{
+    Backend, Backoff, CancelOutcome, Capabilities, Error, ErrorKind, Health, IdConflictPolicy,
+    Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskState, TaskStatus, async_trait,
+};
+use temporalio_client::errors::{
+    WorkflowGetResultError, WorkflowInteractionError, WorkflowStartError,
+};
+use temporalio_client::tonic;
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, UntypedWorkflow, WorkflowCancelOptions,
+    WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
+    WorkflowIdConflictPolicy, WorkflowStartOptions, WorkflowTerminateOptions,
+};
+use temporalio_common::data_converters::RawValue;
+use temporalio_common::protos::temporal::api::common::v1::Payload;
+use temporalio_common::{MemoValues, RetryPolicy};
+use tokio::sync::OnceCell;
+
+use crate::config::TemporalConfig;
+
+pub(crate) const NAME: &str = "temporal";
+
+/// COMPLEX tasks as Temporal workflows, started by type name with JSON arguments
+/// (`json/plain` payloads, one per argument: what every official SDK's worker decodes).
+///
+/// Connects lazily on first use; clones share the connection.
+#[derive(Clone)]
+pub struct TemporalBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: TemporalConfig,
+    client: OnceCell<Client>,
+}
+
+impl std::fmt::Debug for TemporalBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemporalBackend")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A JSON value as a Temporal payload, the way every SDK's default converter writes it.
+pub(crate) fn json_payload(v: &serde_json::Value) -> Payload {
+    if v.is_null() {
+        return Payload {
+            metadata: [("encoding".to_string(), b"binary/null".to_vec())].into(),
+            ..Payload::default()
+        };
+    }
+    Payload {
+        metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+        data: serde_json::to_vec(v).unwrap_or_default(),
+        ..Payload::default()
+    }
+}
+
+/// A payload back to JSON: `json/plain` parsed, `binary/null` or no encoding as null,
+/// anything else as a description (never a panic).
+pub(crate) fn payload_json(p: &Payload) -> serde_json::Value {
+    match p.metadata.get("encoding").map(Vec::as_slice) {
+        Some(b"json/plain") => serde_json::from_slice(&p.data).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&p.data).into_owned())
+        }),
+        None | Some(b"binary/null") => serde_json::Value::Null,
+        Some(other) => serde_json::json!({
+            "encoding": String::from_utf8_lossy(other),
+            "bytes": p.data.len(),
+        }),
+    }
+}
+
+/// `workflowId:runId` → (workflow id, run id). Run ids are UUIDs, so the last `:` splits.
+pub(crate) fn split_native(id: &TaskId) -> Result<(&str, Option<&str>)> {
+    match id.native().rsplit_once(':') {
+        Some((wf, run)) if !wf.is_empty() && !run.is_empty() => Ok((wf, Some(run))),
+        _ => Err(Error::from(TaskIdError::Malformed {
+            id: id.to_string(),
+            reason: "a temporal task id is `temporal:<workflow id>:<run id>`".into(),
+        })),
+    }
+}
+
+fn millis(t: Option<SystemTime>) -> Option<u64> {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn map_status(code: tonic::Code, message: &str, operation: &str) -> Error {
+    use tonic::Code;
+    let (kind, hint) = match code {
+        Code::Unavailable => (
+            ErrorKind::Unavailable,
+            "is the Temporal server running at backends.temporal.url?",
+        ),
+        Code::DeadlineExceeded => (ErrorKind::Timeout, "the server did not answer in time"),
+        Code::Unauthenticated | Code::PermissionDenied => (
+            ErrorKind::Unauthorized,
+            "check backends.temporal.api_key and TLS settings",
+        ),
+        Code::NotFound => (ErrorKind::NotFound, ""),
+        Code::AlreadyExists => (ErrorKind::AlreadyExists, ""),
+        Code::InvalidArgument | Code::FailedPrecondition => (ErrorKind::Rejected, ""),
+        Code::ResourceExhausted => (ErrorKind::RateLimited, "the server is throttling requests"),
+        _ => (ErrorKind::Unexpected, ""),
+    };
+    let mut text = format!("{operation}: {message}");
+    if !hint.is_empty() {
+        text.push_str("; ");
+        text.push_str(hint);
+    }
+    Error::backend(NAME, kind, text)
+}
+
+fn interaction(e: WorkflowInteractionError, id: &TaskId, operation: &str) -> Error {
+    match e {
+        WorkflowInteractionError::NotFound(_) => Error::not_found(id),
+        WorkflowInteractionError::Rpc(s) => {
+            let msg = s.message().to_string();
+            map_status(s.code(), &msg, operation).with_source(s)
+        }
+        other => Error::backend(NAME, ErrorKind::Unexpected, format!("{operation}: {other}"))
+            .with_source(other),
+    }
+}
+
+fn bad_namespace(e: Error, namespace: &str) -> Error {
+    if e.kind() == ErrorKind::NotFound {
+        Error::backend(
+            NAME,
+            ErrorKind::InvalidConfig,
+            format!(
+                "namespace `{namespace}` does not exist on the server (backends.temporal.namespace)"
+            ),
+        )
+    } else {
+        e
+    }
+}
+
+impl TemporalBackend {
+    /// A backend for `config` (validated; no connection yet).
+    pub fn new(config: TemporalConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                client: OnceCell::new(),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TemporalConfig {
+        &self.inner.config
+    }
+
+    async fn timed<T, E>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = std::result::Result<T, E>>,
+    ) -> Result<std::result::Result<T, E>> {
+        let limit = self.inner.config.rpc_timeout();
+        tokio::time::timeout(limit, fut).await.map_err(|_| {
+            Error::backend(
+                NAME,
+                ErrorKind::Timeout,
+                format!("{what} took longer than {limit:?}; is Temporal reachable at backends.temporal.url?"),
+            )
+        })
+    }
+
+    /// The connected client (connecting on first use).
+    pub async fn client(&self) -> Result<&Client> {
+        let c = &self.inner.config;
+        self.inner
+            .client
+            .get_or_try_init(|| async {
+                let url = url::Url::parse(&c.url).map_err(|e| Error::config(e.to_string()))?;
+                let opts = ConnectionOptions::new(url)
+                    .identity(c.identity.clone().unwrap_or_else(|| format!("orchestrator@{}", std::process::id())))
+                    .maybe_api_key(c.api_key.as_ref().map(|k| k.expose().to_string()))
+                    .connect_timeout(c.connect_timeout())
+                    .build();
+                let limit = c.connect_timeout();
+                let conn = tokio::time::timeout(limit, Connection::connect(opts))
+                    .await
+                    .map_err(|_| {
+                        Error::backend(
+                            NAME,
+                            ErrorKind::Unavailable,
+                            format!("no Temporal server answered at {} within {limit:?}; start one (scripts/temporal-dev.sh) or fix backends.temporal.url", orchestrator_core::config::redact_url(&c.url)),
+                        )
+                    })?
+                    .map_err(|e| {
+                        Error::backend(
+                            NAME,
+                            ErrorKind::Unavailable,
+                            format!("cannot connect to Temporal at {}: {e}", orchestrator_core::config::redact_url(&c.url)),
+                        )
+                        .with_source(e)
+                    })?;
+                Client::new(conn, ClientOptions::new(c.namespace.clone()).build()).map_err(|e| {
+                    Error::backend(NAME, ErrorKind::InvalidConfig, format!("cannot create the Temporal client: {e}"))
+                        .with_source(e)
+                })
+            })
+            .await
+    }
+
+    fn task_id(workflow_id: &str, run_id: &str) -> Result<TaskId> {
+        Ok(TaskId::new(NAME, &format!("{workflow_id}:{run_id}"))?)
+    }
+
+    /// Terminate a running workflow at once (no cleanup runs in the workflow).
+    pub async fn terminate(&self, id: &TaskId, reason: &str) -> Result<CancelOutcome> {
+        let (wf, _) = split_native(id)?;
+        let client = self.client().await?;
+        let handle = client.get_workflow_handle::<UntypedWorkflow>(wf);
+        let desc = self
+            .timed(
+                "describe",
+                handle.describe(WorkflowDescribeOptions::default()),
+            )
+            .await?
+            .map_err(|e| interaction(e, id, "describe"));
+        match desc {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CancelOutcome::NotFound),
+            Err(e) => return Err(e),
+            Ok(d) if d.status() != WorkflowExecutionStatus::Running => {
+                return Ok(CancelOutcome::NotCancellableFinished);
+            }
+            Ok(_) => {}
+        }
+        self.timed(
+            "terminate",
+            handle.terminate(
+                WorkflowTerminateOptions::builder()
+                    .reason(reason.to_string())
+                    .build(),
+            ),
+        )
+        .await?
+        .map_err(|e| interaction(e, id, "terminate"))?;
+        Ok(CancelOutcome::Cancelled)
+    }
+}
+
+#[async_trait]
+impl Backend for TemporalBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn source(&self) -> Source {
+        Source::TEMPORAL
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut c = Capabilities::NONE;
+        // `attempts` maps to the workflow retry policy, but describe cannot report the attempt
+        // count, so retries are not claimed.
+        c.cancel_pending = true;
+        c.cancel_running = true;
+        c
+    }
+
+    async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
+        let o = request.options();
+        let t = o
+            .temporal
+            .as_ref()
+            .ok_or_else(|| Error::invalid("temporal", "COMPLEX tasks need `temporal` options"))?;
+        // Options the Rust client cannot honour are refused, never dropped.
+        if o.delay.is_some_and(|d| d > 0) {
+            return Err(Error::Unsupported {
+                backend: NAME.into(),
+                operation: "`delay` (temporalio-client 1.1 has no start delay)".into(),
+            });
+        }
+        if o.priority.is_some_and(|p| p > 0) {
+            return Err(Error::Unsupported {
+                backend: NAME.into(),
+                operation: "`priority` (BullMQ priorities have no Temporal equivalent)".into(),
+            });
+        }
+        let task_queue = t
+            .task_queue
+            .clone()
+            .or_else(|| self.inner.config.task_queue.clone())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "temporal.taskQueue",
+                    "is required (or set backends.temporal.task_queue as a default)",
+                )
+            })?;
+        let workflow_id = t
+            .workflow_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", request.name(), uuid::Uuid::new_v4()));
+        // The seed passes workflow arguments explicitly; without them the payload is the
+        // single argument.
+        let args: Vec<Payload> = if t.workflow_args.is_empty() {
+            vec![json_payload(request.payload())]
+        } else {
+            t.workflow_args.iter().map(json_payload).collect()
+        };
+        let mut memo = MemoValues::new();
+        memo.insert("orchestratorTaskName", request.name().to_string());
+        let retry = o.attempts.map(|attempts| {
+            let (initial, coefficient) = match o.backoff {
+                Some(Backoff::Fixed { delay_ms }) => (Duration::from_millis(delay_ms.max(1)), 1.0),
+                Some(Backoff::Exponential { delay_ms }) => {
+                    (Duration::from_millis(delay_ms.max(1)), 2.0)
+                }
+                None => (Duration::from_secs(1), 2.0),
+            };
+            RetryPolicy::builder()
+                .maximum_attempts(attempts)
+                .initial_interval(initial)
+                .backoff_coefficient(coefficient)
+                .build()
+        });
+        let opts = WorkflowStartOptions::new(task_queue, workflow_id.clone())
+            .id_conflict_policy(match t.id_conflict_policy {
+                IdConflictPolicy::Fail => WorkflowIdConflictPolicy::Fail,
+                IdConflictPolicy::UseExisting => WorkflowIdConflictPolicy::UseExisting,
+                IdConflictPolicy::TerminateExisting => WorkflowIdConflictPolicy::TerminateExisting,
+            })
+            .maybe_execution_timeout(t.execution_timeout_ms.map(Duration::from_millis))
+            .maybe_retry_policy(retry)
+            .memo(memo)
+            .build();
+        let client = self.client().await?;
+        let started = self
+            .timed(
+                "start workflow",
+                client.start_workflow(
+                    UntypedWorkflow::new(t.workflow_type.clone()),
+                    RawValue::new(args),
+                    opts,
+                ),
+            )
+            .await?;
+        let handle = match started {
+            Ok(h) => h,
+            Err(WorkflowStartError::AlreadyStarted { run_id, source }) => {
+                let existing = run_id
+                    .map(|r| format!("{NAME}:{workflow_id}:{r}"))
+                    .unwrap_or_else(|| format!("{NAME}:{workflow_id}"));
+                tracing::debug!(%existing, status = %source.message(), "workflow id already running");
+                return Err(Error::AlreadyExists { task_id: existing });
+            }
+            Err(WorkflowStartError::Rpc(s)) => {
+                let msg = s.message().to_string();
+                return Err(bad_namespace(
+                    map_status(s.code(), &msg, "start workflow"),
+                    &self.inner.config.namespace,
+                )
+                .with_source(s));
+            }
+            Err(other) => {
+                return Err(Error::backend(
+                    NAME,
+                    ErrorKind::Unexpected,
+                    format!("start workflow: {other}"),
+                )
+                .with_source(other));
+            }
+        };
+        let run_id = handle.info().run_id.clone().unwrap_or_default();
+        Self::task_id(&workflow_id, &run_id)
+    }
+
+    async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
+        let (wf, _run) = split_native(id)?;
+        let client = self.client().await?;
+        // An id-only handle targets the latest run, so the status follows continue-as-new
+        // and retries; the run id in the task id records which run was started.
+        let handle = client.get_workflow_handle::<UntypedWorkflow>(wf);
+        let desc = self
+            .timed(
+                "describe",
+                handle.describe(WorkflowDescribeOptions::default()),
+            )
+            .await?
+            .map_err(|e| interaction(e, id, "describe"))?;
+        let native = desc.status();
+        let (mut state, native_state) = match native {
+            WorkflowExecutionStatus::Running => (TaskState::Running, "Running"),
+            WorkflowExecutionStatus::Completed => (TaskState::Completed, "Completed"),
+            WorkflowExecutionStatus::Failed => (TaskState::Failed, "Failed"),
+            WorkflowExecutionStatus::Canceled => (TaskState::Cancelled, "Canceled"),
+            WorkflowExecutionStatus::Terminated => (TaskState::Terminated, "Terminated"),
+            WorkflowExecutionStatus::TimedOut => (TaskState::TimedOut, "TimedOut"),
+            WorkflowExecutionStatus::ContinuedAsNew => {
+                (TaskState::ContinuedAsNew, "ContinuedAsNew")
+            }
+            WorkflowExecutionStatus::Paused => (TaskState::Waiting, "Paused"),
+            _ => (TaskState::Unknown, "Unknown"),
+        };
+        // No worker has picked the first workflow task yet: pending, not running.
+        if state == TaskState::Running
+            && desc.history_length() <= 2
+            && desc
+                .raw()
+                .pending_workflow_task
+                .as_ref()
+                .is_some_and(|p| p.state == 1)
+        {
+            state = TaskState::Pending;
+        }
+        let mut s = TaskStatus::new(id.clone(), Source::TEMPORAL, state, native_state);
+        s.created_at = millis(desc.start_time());
+        s.started_at = millis(desc.execution_time());
+        s.finished_at = millis(desc.close_time());
+        // Temporal does not report a run's attempt number through describe; a closed
+        // workflow counts as one attempt.
+        s.attempts_made = u32::from(state.is_finished());
+        if matches!(state, TaskState::Completed | TaskState::Failed) {
+            let result = self
+                .timed(
+                    "get result",
+                    handle.get_result(WorkflowGetResultOptions::default()),
+                )
+                .await?;
+            match result {
+                Ok(raw) => {
+                    s.result = Some(
+                        raw.payloads
+                            .first()
+                            .map(payload_json)
+                            .unwrap_or(serde_json::Value::Null),
+                    )
+                }
+                Err(WorkflowGetResultError::Failed(e)) => s.error = Some(e.to_string()),
+                Err(other) => s.error = Some(other.to_string()),
+            }
+        }
+        Ok(s)
+    }
+
+    async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
+        let (wf, _) = split_native(id)?;
+        let client = self.client().await?;
+        let handle = client.get_workflow_handle::<UntypedWorkflow>(wf);
+        let desc = self
+            .timed(
+                "describe",
+                handle.describe(WorkflowDescribeOptions::default()),
+            )
+            .await?
+            .map_err(|e| interaction(e, id, "describe"));
+        match desc {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CancelOutcome::NotFound),
+            Err(e) => return Err(e),
+            Ok(d) if d.status() != WorkflowExecutionStatus::Running => {
+                return Ok(CancelOutcome::NotCancellableFinished);
+            }
+            Ok(_) => {}
+        }
+        self.timed(
+            "cancel",
+            handle.cancel(
+                WorkflowCancelOptions::builder()
+                    .reason("cancelled through the orchestrator".to_string())
+                    .build(),
+            ),
+        )
+        .await?
+        .map_err(|e| interaction(e, id, "cancel"))?;
+        Ok(CancelOutcome::CancelRequested)
+    }
+
+    async fn health(&self) -> Result<Health> {
+        use temporalio_client::grpc::WorkflowService;
+        use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeNamespaceRequest;
+        let client = self.client().await?;
+        let namespace = self.inner.config.namespace.clone();
+        let mut svc = client.clone();
+        let reply = self
+            .timed(
+                "describe namespace",
+                svc.describe_namespace(tonic::Request::new(DescribeNamespaceRequest {
+                    namespace: namespace.clone(),
+                    ..Default::default()
+                })),
+            )
+            .await?;
+        match reply {
+            Ok(_) => Ok(Health {
+                backend: NAME.into(),
+                ok: true,
+                detail: format!(
+                    "namespace {namespace} reachable at {}",
+                    orchestrator_core::config::redact_url(&self.inner.config.url)
+                ),
+                warnings: Vec::new(),
+            }),
+            Err(s) => {
+                let msg = s.message().to_string();
+                Err(
+                    bad_namespace(map_status(s.code(), &msg, "describe namespace"), &namespace)
+                        .with_source(s),
+                )
+            }
+        }
+    }
+}
