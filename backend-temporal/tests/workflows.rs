@@ -1,0 +1,310 @@
+//! Temporal-specific behaviour on a real dev server: closings, cross-language workers,
+//! bad input and faults.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use backend_temporal::{TemporalBackend, TemporalConfig};
+use orchestrator_core::{
+    Backend, CancelOutcome, ErrorKind, IdConflictPolicy, Orchestrator, ScheduleRequest,
+    TaskOptions, TaskState, TaskType, TemporalOptions,
+};
+use orchestrator_testkit::conformance::wait_finished;
+use serde_json::json;
+use support::{TemporalServer, TestWorker, unique};
+
+fn complex(wf: &str, queue: &str, args: Vec<serde_json::Value>) -> TaskOptions {
+    TaskOptions::complex(TemporalOptions::new(wf, queue).args(args))
+}
+
+async fn start(b: &TemporalBackend, name: &str, o: TaskOptions) -> orchestrator_core::TaskId {
+    b.schedule(ScheduleRequest::new(name, json!(null), o).expect("valid"))
+        .await
+        .expect("schedule")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_terminate_fail_and_timeout_show_their_states() {
+    let Some(server) = TemporalServer::start().await else {
+        return;
+    };
+    let b = server.backend();
+    let q = unique("closings");
+    let _w = TestWorker::start(&b, &q).await;
+
+    let long = start(&b, "long", complex("sleep", &q, vec![json!(3600)])).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        b.status(&long).await.expect("status").state,
+        TaskState::Running
+    );
+    assert_eq!(
+        b.cancel(&long).await.expect("cancel"),
+        CancelOutcome::CancelRequested
+    );
+    let s = wait_finished(&b, &long, Duration::from_secs(10)).await;
+    assert_eq!(
+        (s.state, s.native_state.as_str()),
+        (TaskState::Cancelled, "Canceled")
+    );
+    assert_eq!(
+        b.cancel(&long).await.expect("cancel"),
+        CancelOutcome::NotCancellableFinished
+    );
+
+    let other = start(&b, "long", complex("sleep", &q, vec![json!(3600)])).await;
+    assert_eq!(
+        b.terminate(&other, "test").await.expect("terminate"),
+        CancelOutcome::Cancelled
+    );
+    let s = wait_finished(&b, &other, Duration::from_secs(10)).await;
+    assert_eq!(s.state, TaskState::Terminated);
+
+    let failing = start(
+        &b,
+        "failing",
+        complex("fail", &q, vec![json!("the migration broke")]),
+    )
+    .await;
+    let s = wait_finished(&b, &failing, Duration::from_secs(10)).await;
+    assert_eq!(s.state, TaskState::Failed);
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("the migration broke"),
+        "{s:?}"
+    );
+
+    let timed = TemporalOptions::new("sleep", &q)
+        .args(vec![json!(60)])
+        .execution_timeout(Duration::from_secs(1));
+    let timed = start(&b, "timed", TaskOptions::complex(timed)).await;
+    let s = wait_finished(&b, &timed, Duration::from_secs(15)).await;
+    assert_eq!(s.state, TaskState::TimedOut);
+
+    let done = start(&b, "short", complex("sleep", &q, vec![json!(0)])).await;
+    let s = wait_finished(&b, &done, Duration::from_secs(10)).await;
+    assert_eq!(
+        (s.state, s.result),
+        (TaskState::Completed, Some(json!("slept")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflow_nobody_serves_is_pending_and_duplicates_follow_the_policy() {
+    let Some(server) = TemporalServer::start().await else {
+        return;
+    };
+    let b = server.backend();
+    let q = unique("noworker");
+    let id = start(
+        &b,
+        "orphan",
+        complex("sleep", &q, vec![json!(1)]).task_type(TaskType::Complex),
+    )
+    .await;
+    assert_eq!(
+        b.status(&id).await.expect("status").state,
+        TaskState::Pending
+    );
+
+    let fixed = TemporalOptions::new("sleep", &q)
+        .workflow_id("fixed-id")
+        .args(vec![json!(1)]);
+    let first = start(&b, "dup", TaskOptions::complex(fixed.clone())).await;
+    let e = b
+        .schedule(
+            ScheduleRequest::new("dup", json!(null), TaskOptions::complex(fixed.clone()))
+                .expect("valid"),
+        )
+        .await
+        .expect_err("duplicate");
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    let same = start(
+        &b,
+        "dup",
+        TaskOptions::complex(fixed.id_conflict_policy(IdConflictPolicy::UseExisting)),
+    )
+    .await;
+    assert_eq!(same, first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_worker_runs_a_workflow_the_orchestrator_started() {
+    let Some(server) = TemporalServer::start().await else {
+        return;
+    };
+    let py = support::python();
+    if !py.exists() {
+        assert!(
+            !support::required(),
+            "python venv missing: run scripts/setup.sh"
+        );
+        return;
+    }
+    let q = unique("python");
+    let mut worker = tokio::process::Command::new(&py)
+        .arg(support::workspace_root().join("interop/python/worker.py"))
+        .args([&format!("127.0.0.1:{}", server.port), &q, "60"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python worker");
+    let mut out = tokio::io::BufReader::new(worker.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line),
+    )
+    .await
+    .expect("python worker ready")
+    .expect("read");
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "python temporalio missing? run scripts/setup.sh"
+    );
+
+    let orch = Orchestrator::builder()
+        .backend(std::sync::Arc::new(server.backend()))
+        .route(TaskType::Complex, "temporal")
+        .build()
+        .expect("orch");
+    let obj = json!({"k": "v", "nested": [1, {"x": null}], "unicode": "é✓"});
+    let id = orch
+        .schedule_complex_workflow(
+            "py-task",
+            json!({}),
+            TaskOptions::complex(
+                TemporalOptions::new("py_echo", &q).args(vec![obj.clone(), json!(42)]),
+            ),
+        )
+        .await
+        .expect("schedule");
+    let b = orch.backend("temporal").expect("backend");
+    let s = wait_finished(&*b, &id, Duration::from_secs(30)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    assert_eq!(
+        s.result,
+        Some(json!({"lang": "python", "obj": obj, "n": 42, "workflowType": "py_echo"}))
+    );
+    let _ = worker.kill().await;
+}
+
+#[tokio::test]
+async fn server_down_is_unavailable_within_the_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let b = TemporalBackend::new(
+        TemporalConfig::new(format!("http://127.0.0.1:{port}"))
+            .timeouts(Duration::from_millis(800), Duration::from_secs(1)),
+    )
+    .expect("backend");
+    let t = Instant::now();
+    let e = b
+        .schedule(
+            ScheduleRequest::new("x", json!(null), complex("sleep", "q", vec![])).expect("valid"),
+        )
+        .await
+        .expect_err("down");
+    assert!(
+        matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "{e}"
+    );
+    assert!(e.is_retryable());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_namespace_is_a_typed_config_error() {
+    let Some(server) = TemporalServer::start().await else {
+        return;
+    };
+    let b = TemporalBackend::new(TemporalConfig::new(server.url()).namespace("no-such-namespace"))
+        .expect("backend");
+    let e = b.health().await.expect_err("namespace");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+    assert!(e.to_string().contains("no-such-namespace"), "{e}");
+    let e = b
+        .schedule(
+            ScheduleRequest::new("x", json!(null), complex("sleep", "q", vec![])).expect("valid"),
+        )
+        .await
+        .expect_err("namespace");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+    assert!(
+        server
+            .backend()
+            .health()
+            .await
+            .expect("default namespace")
+            .ok
+    );
+}
+
+#[tokio::test]
+async fn bad_workflow_options_are_rejected_before_any_rpc() {
+    // Port 1: nothing listens, so any RPC would fail as Unavailable, not InvalidInput.
+    let b = TemporalBackend::new(TemporalConfig::new("http://127.0.0.1:1")).expect("backend");
+    let orch = Orchestrator::builder()
+        .backend(std::sync::Arc::new(b))
+        .route(TaskType::Complex, "temporal")
+        .build()
+        .expect("orch");
+    for (case, opts) in [
+        (
+            "empty workflow type",
+            json!({"taskType": "COMPLEX", "temporal": {"workflowType": "", "taskQueue": "q"}}),
+        ),
+        (
+            "empty task queue",
+            json!({"taskType": "COMPLEX", "temporal": {"workflowType": "w", "taskQueue": ""}}),
+        ),
+        ("no temporal options", json!({"taskType": "COMPLEX"})),
+    ] {
+        let o = TaskOptions::from_json(opts).expect("parse");
+        let e = orch
+            .schedule_task("t", json!(null), o)
+            .await
+            .expect_err(case);
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{case}: {e}");
+    }
+    // workflowArgs that are not a JSON array never become options.
+    let e = TaskOptions::from_json(
+        json!({"taskType": "COMPLEX", "temporal": {"workflowType": "w", "workflowArgs": {"a": 1}}}),
+    )
+    .expect_err("not an array");
+    assert_eq!(e.field, "options");
+    // No task queue anywhere: rejected before any RPC.
+    let e = orch
+        .schedule_task(
+            "t",
+            json!(null),
+            TaskOptions::complex(TemporalOptions {
+                workflow_type: "w".into(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .expect_err("no queue");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    // Options Temporal cannot honour are refused, not dropped.
+    let e = orch
+        .schedule_task(
+            "t",
+            json!(null),
+            complex("w", "q", vec![]).delay(Duration::from_secs(5)),
+        )
+        .await
+        .expect_err("delay");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+}

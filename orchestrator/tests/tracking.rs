@@ -1,0 +1,53 @@
+//! End to end with real engines: a COMPLEX task with a tracking queue starts a Temporal
+//! workflow and lands a tracking job carrying the workflow's task id on a BullMQ queue.
+#![cfg(all(feature = "bullmq", feature = "temporal"))]
+
+#[path = "../../backend-bullmq-compat/tests/support/mod.rs"]
+mod redis_support;
+#[path = "../../backend-temporal/tests/support/server.rs"]
+mod temporal_support;
+
+use std::sync::Arc;
+
+use orchestrator::{Orchestrator, TaskOptions, TaskType, TemporalOptions};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_job_lands_on_the_bullmq_queue() {
+    let Some(redis) = redis_support::RedisServer::start() else {
+        return;
+    };
+    let Some(temporal) = temporal_support::TemporalServer::start().await else {
+        return;
+    };
+    let bullmq = redis.backend();
+    let orch = Orchestrator::builder()
+        .backend(Arc::new(bullmq.clone()))
+        .backend(Arc::new(temporal.backend()))
+        .route(TaskType::Simple, "bullmq")
+        .route(TaskType::Complex, "temporal")
+        .build()
+        .expect("orchestrator");
+    let id = orch
+        .schedule_complex_workflow(
+            "migration-workflow",
+            json!({"projectId": "p1"}),
+            TaskOptions::complex(
+                TemporalOptions::new("migrationWorkflow", "migrations")
+                    .args(vec![json!("p1"), json!({"dryRun": true})])
+                    .tracking_queue("migration-tracking"),
+            ),
+        )
+        .await
+        .expect("scheduled");
+    assert_eq!(id.backend(), "temporal");
+    let status = orch.get_task_status(&id).await.expect("status");
+    assert_eq!(status.source.as_str(), "TEMPORAL");
+
+    let queue = bullmq.queue("migration-tracking").await.expect("queue");
+    let waiting = queue.get_waiting(0, -1).await.expect("waiting");
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].data()["taskId"], json!(id.to_string()));
+    assert_eq!(waiting[0].data()["name"], json!("migration-workflow"));
+    assert_eq!(waiting[0].name(), "migration-workflow");
+}
