@@ -1,21 +1,63 @@
-//! INTEGRATION tasks on n8n — not implemented yet.
+//! INTEGRATION tasks delivered to n8n webhooks and tracked through n8n's API.
 //!
-//! The crate exists so the workspace, the facade's `n8n` feature and the registry
-//! have their final shape. Its registration builds nothing: configuring `n8n` gives a
-//! typed [`orchestrator_core::ErrorKind::Unsupported`] error that says so, instead of a
-//! backend that pretends. The engine work is tracked in the n8n backend issue (#5).
+//! ## Delivery
+//! `schedule` POSTs the caller's payload (unchanged JSON) to the workflow's production
+//! webhook: `n8n.webhookUrl` when given, otherwise resolved once from `n8n.workflowId`
+//! through the public API (the workflow's Webhook node: path and method; a missing,
+//! inactive or webhook-less workflow is a typed error). Headers trace the run back:
+//! `X-Orchestrator-Task-Id` (`n8n:<dispatch id>`), `X-Orchestrator-Task-Name`,
+//! `X-Orchestrator-Integration-Source`, and `X-Orchestrator-Signature: sha256=<hex>` when
+//! `hmac_secret` is set. Connection errors, 5xx and 429 are retried with exponential
+//! backoff up to `attempts`; other 4xx never are. A 404 means the webhook is not registered:
+//! the workflow must be active.
+//!
+//! **What this mode guarantees:** `schedule` returns only after n8n acknowledged the call;
+//! otherwise it returns a typed error (`Unavailable`, `Timeout`, `Rejected`,
+//! `Unauthorized`…) and the caller decides. Nothing is acknowledged and then lost. A
+//! durable outbox (persist first, deliver later) is not implemented yet.
+//!
+//! ## Making a workflow trackable
+//! n8n reports an execution id only if the workflow sends it back:
+//! * **Respond to Webhook** mode (recommended): Webhook node `Respond: Using 'Respond to
+//!   Webhook' node`, then a Respond to Webhook node early in the flow answering
+//!   `{{ { executionId: $execution.id } }}` and/or header `X-N8N-Execution-Id:
+//!   {{ $execution.id }}`. The caller gets the id in milliseconds and the workflow goes on.
+//! * **Last node** mode: the last node's output includes `executionId: $execution.id`.
+//!
+//! With an id the task id is `n8n:<dispatch id>:<execution id>`, and status follows the
+//! execution (`new`→`PENDING`, `running`→`RUNNING`, `waiting`→`WAITING`,
+//! `success`→`COMPLETED` with the last node's output as result, `error`/`crashed`→`FAILED`
+//! with n8n's message, `canceled`→`CANCELLED`). In **respond immediately** mode n8n
+//! answers `Workflow was started` with no id: the task id is `n8n:<dispatch id>` and its
+//! status says so honestly: `UNKNOWN`, "delivered, execution not tracked".
+//!
+//! ## Cancel
+//! A running or waiting execution is stopped through `POST /api/v1/executions/{id}/stop`
+//! (n8n ≥ 2.10), or, on older versions, through the internal endpoint with the configured
+//! owner login. Finished → `NotCancellableFinished`; unknown → `NotFound`.
+//!
+//! Registered as `n8n` (source `N8N`); configuration: [`N8nConfig`].
 
-use orchestrator_core::{BackendRegistration, Error, Result, SharedBackend, TaskType};
+mod backend;
+mod config;
 
-fn build(_config: &serde_json::Value) -> Result<SharedBackend> {
-    Err(Error::Unsupported {
-        backend: "n8n".into(),
-        operation: "delivering integrations in this version (the n8n backend is not implemented yet; route INTEGRATION tasks to `memory-n8n` meanwhile)".into(),
-    })
+pub use backend::{N8nBackend, SIGNATURE_HEADER, SOURCE_HEADER, TASK_ID_HEADER, TASK_NAME_HEADER};
+pub use config::{BasicAuth, HeaderAuth, N8nConfig};
+
+use orchestrator_core::{BackendRegistration, Result, SharedBackend, TaskType};
+
+fn build(table: &serde_json::Value) -> Result<SharedBackend> {
+    if table.is_null() {
+        return Err(orchestrator_core::Error::config(
+            "the n8n backend needs a URL: set ORCHESTRATOR_N8N_URL (and ORCHESTRATOR_N8N_API_KEY) or [backends.n8n]",
+        ));
+    }
+    let config: N8nConfig = orchestrator_core::config::parse_backend_config("n8n", table)?;
+    Ok(std::sync::Arc::new(N8nBackend::new(config)?))
 }
 
 fn schema() -> schemars::Schema {
-    schemars::json_schema!({ "type": "object", "description": "not implemented yet" })
+    schemars::schema_for!(N8nConfig)
 }
 
 /// The `n8n` registration.
@@ -23,14 +65,14 @@ pub const REGISTRATION: BackendRegistration = BackendRegistration {
     name: "n8n",
     source: "N8N",
     task_types: &[TaskType::Integration],
-    summary: "n8n integrations (not implemented yet)",
+    summary: "INTEGRATION tasks delivered to n8n webhooks, tracked through its API",
     config_schema: schema,
     build,
 };
 
 orchestrator_core::inventory::submit!(REGISTRATION);
 
-/// Register `n8n` on `registry` explicitly.
+/// Register `n8n` on `registry` explicitly (for builds without `inventory`).
 pub fn register(registry: &mut orchestrator_core::Registry) {
     registry.register(&REGISTRATION);
 }

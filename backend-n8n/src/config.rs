@@ -1,0 +1,259 @@
+//! Configuration of the `n8n` backend (`[backends.n8n]`).
+
+use std::fmt;
+use std::time::Duration;
+
+use orchestrator_core::{Error, Result, Secret};
+use serde::Deserialize;
+
+/// Credentials for a webhook protected by n8n's "Header Auth".
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderAuth {
+    /// Header name (e.g. `X-Token`).
+    pub name: String,
+    /// Header value; never printed.
+    pub value: Secret,
+}
+
+/// Credentials for a webhook protected by n8n's "Basic Auth".
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// User name.
+    pub user: String,
+    /// Password; never printed.
+    pub password: Secret,
+}
+
+/// Settings of the `n8n` backend.
+///
+/// ```toml
+/// [backends.n8n]
+/// url = "http://127.0.0.1:5678"      # n8n's base URL
+/// api_key = "…"                       # public API key (X-N8N-API-KEY); never printed
+/// owner_email = "owner@example.com"   # optional: n8n < 2.10 can only stop executions
+/// owner_password = "…"                #   through its internal API, with the owner's login
+/// request_timeout_ms = 10000
+/// attempts = 3                        # delivery attempts (connection errors, 5xx, 429)
+/// backoff_ms = 200                    # first retry delay, doubled each time
+/// max_in_flight = 32                  # webhook calls at once
+/// allowed_hosts = ["n8n.internal"]    # optional allowlist for webhook URLs
+/// hmac_secret = "…"                   # optional: X-Orchestrator-Signature: sha256=<hex>
+/// ```
+///
+/// Environment: `ORCHESTRATOR_N8N_URL`, `ORCHESTRATOR_N8N_API_KEY`, …
+#[derive(Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct N8nConfig {
+    /// Base URL of n8n (`http://host:5678`).
+    pub url: String,
+    /// Public API key, for resolving workflows, reading and stopping executions.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Owner e-mail, for the internal stop endpoint of n8n versions without a public one.
+    #[serde(default)]
+    pub owner_email: Option<String>,
+    /// Owner password; never printed.
+    #[serde(default)]
+    pub owner_password: Option<Secret>,
+    /// How long one HTTP request may take.
+    #[serde(default = "default_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Delivery attempts when a task sets no `attempts`.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// First retry delay in ms, doubled on each retry.
+    #[serde(default = "default_backoff_ms")]
+    pub backoff_ms: u64,
+    /// Most webhook calls in flight at once; more wait their turn (n8n runs a workflow per
+    /// call, and a flood makes every call time out).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// When set, webhook URLs must point at one of these hosts.
+    #[serde(default)]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Header auth sent to every webhook.
+    #[serde(default)]
+    pub header_auth: Option<HeaderAuth>,
+    /// Basic auth sent to every webhook.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// Secret for the `X-Orchestrator-Signature` HMAC-SHA256 header over the body.
+    #[serde(default)]
+    pub hmac_secret: Option<Secret>,
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+
+fn default_backoff_ms() -> u64 {
+    200
+}
+
+fn default_max_in_flight() -> usize {
+    32
+}
+
+impl fmt::Debug for N8nConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("N8nConfig")
+            .field("url", &orchestrator_core::config::redact_url(&self.url))
+            .field("api_key", &self.api_key)
+            .field("owner_email", &self.owner_email)
+            .field("owner_password", &self.owner_password)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("attempts", &self.attempts)
+            .field("backoff_ms", &self.backoff_ms)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("header_auth", &self.header_auth)
+            .field("basic_auth", &self.basic_auth)
+            .field("hmac_secret", &self.hmac_secret)
+            .finish()
+    }
+}
+
+impl N8nConfig {
+    /// A configuration for n8n at `url`, without an API key.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            api_key: None,
+            owner_email: None,
+            owner_password: None,
+            request_timeout_ms: default_timeout_ms(),
+            attempts: default_attempts(),
+            backoff_ms: default_backoff_ms(),
+            max_in_flight: default_max_in_flight(),
+            allowed_hosts: None,
+            header_auth: None,
+            basic_auth: None,
+            hmac_secret: None,
+        }
+    }
+
+    /// Use this public-API key.
+    #[must_use]
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(Secret::new(key));
+        self
+    }
+
+    /// Owner credentials for the internal stop endpoint (n8n < 2.10).
+    #[must_use]
+    pub fn owner(mut self, email: impl Into<String>, password: impl Into<String>) -> Self {
+        self.owner_email = Some(email.into());
+        self.owner_password = Some(Secret::new(password));
+        self
+    }
+
+    /// Send header auth to webhooks.
+    #[must_use]
+    pub fn header_auth(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.header_auth = Some(HeaderAuth {
+            name: name.into(),
+            value: Secret::new(value),
+        });
+        self
+    }
+
+    /// Only deliver to these hosts.
+    #[must_use]
+    pub fn allowed_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.allowed_hosts = Some(hosts);
+        self
+    }
+
+    /// Request timeout and delivery retries.
+    #[must_use]
+    pub fn delivery(mut self, timeout: Duration, attempts: u32, backoff: Duration) -> Self {
+        self.request_timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.attempts = attempts;
+        self.backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Sign bodies with HMAC-SHA256 under `secret`.
+    #[must_use]
+    pub fn hmac_secret(mut self, secret: impl Into<String>) -> Self {
+        self.hmac_secret = Some(Secret::new(secret));
+        self
+    }
+
+    /// Check the settings without connecting.
+    pub fn validate(&self) -> Result<()> {
+        let url = url::Url::parse(&self.url).map_err(|e| {
+            Error::config(format!(
+                "backends.n8n.url `{}` is not a URL: {e}",
+                orchestrator_core::config::redact_url(&self.url)
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(Error::config(
+                "backends.n8n.url must be an http:// or https:// URL with a host",
+            ));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(Error::config(
+                "backends.n8n.request_timeout_ms must be greater than 0",
+            ));
+        }
+        if self.max_in_flight == 0 {
+            return Err(Error::config(
+                "backends.n8n.max_in_flight must be at least 1",
+            ));
+        }
+        if self.attempts == 0 {
+            return Err(Error::config("backends.n8n.attempts must be at least 1"));
+        }
+        if self.owner_email.is_some() != self.owner_password.is_some() {
+            return Err(Error::config(
+                "backends.n8n.owner_email and owner_password go together",
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The base URL without a trailing slash.
+    pub(crate) fn base(&self) -> &str {
+        self.url.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let c: N8nConfig = serde_json::from_value(serde_json::json!({
+            "url": "http://127.0.0.1:5678", "api_key": "eyJ-secret-key",
+            "owner_email": "o@x", "owner_password": "pw-secret",
+            "header_auth": {"name": "X-T", "value": "hdr-secret"}, "hmac_secret": "mac-secret"
+        }))
+        .expect("config");
+        c.validate().expect("valid");
+        let dbg = format!("{c:?}");
+        for s in ["eyJ-secret-key", "pw-secret", "hdr-secret", "mac-secret"] {
+            assert!(!dbg.contains(s), "{dbg}");
+        }
+        assert!(N8nConfig::new("ftp://x").validate().is_err());
+        assert!(
+            N8nConfig::new("http://x")
+                .delivery(Duration::from_secs(1), 0, Duration::ZERO)
+                .validate()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! The testkit's conformance suite against the n8n backend. n8n runs workflows, not Rust
+//! handlers, so cases that need custom handlers are reported as not applicable.
+
+mod support;
+
+use backend_n8n::N8nBackend;
+use orchestrator_core::{N8nOptions, Result, SharedBackend, TaskOptions, TaskType, async_trait};
+use orchestrator_testkit::Handler;
+use orchestrator_testkit::conformance::{Harness, Worker};
+use support::N8nServer;
+
+struct N8nHarness {
+    _server: N8nServer,
+    backend: N8nBackend,
+}
+
+#[async_trait]
+impl Harness for N8nHarness {
+    fn backend(&self) -> SharedBackend {
+        std::sync::Arc::new(self.backend.clone())
+    }
+
+    fn task_type(&self) -> TaskType {
+        TaskType::Integration
+    }
+
+    fn options(&self, _name: &str) -> TaskOptions {
+        TaskOptions::integration(N8nOptions::workflow("otRespondNode001"))
+    }
+
+    fn supports_handlers(&self) -> bool {
+        false
+    }
+
+    fn unknown_id(&self, _name: &str) -> orchestrator_core::TaskId {
+        "n8n:00000000-0000-4000-8000-000000000000:987654"
+            .parse()
+            .expect("id")
+    }
+
+    async fn serve(&self, _name: &str, _handler: Handler) -> Result<Box<dyn Worker>> {
+        Err(orchestrator_core::Error::Unsupported {
+            backend: "n8n".into(),
+            operation: "custom handlers".into(),
+        })
+    }
+}
+
+async fn setup() -> N8nHarness {
+    let server =
+        N8nServer::start().unwrap_or_else(|| panic!("n8n missing (run scripts/n8n-install.sh)"));
+    let backend = server.backend();
+    N8nHarness {
+        _server: server,
+        backend,
+    }
+}
+
+orchestrator_testkit::backend_conformance!(n8n, setup());

@@ -1,0 +1,297 @@
+//! The n8n backend against a real n8n (2.40.7 on Node 24 by default): webhooks, executions,
+//! cancellation, auth, bad input and faults.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use backend_n8n::{N8nBackend, N8nConfig};
+use orchestrator_core::{
+    Backend, CancelOutcome, ErrorKind, N8nOptions, Orchestrator, ScheduleRequest, TaskOptions,
+    TaskState, TaskType,
+};
+use orchestrator_testkit::conformance::wait_finished;
+use serde_json::{Value, json};
+use support::N8nServer;
+
+fn by_id(wf: &str) -> TaskOptions {
+    TaskOptions::integration(N8nOptions::workflow(wf).integration_source("github"))
+}
+
+fn by_url(url: String) -> TaskOptions {
+    TaskOptions::integration(N8nOptions::webhook(url))
+}
+
+async fn schedule(
+    b: &N8nBackend,
+    name: &str,
+    payload: Value,
+    o: TaskOptions,
+) -> orchestrator_core::Result<orchestrator_core::TaskId> {
+    b.schedule(ScheduleRequest::new(name, payload, o).expect("valid"))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_executions_and_cancellation() {
+    let Some(server) = N8nServer::start() else {
+        return;
+    };
+    let b = server.backend();
+    let mut errors: Vec<String> = Vec::new();
+
+    // Sync workflow (last node): completed with the workflow's output.
+    let id = schedule(
+        &b,
+        "sync",
+        json!({"job": "abc", "n": 42}),
+        by_id("otSyncEcho000001"),
+    )
+    .await
+    .expect("sync");
+    let s = wait_finished(&b, &id, Duration::from_secs(15)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    let r = s.result.expect("result");
+    assert_eq!(r["received"], json!({"job": "abc", "n": 42}));
+    assert_eq!(r["taskName"], "sync");
+    assert_eq!(r["source"], "github");
+    assert!(
+        id.to_string()
+            .starts_with(r["taskId"].as_str().expect("task id header")),
+        "{id} vs {r}"
+    );
+    assert_eq!(s.source.as_str(), "N8N");
+
+    // Respond-to-Webhook with the execution id, then the workflow goes on.
+    let url = format!("{}/webhook/orchestrator-test-respond", server.url());
+    let id = schedule(&b, "respond", json!({"x": 1}), by_url(url))
+        .await
+        .expect("respond");
+    assert!(id.native().contains(':'), "execution id tracked: {id}");
+    let s = wait_finished(&b, &id, Duration::from_secs(15)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+
+    // Respond immediately: delivered, honestly untracked.
+    let id = schedule(&b, "async", json!({}), by_id("otAsyncEcho00001"))
+        .await
+        .expect("async");
+    let s = b.status(&id).await.expect("status");
+    assert_eq!(
+        (s.state, s.native_state.as_str()),
+        (TaskState::Unknown, "delivered, execution not tracked")
+    );
+
+    // A tracked workflow that fails: FAILED with n8n's message.
+    let id = schedule(&b, "fail", json!({}), by_id("otFailTracked001"))
+        .await
+        .expect("fail tracked");
+    let s = wait_finished(&b, &id, Duration::from_secs(15)).await;
+    assert_eq!(s.state, TaskState::Failed, "{s:?}");
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("intentional failure"),
+        "{s:?}"
+    );
+
+    // A last-node workflow that fails answers 500: a typed error, not retried.
+    let e = schedule(&b, "fail-sync", json!({}), by_id("otFailSync000001"))
+        .await
+        .expect_err("sync failure");
+    assert_eq!(e.kind(), ErrorKind::Rejected, "{e}");
+    errors.push(format!("{e} {e:?}"));
+
+    // A waiting workflow cancelled: CANCELLED in n8n's own API.
+    let id = schedule(
+        &b,
+        "wait",
+        json!({"seconds": 120}),
+        by_id("otWait0000000001"),
+    )
+    .await
+    .expect("wait");
+    let s = b.status(&id).await.expect("status");
+    assert!(
+        matches!(s.state, TaskState::Running | TaskState::Waiting),
+        "{s:?}"
+    );
+    assert_eq!(
+        b.cancel(&id).await.expect("cancel"),
+        CancelOutcome::Cancelled
+    );
+    let s = wait_finished(&b, &id, Duration::from_secs(15)).await;
+    assert_eq!(
+        (s.state, s.native_state.as_str()),
+        (TaskState::Cancelled, "canceled")
+    );
+    assert_eq!(
+        b.cancel(&id).await.expect("again"),
+        CancelOutcome::NotCancellableFinished
+    );
+
+    // Unknown execution: NotFound for status and cancel.
+    let unknown: orchestrator_core::TaskId =
+        format!("n8n:{}:999999", "00000000-0000-4000-8000-000000000000")
+            .parse()
+            .expect("id");
+    assert_eq!(
+        b.status(&unknown).await.expect_err("unknown").kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        b.cancel(&unknown).await.expect("cancel"),
+        CancelOutcome::NotFound
+    );
+
+    // Workflows that cannot take a delivery.
+    for (wf, kind) in [
+        ("otInactive000001", ErrorKind::Rejected),
+        ("otNoWebhook00001", ErrorKind::Rejected),
+        ("doesNotExist0001", ErrorKind::NotFound),
+    ] {
+        let e = schedule(&b, "bad", json!({}), by_id(wf))
+            .await
+            .expect_err(wf);
+        assert_eq!(e.kind(), kind, "{wf}: {e}");
+        assert!(e.to_string().contains(wf), "{e}");
+        errors.push(format!("{e} {e:?}"));
+    }
+    let e = schedule(
+        &b,
+        "bad",
+        json!({}),
+        by_url(format!("{}/webhook/not-registered", server.url())),
+    )
+    .await
+    .expect_err("404");
+    assert_eq!(e.kind(), ErrorKind::Rejected);
+    assert!(e.to_string().contains("must be active"), "{e}");
+
+    // Header auth, right and wrong.
+    let right = N8nBackend::new(server.config().header_auth("X-Test-Token", "s3cret-token"))
+        .expect("backend");
+    let id = schedule(&right, "auth", json!({"a": 1}), by_id("otHeaderAuth0001"))
+        .await
+        .expect("right credentials");
+    assert_eq!(
+        wait_finished(&right, &id, Duration::from_secs(10))
+            .await
+            .state,
+        TaskState::Completed
+    );
+    let wrong = N8nBackend::new(server.config().header_auth("X-Test-Token", "wrong-token"))
+        .expect("backend");
+    let e = schedule(&wrong, "auth", json!({}), by_id("otHeaderAuth0001"))
+        .await
+        .expect_err("wrong credentials");
+    assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
+    errors.push(format!("{e} {e:?}"));
+
+    // Allowlist.
+    let fenced = N8nBackend::new(
+        server
+            .config()
+            .allowed_hosts(vec!["n8n.example.com".into()]),
+    )
+    .expect("backend");
+    let e = schedule(&fenced, "x", json!({}), by_id("otSyncEcho000001"))
+        .await
+        .expect_err("allowlist");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+
+    // A bad API key.
+    let badkey =
+        N8nBackend::new(N8nConfig::new(server.url()).api_key("not-a-key-0123")).expect("backend");
+    let e = schedule(&badkey, "x", json!({}), by_id("otSyncEcho000001"))
+        .await
+        .expect_err("bad key");
+    assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
+    errors.push(format!("{e} {e:?} {badkey:?}"));
+
+    // Health: ready and the key works.
+    let h = b.health().await.expect("health");
+    assert!(h.ok, "{h:?}");
+
+    // The API key never shows in errors or Debug output.
+    errors.push(format!("{b:?} {:?}", server.config()));
+    for text in &errors {
+        assert!(!text.contains(server.api_key()), "API key leaked: {text}");
+        assert!(
+            !text.contains("s3cret-token") && !text.contains("wrong-token"),
+            "secret leaked: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orchestrator_routes_integrations_and_reports_n8n() {
+    let Some(server) = N8nServer::start() else {
+        return;
+    };
+    let orch = Orchestrator::builder()
+        .backend(std::sync::Arc::new(server.backend()))
+        .route(TaskType::Integration, "n8n")
+        .build()
+        .expect("orchestrator");
+    // The seed's call shape: only a workflow id.
+    let id = orch
+        .schedule_external_integration(
+            "ci-cd-notification",
+            json!({"status": "started"}),
+            by_id("otSyncEcho000001"),
+        )
+        .await
+        .expect("scheduled");
+    let s = orch.get_task_status(&id).await.expect("status");
+    assert_eq!(s.source.as_str(), "N8N");
+    // Bad input through the orchestrator: typed, before any request.
+    for opts in [
+        json!({"taskType": "INTEGRATION", "n8n": {"webhookUrl": "not a url"}}),
+        json!({"taskType": "INTEGRATION", "n8n": {}}),
+    ] {
+        let e = orch
+            .schedule_task("x", json!({}), TaskOptions::from_json(opts).expect("parse"))
+            .await
+            .expect_err("invalid");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    }
+}
+
+#[tokio::test]
+async fn n8n_down_is_unavailable_within_the_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let b = N8nBackend::new(N8nConfig::new(format!("http://127.0.0.1:{port}")).delivery(
+        Duration::from_secs(1),
+        3,
+        Duration::from_millis(50),
+    ))
+    .expect("backend");
+    let t = Instant::now();
+    let e = schedule(
+        &b,
+        "x",
+        json!({}),
+        by_url(format!("http://127.0.0.1:{port}/webhook/x")),
+    )
+    .await
+    .expect_err("down");
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.is_retryable());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    let e = b.health().await.expect_err("down");
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    // Without an API key, a workflow id cannot be resolved: a typed config error.
+    let e = schedule(&b, "x", json!({}), by_id("otSyncEcho000001"))
+        .await
+        .expect_err("no key");
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+}
