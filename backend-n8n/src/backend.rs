@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use orchestrator_core::{
@@ -13,6 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::config::N8nConfig;
+use crate::outbox::{CancelState, Outbox, Record};
 
 pub(crate) const NAME: &str = "n8n";
 
@@ -49,6 +51,17 @@ struct Inner {
     untracked: Mutex<HashMap<String, Value>>,
     owner_cookie: tokio::sync::Mutex<Option<String>>,
     in_flight: tokio::sync::Semaphore,
+    outbox: Option<Outbox>,
+    dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The dispatcher holds only a weak reference; stop it with its backend.
+        if let Some(h) = lock(&self.dispatcher).take() {
+            h.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for N8nBackend {
@@ -153,6 +166,11 @@ impl N8nBackend {
                 .with_source(e)
             })?;
         let max_in_flight = config.max_in_flight;
+        let outbox = config
+            .outbox
+            .clone()
+            .map(|o| Outbox::new(o, config.timeout()))
+            .transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -161,6 +179,8 @@ impl N8nBackend {
                 untracked: Mutex::new(HashMap::new()),
                 owner_cookie: tokio::sync::Mutex::new(None),
                 in_flight: tokio::sync::Semaphore::new(max_in_flight),
+                outbox,
+                dispatcher: Mutex::new(None),
             }),
         })
     }
@@ -313,7 +333,7 @@ impl N8nBackend {
         &self,
         target: &Target,
         body: Vec<u8>,
-        headers: &[(&str, String)],
+        headers: &[(String, String)],
         attempts: u32,
         backoff: Option<Backoff>,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, String)> {
@@ -337,7 +357,7 @@ impl N8nBackend {
                 .header("Content-Type", "application/json")
                 .body(body.clone());
             for (k, v) in headers {
-                req = req.header(*k, v);
+                req = req.header(k, v);
             }
             if let Some(h) = &cfg.header_auth {
                 req = req.header(&h.name, h.value.expose());
@@ -509,6 +529,143 @@ impl N8nBackend {
         ))
     }
 
+    async fn execution_status(&self, id: &TaskId, exec: &str) -> Result<TaskStatus> {
+        let e = self.execution(id, exec).await?;
+        let native = e
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string();
+        let state = map_execution(&native);
+        let mut s = TaskStatus::new(id.clone(), Source::N8N, state, native);
+        s.attempts_made = u32::from(state.is_finished());
+        s.created_at = e
+            .get("createdAt")
+            .and_then(parse_time)
+            .or_else(|| e.get("startedAt").and_then(parse_time));
+        s.started_at = e.get("startedAt").and_then(parse_time);
+        s.finished_at = if state.is_finished() {
+            e.get("stoppedAt").and_then(parse_time)
+        } else {
+            None
+        };
+        if state == TaskState::Completed {
+            s.result = last_output(&e);
+        }
+        if state == TaskState::Failed {
+            s.error = e
+                .pointer("/data/resultData/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| Some(format!("execution ended with status {}", s.native_state)));
+        }
+        Ok(s)
+    }
+
+    /// Start the outbox dispatcher if the outbox is configured and none runs yet. It is
+    /// started by the first `schedule`; call this at start-up to deliver what a previous
+    /// process left pending. It stops when the last clone of this backend is dropped.
+    pub fn start_dispatcher(&self) {
+        if self.inner.outbox.is_none() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut slot = lock(&self.inner.dispatcher);
+        if slot.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        *slot = Some(tokio::spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let backend = N8nBackend { inner };
+                let poll = backend
+                    .inner
+                    .outbox
+                    .as_ref()
+                    .map(|o| o.cfg.poll_ms)
+                    .unwrap_or(100);
+                let busy = match backend.dispatch_round().await {
+                    Ok(n) => n > 0,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "n8n outbox dispatcher round failed");
+                        false
+                    }
+                };
+                drop(backend);
+                if !busy {
+                    tokio::time::sleep(Duration::from_millis(poll)).await;
+                }
+            }
+        }));
+    }
+
+    /// Claim due dispatches and deliver them; returns how many were claimed.
+    async fn dispatch_round(&self) -> Result<usize> {
+        let Some(outbox) = &self.inner.outbox else {
+            return Ok(0);
+        };
+        let ids = outbox
+            .claim(orchestrator_core::now_ms(), self.inner.config.max_in_flight)
+            .await?;
+        let rounds = ids.iter().map(|id| self.dispatch_one(outbox, id));
+        for r in futures::future::join_all(rounds).await {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "n8n outbox delivery bookkeeping failed");
+            }
+        }
+        Ok(ids.len())
+    }
+
+    async fn dispatch_one(&self, outbox: &Outbox, id: &str) -> Result<()> {
+        let Some((_, mut rec)) = outbox.get(id).await? else {
+            return Ok(());
+        };
+        let target = match (&rec.url, &rec.workflow_id) {
+            (Some(url), wf) => Ok(Target {
+                url: url.clone(),
+                method: Method::POST,
+                workflow_id: wf.clone(),
+            }),
+            (None, Some(wf)) => self.resolve(wf).await,
+            (None, None) => Err(err(ErrorKind::Rejected, "dispatch has no target")),
+        };
+        let result = match target {
+            Ok(t) => match self.check_allowed(&t.url) {
+                Ok(()) => {
+                    self.deliver(&t, rec.body.clone().into_bytes(), &rec.headers, 1, None)
+                        .await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        rec.attempts_made += 1;
+        let now = orchestrator_core::now_ms();
+        match result {
+            Ok((_, headers, text)) => {
+                let response = parse_body(&text);
+                rec.execution_id = execution_id_from(&headers, &response);
+                rec.response = Some(response);
+                rec.error = None;
+                rec.finished_at = Some(now);
+                outbox.finish(id, "delivered", &rec, None).await
+            }
+            Err(e) => {
+                rec.error = Some(e.to_string());
+                if e.is_retryable() && rec.attempts_made < outbox.cfg.max_attempts {
+                    let wait = Backoff::exponential(self.inner.config.backoff_ms)
+                        .delay_after(rec.attempts_made)
+                        .min(Duration::from_millis(outbox.cfg.max_backoff_ms));
+                    let at = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    outbox.finish(id, "retrying", &rec, Some(at)).await
+                } else {
+                    rec.finished_at = Some(now);
+                    outbox.finish(id, "failed", &rec, None).await
+                }
+            }
+        }
+    }
+
     async fn execution(&self, id: &TaskId, exec: &str) -> Result<Value> {
         let (status, body) = self
             .api(Method::GET, &format!("/executions/{exec}?includeData=true"))
@@ -529,6 +686,28 @@ impl N8nBackend {
             )
         })
     }
+}
+
+fn untracked(id: &TaskId, response: Option<Value>) -> TaskStatus {
+    let mut s = TaskStatus::new(
+        id.clone(),
+        Source::N8N,
+        TaskState::Unknown,
+        "delivered, execution not tracked",
+    );
+    s.attempts_made = 1;
+    s.result = response;
+    s
+}
+
+fn parse_body(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        if text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(text.to_string())
+        }
+    })
 }
 
 fn map_execution(native: &str) -> TaskState {
@@ -571,25 +750,18 @@ impl Backend for N8nBackend {
                 operation: "`delay` and `priority` (a webhook call happens now)".into(),
             });
         }
-        let target = match (&n.webhook_url, &n.workflow_id) {
-            (Some(url), wf) => Target {
-                url: url.clone(),
-                method: Method::POST,
-                workflow_id: wf.clone(),
-            },
-            (None, Some(wf)) => self.resolve(wf).await?,
-            (None, None) => return Err(Error::invalid("n8n", "give `workflowId` or `webhookUrl`")),
-        };
-        self.check_allowed(&target.url)?;
+        if let Some(url) = &n.webhook_url {
+            self.check_allowed(url)?;
+        }
         let body = serde_json::to_vec(request.payload())
             .map_err(|e| Error::invalid("payload", format!("cannot be serialized to JSON: {e}")))?;
         let dispatch = uuid::Uuid::new_v4().to_string();
         let mut headers = vec![
-            (TASK_ID_HEADER, format!("{NAME}:{dispatch}")),
-            (TASK_NAME_HEADER, request.name().to_string()),
+            (TASK_ID_HEADER.to_string(), format!("{NAME}:{dispatch}")),
+            (TASK_NAME_HEADER.to_string(), request.name().to_string()),
         ];
         if let Some(src) = &n.integration_source {
-            headers.push((SOURCE_HEADER, src.clone()));
+            headers.push((SOURCE_HEADER.to_string(), src.clone()));
         }
         if let Some(secret) = &self.inner.config.hmac_secret {
             let mut mac =
@@ -602,19 +774,46 @@ impl Backend for N8nBackend {
                     })?;
             mac.update(&body);
             headers.push((
-                SIGNATURE_HEADER,
+                SIGNATURE_HEADER.to_string(),
                 format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
             ));
         }
+
+        if let Some(outbox) = &self.inner.outbox {
+            // Persist first, deliver later: the id is returned once Redis has the record.
+            let rec = Record {
+                task_name: request.name().to_string(),
+                url: n.webhook_url.clone(),
+                workflow_id: n.workflow_id.clone(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+                headers,
+                attempts_made: 0,
+                created_at: orchestrator_core::now_ms(),
+                finished_at: None,
+                execution_id: None,
+                response: None,
+                error: None,
+            };
+            outbox.enqueue(&dispatch, &rec).await?;
+            self.start_dispatcher();
+            return Ok(TaskId::new(NAME, &dispatch)?);
+        }
+
+        let target = match (&n.webhook_url, &n.workflow_id) {
+            (Some(url), wf) => Target {
+                url: url.clone(),
+                method: Method::POST,
+                workflow_id: wf.clone(),
+            },
+            (None, Some(wf)) => self.resolve(wf).await?,
+            (None, None) => return Err(Error::invalid("n8n", "give `workflowId` or `webhookUrl`")),
+        };
+        self.check_allowed(&target.url)?;
         let attempts = o.attempts.unwrap_or(self.inner.config.attempts);
         let (_, resp_headers, text) = self
             .deliver(&target, body, &headers, attempts, o.backoff)
             .await?;
-        let response: Value = serde_json::from_str(&text).unwrap_or(if text.is_empty() {
-            Value::Null
-        } else {
-            Value::String(text)
-        });
+        let response = parse_body(&text);
         match execution_id_from(&resp_headers, &response) {
             Some(exec) => Ok(TaskId::new(NAME, &format!("{dispatch}:{exec}"))?),
             None => {
@@ -626,58 +825,67 @@ impl Backend for N8nBackend {
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
         let (dispatch, exec) = split_native(id)?;
-        let Some(exec) = exec else {
-            // Delivered, but n8n gave no execution id (respond-immediately mode): honest
-            // about what we know.
-            let mut s = TaskStatus::new(
-                id.clone(),
-                Source::N8N,
-                TaskState::Unknown,
-                "delivered, execution not tracked",
-            );
-            s.attempts_made = 1;
-            s.result = lock(&self.inner.untracked).get(dispatch).cloned();
+        if let Some(exec) = exec {
+            return self.execution_status(id, exec).await;
+        }
+        if let Some(outbox) = &self.inner.outbox {
+            let (state, rec) = outbox
+                .get(dispatch)
+                .await?
+                .ok_or_else(|| Error::not_found(id))?;
+            if state == "delivered" {
+                if let Some(exec) = &rec.execution_id {
+                    return self.execution_status(id, exec).await;
+                }
+                return Ok(untracked(id, rec.response));
+            }
+            let unified = match state.as_str() {
+                "queued" | "delivering" => TaskState::Pending,
+                "retrying" => TaskState::Delayed,
+                "failed" => TaskState::Failed,
+                "cancelled" => TaskState::Cancelled,
+                _ => TaskState::Unknown,
+            };
+            let mut s = TaskStatus::new(id.clone(), Source::N8N, unified, state);
+            s.attempts_made = rec.attempts_made;
+            s.error = rec.error;
+            s.created_at = Some(rec.created_at);
+            s.finished_at = rec.finished_at;
             return Ok(s);
-        };
-        let e = self.execution(id, exec).await?;
-        let native = e
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string();
-        let state = map_execution(&native);
-        let mut s = TaskStatus::new(id.clone(), Source::N8N, state, native);
-        s.attempts_made = u32::from(state.is_finished());
-        s.created_at = e
-            .get("createdAt")
-            .and_then(parse_time)
-            .or_else(|| e.get("startedAt").and_then(parse_time));
-        s.started_at = e.get("startedAt").and_then(parse_time);
-        s.finished_at = if state.is_finished() {
-            e.get("stoppedAt").and_then(parse_time)
-        } else {
-            None
-        };
-        if state == TaskState::Completed {
-            s.result = last_output(&e);
         }
-        if state == TaskState::Failed {
-            s.error = e
-                .pointer("/data/resultData/error/message")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| Some(format!("execution ended with status {}", s.native_state)));
-        }
-        Ok(s)
+        // Delivered, but n8n gave no execution id (respond-immediately mode): say so.
+        Ok(untracked(
+            id,
+            lock(&self.inner.untracked).get(dispatch).cloned(),
+        ))
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
-        let (_, exec) = split_native(id)?;
-        let Some(exec) = exec else {
+        let (dispatch, exec) = split_native(id)?;
+        let exec = match (exec, &self.inner.outbox) {
+            (Some(exec), _) => exec.to_string(),
+            (None, Some(outbox)) => match outbox.cancel(dispatch).await? {
+                CancelState::Cancelled => return Ok(CancelOutcome::Cancelled),
+                CancelState::Missing => return Ok(CancelOutcome::NotFound),
+                CancelState::Other(state) if state == "delivering" => {
+                    return Ok(CancelOutcome::NotCancellableRunning);
+                }
+                CancelState::Other(state) if state == "delivered" => {
+                    match outbox
+                        .get(dispatch)
+                        .await?
+                        .and_then(|(_, r)| r.execution_id)
+                    {
+                        Some(exec) => exec,
+                        None => return Ok(CancelOutcome::NotCancellableFinished),
+                    }
+                }
+                CancelState::Other(_) => return Ok(CancelOutcome::NotCancellableFinished),
+            },
             // The webhook call is over and n8n named no execution we could stop.
-            return Ok(CancelOutcome::NotCancellableFinished);
+            (None, None) => return Ok(CancelOutcome::NotCancellableFinished),
         };
-        let e = match self.execution(id, exec).await {
+        let e = match self.execution(id, &exec).await {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CancelOutcome::NotFound),
             other => other?,
         };
@@ -685,7 +893,7 @@ impl Backend for N8nBackend {
         if state.is_finished() {
             return Ok(CancelOutcome::NotCancellableFinished);
         }
-        self.stop(id, exec).await
+        self.stop(id, &exec).await
     }
 
     async fn health(&self) -> Result<Health> {
@@ -704,6 +912,9 @@ impl Backend for N8nBackend {
             ));
         }
         let mut warnings = Vec::new();
+        if let Some(outbox) = &self.inner.outbox {
+            outbox.ping().await?;
+        }
         if self.inner.config.api_key.is_some() {
             let (status, _) = self.api(Method::GET, "/workflows?limit=1").await?;
             if !status.is_success() {

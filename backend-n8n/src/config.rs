@@ -26,6 +26,97 @@ pub struct BasicAuth {
     pub password: Secret,
 }
 
+/// The durable outbox: `schedule` stores the delivery in Redis and returns at once; a
+/// dispatcher delivers it with retries, and pending deliveries survive restarts.
+#[derive(Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct OutboxConfig {
+    /// Redis URL (`redis://[user[:password]@]host:port/db`).
+    pub redis_url: String,
+    /// Key prefix of the outbox's records.
+    #[serde(default = "default_outbox_prefix")]
+    pub prefix: String,
+    /// Delivery attempts before a dispatch is marked failed.
+    #[serde(default = "default_outbox_attempts")]
+    pub max_attempts: u32,
+    /// Longest wait between two attempts, in ms (the wait doubles from `backoff_ms`).
+    #[serde(default = "default_outbox_max_backoff")]
+    pub max_backoff_ms: u64,
+    /// How long a dispatcher owns a delivery in flight; after that another takes it over.
+    #[serde(default = "default_outbox_lease")]
+    pub lease_ms: u64,
+    /// How often an idle dispatcher looks for due deliveries, in ms.
+    #[serde(default = "default_outbox_poll")]
+    pub poll_ms: u64,
+}
+
+fn default_outbox_prefix() -> String {
+    "orchestrator:n8n".into()
+}
+
+fn default_outbox_attempts() -> u32 {
+    50
+}
+
+fn default_outbox_max_backoff() -> u64 {
+    30_000
+}
+
+fn default_outbox_lease() -> u64 {
+    30_000
+}
+
+fn default_outbox_poll() -> u64 {
+    100
+}
+
+impl fmt::Debug for OutboxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboxConfig")
+            .field(
+                "redis_url",
+                &orchestrator_core::config::redact_url(&self.redis_url),
+            )
+            .field("prefix", &self.prefix)
+            .field("max_attempts", &self.max_attempts)
+            .field("max_backoff_ms", &self.max_backoff_ms)
+            .field("lease_ms", &self.lease_ms)
+            .field("poll_ms", &self.poll_ms)
+            .finish()
+    }
+}
+
+impl OutboxConfig {
+    /// An outbox in the Redis at `redis_url`, with default settings.
+    pub fn new(redis_url: impl Into<String>) -> Self {
+        Self {
+            redis_url: redis_url.into(),
+            prefix: default_outbox_prefix(),
+            max_attempts: default_outbox_attempts(),
+            max_backoff_ms: default_outbox_max_backoff(),
+            lease_ms: default_outbox_lease(),
+            poll_ms: default_outbox_poll(),
+        }
+    }
+
+    /// Use `prefix` for the outbox keys.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Retry limits: attempts, longest backoff, lease.
+    #[must_use]
+    pub fn retries(mut self, max_attempts: u32, max_backoff: Duration, lease: Duration) -> Self {
+        self.max_attempts = max_attempts;
+        self.max_backoff_ms = u64::try_from(max_backoff.as_millis()).unwrap_or(u64::MAX);
+        self.lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+}
+
 /// Settings of the `n8n` backend.
 ///
 /// ```toml
@@ -83,6 +174,9 @@ pub struct N8nConfig {
     /// Secret for the `X-Orchestrator-Signature` HMAC-SHA256 header over the body.
     #[serde(default)]
     pub hmac_secret: Option<Secret>,
+    /// Durable outbox mode; direct delivery when unset.
+    #[serde(default)]
+    pub outbox: Option<OutboxConfig>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -116,6 +210,7 @@ impl fmt::Debug for N8nConfig {
             .field("header_auth", &self.header_auth)
             .field("basic_auth", &self.basic_auth)
             .field("hmac_secret", &self.hmac_secret)
+            .field("outbox", &self.outbox)
             .finish()
     }
 }
@@ -136,6 +231,7 @@ impl N8nConfig {
             header_auth: None,
             basic_auth: None,
             hmac_secret: None,
+            outbox: None,
         }
     }
 
@@ -187,8 +283,33 @@ impl N8nConfig {
         self
     }
 
+    /// Deliver through a durable outbox in Redis.
+    #[must_use]
+    pub fn outbox(mut self, outbox: OutboxConfig) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
     /// Check the settings without connecting.
     pub fn validate(&self) -> Result<()> {
+        if let Some(o) = &self.outbox {
+            let u = url::Url::parse(&o.redis_url).map_err(|e| {
+                Error::config(format!(
+                    "backends.n8n.outbox.redis_url `{}` is not a URL: {e}",
+                    orchestrator_core::config::redact_url(&o.redis_url)
+                ))
+            })?;
+            if !matches!(u.scheme(), "redis" | "rediss") {
+                return Err(Error::config(
+                    "backends.n8n.outbox.redis_url must start with redis:// or rediss://",
+                ));
+            }
+            if o.max_attempts == 0 || o.lease_ms == 0 || o.poll_ms == 0 || o.prefix.is_empty() {
+                return Err(Error::config(
+                    "backends.n8n.outbox: max_attempts, lease_ms and poll_ms must be > 0 and prefix non-empty",
+                ));
+            }
+        }
         let url = url::Url::parse(&self.url).map_err(|e| {
             Error::config(format!(
                 "backends.n8n.url `{}` is not a URL: {e}",

@@ -11,10 +11,17 @@
 //! backoff up to `attempts`; other 4xx never are. A 404 means the webhook is not registered:
 //! the workflow must be active.
 //!
-//! **What this mode guarantees:** `schedule` returns only after n8n acknowledged the call;
+//! **Direct mode guarantees:** `schedule` returns only after n8n acknowledged the call;
 //! otherwise it returns a typed error (`Unavailable`, `Timeout`, `Rejected`,
-//! `Unauthorized`…) and the caller decides. Nothing is acknowledged and then lost. A
-//! durable outbox (persist first, deliver later) is not implemented yet.
+//! `Unauthorized`…) and the caller decides. Nothing is acknowledged and then lost.
+//!
+//! **Outbox mode** ([`OutboxConfig`], Redis through bb8-redis): `schedule` stores the
+//! request and returns its id at once; a dispatcher (started by the first schedule, or by
+//! [`N8nBackend::start_dispatcher`]) delivers with exponential backoff up to
+//! `max_attempts`, and status shows `queued` → `retrying` → `delivered` (then the
+//! execution's own state) or `failed`. Pending dispatches survive a process restart and are
+//! delivered once n8n is back. Delivery is at least once: a dispatcher that dies between
+//! n8n's acknowledgement and recording it lets the lease expire and the call is repeated.
 //!
 //! ## Making a workflow trackable
 //! n8n reports an execution id only if the workflow sends it back:
@@ -40,9 +47,10 @@
 
 mod backend;
 mod config;
+mod outbox;
 
 pub use backend::{N8nBackend, SIGNATURE_HEADER, SOURCE_HEADER, TASK_ID_HEADER, TASK_NAME_HEADER};
-pub use config::{BasicAuth, HeaderAuth, N8nConfig};
+pub use config::{BasicAuth, HeaderAuth, N8nConfig, OutboxConfig};
 
 use orchestrator_core::{BackendRegistration, Result, SharedBackend, TaskType};
 

@@ -10,6 +10,7 @@
 //!   so tests may run under `tokio::time::pause()`.
 //! * [`conformance`]: the suite every backend passes, and [`backend_conformance!`] to
 //!   stamp it into a test file.
+//! * [`engines`]: a throwaway `redis-server` for integration tests.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> orchestrator_core::Result<()> {
@@ -26,6 +27,7 @@
 //! ```
 
 pub mod conformance;
+pub mod engines;
 mod handler;
 mod memory;
 

@@ -4,26 +4,15 @@
 //! Under the README's test command (`scripts/test.sh`, which sets `ORCH_TEST_REQUIRE=1`) a
 //! missing engine fails the test with a message saying how to get it; under a plain
 //! `cargo test` the test prints one skip line and returns.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use backend_bullmq_compat::{BullmqBackend, BullmqConfig};
 
-pub fn required() -> bool {
-    std::env::var("ORCH_TEST_REQUIRE").is_ok_and(|v| v == "1")
-}
-
-/// Fail (required) or print a skip line (not required).
-pub fn missing(what: &str, how: &str) -> Option<std::convert::Infallible> {
-    let msg = format!("{what} is not available: {how}");
-    assert!(!required(), "{msg}");
-    println!("SKIPPED (real engine missing): {msg}");
-    None
-}
+pub use orchestrator_testkit::engines::{missing, required};
 
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,75 +21,23 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+/// A throwaway redis-server (from the testkit) with a helper to build the backend.
+pub struct RedisServer(orchestrator_testkit::engines::RedisServer);
 
-/// A redis-server process on a free port, killed on drop.
-pub struct RedisServer {
-    child: Child,
-    pub port: u16,
+impl std::ops::Deref for RedisServer {
+    type Target = orchestrator_testkit::engines::RedisServer;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl RedisServer {
     pub fn start() -> Option<Self> {
-        Self::start_with(&[])
+        orchestrator_testkit::engines::RedisServer::start().map(Self)
     }
 
-    /// Start with extra `redis-server` arguments (for example `--requirepass x`).
     pub fn start_with(extra: &[&str]) -> Option<Self> {
-        let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        for _ in 0..5 {
-            let port = free_port();
-            let child = Command::new(&bin)
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
-            let child = match child {
-                Ok(c) => c,
-                Err(e) => {
-                    missing(
-                        "redis-server",
-                        &format!(
-                            "cannot run `{bin}` ({e}); run scripts/test.sh, which installs it (apt-get install redis-server)"
-                        ),
-                    )?;
-                    unreachable!()
-                }
-            };
-            let mut server = RedisServer { child, port };
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Some(server);
-                }
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    break; // port raced away: try another
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = server.child.kill();
-        }
-        panic!("redis-server did not start on a free loopback port after 5 tries");
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        orchestrator_testkit::engines::RedisServer::start_with(extra).map(Self)
     }
 
     pub fn backend(&self) -> BullmqBackend {
@@ -108,18 +45,6 @@ impl RedisServer {
             BullmqConfig::new(self.url()).timeouts(Duration::from_secs(3), Duration::from_secs(5)),
         )
         .expect("backend")
-    }
-
-    /// Run a raw Redis command through redis-cli-free means: the backend's crate.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

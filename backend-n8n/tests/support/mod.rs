@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use backend_n8n::{N8nBackend, N8nConfig};
 
-pub fn required() -> bool {
-    std::env::var("ORCH_TEST_REQUIRE").is_ok_and(|v| v == "1")
-}
+pub use orchestrator_testkit::engines::required;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -24,14 +22,18 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-fn installed() -> bool {
+pub fn installed(version: &str) -> bool {
     let cache = std::env::var("ORCH_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
             PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/orchestrator")
         });
-    let version = std::env::var("N8N_VERSION").unwrap_or_else(|_| "2.40.7".into());
     cache.join(format!("n8n-{version}/.n8n-version")).exists()
+}
+
+/// The n8n version the tests target (`N8N_VERSION`, default 2.40.7).
+pub fn default_version() -> String {
+    std::env::var("N8N_VERSION").unwrap_or_else(|_| "2.40.7".into())
 }
 
 /// A running n8n, stopped on drop.
@@ -42,19 +44,20 @@ pub struct N8nServer {
 
 impl N8nServer {
     pub fn start() -> Option<Self> {
-        Self::start_with(&[])
+        Self::start_version(&default_version(), &[])
     }
 
-    /// Start with extra `n8n-up.sh` arguments (`--port P`, `--data-dir D`).
-    pub fn start_with(args: &[&str]) -> Option<Self> {
-        if !required() && !installed() {
+    /// Start n8n `version` with extra `n8n-up.sh` arguments (`--port P`, `--data-dir D`).
+    pub fn start_version(version: &str, args: &[&str]) -> Option<Self> {
+        if !required() && !installed(version) {
             println!(
-                "SKIPPED (real engine missing): n8n is not installed; run scripts/n8n-install.sh (or scripts/test.sh)"
+                "SKIPPED (real engine missing): n8n {version} is not installed; run N8N_VERSION={version} scripts/n8n-install.sh (or scripts/test.sh)"
             );
             return None;
         }
         let out = Command::new(root().join("scripts/n8n-up.sh"))
             .args(args)
+            .env("N8N_VERSION", version)
             .output()
             .expect("run n8n-up.sh");
         assert!(

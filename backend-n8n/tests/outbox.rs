@@ -1,0 +1,139 @@
+//! The durable outbox on a real Redis and a real n8n: with n8n down, schedules succeed and
+//! show queued/retrying; a dispatcher restart loses nothing; once n8n is up every dispatch
+//! is delivered exactly once (n8n's executions list proves it).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use backend_n8n::{N8nBackend, N8nConfig, OutboxConfig};
+use orchestrator_core::{
+    Backend, CancelOutcome, N8nOptions, ScheduleRequest, TaskOptions, TaskState,
+};
+use orchestrator_testkit::engines::{RedisServer, free_port};
+use serde_json::{Value, json};
+use support::N8nServer;
+
+fn config(n8n_port: u16, redis: &RedisServer, prefix: &str) -> N8nConfig {
+    N8nConfig::new(format!("http://127.0.0.1:{n8n_port}"))
+        .delivery(Duration::from_secs(5), 3, Duration::from_millis(100))
+        .outbox(OutboxConfig::new(redis.url()).prefix(prefix).retries(
+            500,
+            Duration::from_millis(500),
+            Duration::from_secs(2),
+        ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    if !support::required() && !support::installed(&support::default_version()) {
+        println!("SKIPPED (real engine missing): n8n is not installed; run scripts/n8n-install.sh");
+        return;
+    }
+    let port = free_port();
+    let prefix = format!("outbox-test-{}", orchestrator_core::now_ms());
+    let webhook = format!("http://127.0.0.1:{port}/webhook/orchestrator-test");
+    let opts = || TaskOptions::integration(N8nOptions::webhook(webhook.clone()));
+
+    // n8n is down: every schedule is accepted at once and stays pending.
+    let first = N8nBackend::new(config(port, &redis, &prefix)).expect("backend");
+    let t = Instant::now();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let req = ScheduleRequest::new("outbox", json!({"i": i}), opts()).expect("valid");
+        ids.push(
+            first
+                .schedule(req)
+                .await
+                .expect("accepted while n8n is down"),
+        );
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "schedule must not wait for n8n"
+    );
+    let cancelled = first
+        .schedule(ScheduleRequest::new("outbox", json!({"i": "cancelled"}), opts()).expect("valid"))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        first.cancel(&cancelled).await.expect("cancel"),
+        CancelOutcome::Cancelled
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for id in &ids {
+        let s = first.status(id).await.expect("status");
+        assert!(
+            matches!(s.state, TaskState::Pending | TaskState::Delayed),
+            "{s:?}"
+        );
+    }
+    let s = first.status(&ids[0]).await.expect("status");
+    assert_eq!(
+        (s.state, s.native_state.as_str()),
+        (TaskState::Delayed, "retrying"),
+        "{s:?}"
+    );
+    assert!(s.error.is_some());
+
+    // The dispatcher's process goes away.
+    drop(first);
+
+    // n8n comes up on the same port; a new process (new backend) takes over.
+    let port_arg = port.to_string();
+    let server =
+        N8nServer::start_version(&support::default_version(), &["--port", &port_arg]).expect("n8n");
+    let second =
+        N8nBackend::new(config(port, &redis, &prefix).api_key(server.api_key())).expect("backend");
+    second.start_dispatcher();
+    for id in &ids {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = second.status(id).await.expect("status");
+            if s.state == TaskState::Completed {
+                assert!(
+                    s.result.as_ref().expect("result")["received"]["i"]
+                        .as_i64()
+                        .is_some(),
+                    "{s:?}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "not delivered: {s:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert_eq!(
+        second.status(&cancelled).await.expect("status").state,
+        TaskState::Cancelled
+    );
+
+    // Exactly once: n8n ran the workflow once per dispatch, and never for the cancelled one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let list: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/executions?workflowId=otSyncEcho000001&limit=250&includeData=true",
+            server.url()
+        ))
+        .header("X-N8N-API-KEY", server.api_key())
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let mut seen: Vec<i64> = list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|e| {
+            e.pointer("/data/resultData/runData/Echo/0/data/main/0/0/json/received/i")
+                .and_then(Value::as_i64)
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, vec![0, 1, 2, 3, 4], "{list}");
+}
