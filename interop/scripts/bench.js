@@ -1,0 +1,35 @@
+// node bench.js schedule|bulk|worker QUEUE JOBS PARAM — the Node BullMQ contender.
+// Prints {"jobs", "seconds", "rate"}; `worker` expects a filled queue.
+const { bullmq, connection, print } = require('./lib');
+const [kind, queue, jobsArg, paramArg] = process.argv.slice(2);
+const jobs = Number(jobsArg), param = Number(paramArg);
+const payload = (i) => ({ userId: i, email: 'user@example.com', template: 'welcome' });
+(async () => {
+  let seconds;
+  if (kind === 'schedule' || kind === 'bulk') {
+    const q = new bullmq.Queue(queue, { connection });
+    await q.add(queue, payload(0));
+    const t = process.hrtime.bigint();
+    if (kind === 'schedule') {
+      let next = 0;
+      const lane = async () => { while (next < jobs) { const i = next++; await q.add(queue, payload(i)); } };
+      await Promise.all(Array.from({ length: param }, lane));
+    } else {
+      for (let s = 0; s < jobs; s += param) {
+        const batch = [];
+        for (let i = s; i < Math.min(s + param, jobs); i++) batch.push({ name: queue, data: payload(i) });
+        await q.addBulk(batch);
+      }
+    }
+    seconds = Number(process.hrtime.bigint() - t) / 1e9;
+    await q.close();
+  } else {
+    let done = 0;
+    const t = process.hrtime.bigint();
+    await new Promise((resolve) => {
+      const w = new bullmq.Worker(queue, async () => { if (++done === jobs) resolve(w); return null; }, { connection, concurrency: param });
+    }).then(async (w) => { seconds = Number(process.hrtime.bigint() - t) / 1e9; await w.close(); });
+  }
+  print({ jobs, seconds, rate: jobs / seconds });
+  process.exit(0);
+})().catch((e) => { console.error(e); process.exit(1); });
