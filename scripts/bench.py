@@ -45,6 +45,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default="", help="run only rows whose label contains this text")
     a = ap.parse_args()
 
     rbin = os.path.join(ROOT, "target", "release", "orchestrator-bench")
@@ -77,6 +78,8 @@ def main():
         results = {}
         n = 0
         for label, kind, param in rows:
+            if a.only not in label:
+                continue
             per = {name: {"rate": [], "usec_per_job": [], "rss": []} for name in contenders(kind, param)}
             for _ in range(a.rounds):
                 for name, make in contenders(kind, param).items():

@@ -31,7 +31,8 @@ pub struct BullmqBackend {
 struct Inner {
     config: BullmqConfig,
     conn: OnceCell<RedisConnection>,
-    queues: Mutex<HashMap<String, Queue>>,
+    /// Queue handles by name; `Arc` because a `Queue` clone copies every key string.
+    queues: Mutex<HashMap<String, Arc<Queue>>>,
 }
 
 impl std::fmt::Debug for BullmqBackend {
@@ -162,9 +163,9 @@ impl BullmqBackend {
     }
 
     /// The `bullmq` crate's queue handle for `name` (cached).
-    pub async fn queue(&self, name: &str) -> Result<Queue> {
+    pub async fn queue(&self, name: &str) -> Result<Arc<Queue>> {
         if let Some(q) = self.lock_queues().get(name) {
-            return Ok(q.clone());
+            return Ok(Arc::clone(q));
         }
         orchestrator_core::validate::queue_name("name", name)?;
         let conn = self.connection().await?.clone();
@@ -177,14 +178,14 @@ impl BullmqBackend {
                 Queue::with_connection(name, conn, opts),
             )
             .await?;
-        Ok(self
-            .lock_queues()
-            .entry(name.to_string())
-            .or_insert(q)
-            .clone())
+        Ok(Arc::clone(
+            self.lock_queues()
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::new(q)),
+        ))
     }
 
-    fn lock_queues(&self) -> std::sync::MutexGuard<'_, HashMap<String, Queue>> {
+    fn lock_queues(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Queue>>> {
         // Only inserts and clones happen under this lock; a poisoned map is still whole.
         self.inner.queues.lock().unwrap_or_else(|p| p.into_inner())
     }

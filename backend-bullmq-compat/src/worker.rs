@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bullmq::{Job, JobProgress, Queue, WorkerOptions};
+use futures::FutureExt;
 use orchestrator_core::{Error, Result, TaskId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -80,7 +81,7 @@ pub struct JobContext<I> {
     pub task_id: TaskId,
     /// Which attempt this is, starting at 1.
     pub attempt: u32,
-    queue: Queue,
+    queue: Arc<Queue>,
 }
 
 impl<I: std::fmt::Debug> std::fmt::Debug for JobContext<I> {
@@ -142,16 +143,12 @@ impl TaskWorker {
     }
 }
 
-fn panic_message(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(p) => p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .map(|m| format!("handler panicked: {m}"))
-            .unwrap_or_else(|| "handler panicked".to_string()),
-        Err(_) => "handler was cancelled".to_string(),
-    }
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .map(|m| format!("handler panicked: {m}"))
+        .unwrap_or_else(|| "handler panicked".to_string())
 }
 
 impl BullmqBackend {
@@ -200,10 +197,11 @@ impl BullmqBackend {
                     attempt: job.attempts_made() + 1,
                     queue: queue_handle,
                 };
-                // Run the handler in its own task so a panic fails this attempt only.
-                let output = tokio::spawn(async move { handler(ctx).await })
+                // Catch a panic so it fails this attempt only and the worker lives.
+                let output = std::panic::AssertUnwindSafe(handler(ctx))
+                    .catch_unwind()
                     .await
-                    .map_err(|e| bullmq::Error::ProcessingError(panic_message(e)))?
+                    .map_err(|p| bullmq::Error::ProcessingError(panic_message(p)))?
                     .map_err(|e| bullmq::Error::ProcessingError(e.to_string()))?;
                 serde_json::to_value(output).map_err(|e| {
                     bullmq::Error::ProcessingError(format!("handler output is not JSON: {e}"))
