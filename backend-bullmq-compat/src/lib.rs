@@ -31,11 +31,6 @@ pub use bullmq;
 use orchestrator_core::{BackendRegistration, Result, SharedBackend, TaskType};
 
 fn build(table: &serde_json::Value) -> Result<SharedBackend> {
-    if table.is_null() {
-        return Err(orchestrator_core::Error::config(
-            "the bullmq backend needs a Redis URL: set ORCHESTRATOR_BULLMQ_URL or [backends.bullmq] url",
-        ));
-    }
     let config: BullmqConfig = orchestrator_core::config::parse_backend_config("bullmq", table)?;
     Ok(std::sync::Arc::new(BullmqBackend::new(config)?))
 }

@@ -55,11 +55,6 @@ pub use config::{BasicAuth, HeaderAuth, N8nConfig, OutboxConfig};
 use orchestrator_core::{BackendRegistration, Result, SharedBackend, TaskType};
 
 fn build(table: &serde_json::Value) -> Result<SharedBackend> {
-    if table.is_null() {
-        return Err(orchestrator_core::Error::config(
-            "the n8n backend needs a URL: set ORCHESTRATOR_N8N_URL (and ORCHESTRATOR_N8N_API_KEY) or [backends.n8n]",
-        ));
-    }
     let config: N8nConfig = orchestrator_core::config::parse_backend_config("n8n", table)?;
     Ok(std::sync::Arc::new(N8nBackend::new(config)?))
 }

@@ -220,11 +220,18 @@ impl TemporalBackend {
         Ok(TaskId::new(NAME, &format!("{workflow_id}:{run_id}"))?)
     }
 
-    /// Terminate a running workflow at once (no cleanup runs in the workflow).
-    pub async fn terminate(&self, id: &TaskId, reason: &str) -> Result<CancelOutcome> {
+    /// The id-only handle of a still-running workflow, or the outcome to report when it is
+    /// gone or closed.
+    async fn running(
+        &self,
+        id: &TaskId,
+    ) -> Result<std::result::Result<temporalio_client::UntypedWorkflowHandle<Client>, CancelOutcome>>
+    {
         let (wf, _) = split_native(id)?;
-        let client = self.client().await?;
-        let handle = client.get_workflow_handle::<UntypedWorkflow>(wf);
+        let handle = self
+            .client()
+            .await?
+            .get_workflow_handle::<UntypedWorkflow>(wf);
         let desc = self
             .timed(
                 "describe",
@@ -233,13 +240,21 @@ impl TemporalBackend {
             .await?
             .map_err(|e| interaction(e, id, "describe"));
         match desc {
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CancelOutcome::NotFound),
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Err(CancelOutcome::NotFound)),
+            Err(e) => Err(e),
             Ok(d) if d.status() != WorkflowExecutionStatus::Running => {
-                return Ok(CancelOutcome::NotCancellableFinished);
+                Ok(Err(CancelOutcome::NotCancellableFinished))
             }
-            Ok(_) => {}
+            Ok(_) => Ok(Ok(handle)),
         }
+    }
+
+    /// Terminate a running workflow at once (no cleanup runs in the workflow).
+    pub async fn terminate(&self, id: &TaskId, reason: &str) -> Result<CancelOutcome> {
+        let handle = match self.running(id).await? {
+            Ok(h) => h,
+            Err(outcome) => return Ok(outcome),
+        };
         self.timed(
             "terminate",
             handle.terminate(
@@ -449,24 +464,10 @@ impl Backend for TemporalBackend {
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
-        let (wf, _) = split_native(id)?;
-        let client = self.client().await?;
-        let handle = client.get_workflow_handle::<UntypedWorkflow>(wf);
-        let desc = self
-            .timed(
-                "describe",
-                handle.describe(WorkflowDescribeOptions::default()),
-            )
-            .await?
-            .map_err(|e| interaction(e, id, "describe"));
-        match desc {
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CancelOutcome::NotFound),
-            Err(e) => return Err(e),
-            Ok(d) if d.status() != WorkflowExecutionStatus::Running => {
-                return Ok(CancelOutcome::NotCancellableFinished);
-            }
-            Ok(_) => {}
-        }
+        let handle = match self.running(id).await? {
+            Ok(h) => h,
+            Err(outcome) => return Ok(outcome),
+        };
         self.timed(
             "cancel",
             handle.cancel(

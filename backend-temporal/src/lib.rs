@@ -30,11 +30,6 @@ pub use config::TemporalConfig;
 use orchestrator_core::{BackendRegistration, Result, SharedBackend, TaskType};
 
 fn build(table: &serde_json::Value) -> Result<SharedBackend> {
-    if table.is_null() {
-        return Err(orchestrator_core::Error::config(
-            "the temporal backend needs a server URL: set ORCHESTRATOR_TEMPORAL_URL or [backends.temporal] url",
-        ));
-    }
     let config: TemporalConfig =
         orchestrator_core::config::parse_backend_config("temporal", table)?;
     Ok(std::sync::Arc::new(TemporalBackend::new(config)?))

@@ -311,11 +311,17 @@ impl OrchestratorConfig {
 }
 
 /// Deserialize a backend's typed configuration from its table, with an error naming the
-/// backend and the problem.
+/// backend and the problem (a missing table says which variable or table to set).
 pub fn parse_backend_config<T: serde::de::DeserializeOwned>(
     backend: &str,
     table: &serde_json::Value,
 ) -> Result<T> {
+    if table.is_null() {
+        return Err(Error::config(format!(
+            "backend `{backend}` needs settings: set ORCHESTRATOR_{}_URL or a [backends.{backend}] table",
+            backend.to_ascii_uppercase().replace('-', "_")
+        )));
+    }
     serde_json::from_value(table.clone()).map_err(|e| Error::InvalidConfig {
         message: format!("backends.{backend}: {e}"),
         source: Some(Box::new(e)),
