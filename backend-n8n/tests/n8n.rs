@@ -32,8 +32,29 @@ async fn schedule(
         .await
 }
 
+/// Everything logged (at TRACE, every crate) while the test runs.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_executions_and_cancellation() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    // A global subscriber: the backend's work runs on the runtime's worker threads.
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .init();
     let Some(server) = N8nServer::start() else {
         return;
     };
@@ -213,8 +234,14 @@ async fn webhooks_executions_and_cancellation() {
     let h = b.health().await.expect("health");
     assert!(h.ok, "{h:?}");
 
-    // The API key never shows in errors or Debug output.
+    // The API key never shows in errors, Debug output or logs.
     errors.push(format!("{b:?} {:?}", server.config()));
+    let logged = String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned();
+    assert!(
+        logged.len() > 1000,
+        "the test subscriber captured too little to be meaningful"
+    );
+    errors.push(logged);
     for text in &errors {
         assert!(!text.contains(server.api_key()), "API key leaked: {text}");
         assert!(

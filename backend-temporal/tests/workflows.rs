@@ -84,6 +84,15 @@ async fn cancel_terminate_fail_and_timeout_show_their_states() {
     let s = wait_finished(&b, &timed, Duration::from_secs(15)).await;
     assert_eq!(s.state, TaskState::TimedOut);
 
+    // Continue-as-new: the task's status follows the chain to the latest run.
+    let chain = start(&b, "chain", complex("countdown", &q, vec![json!(3)])).await;
+    let s = wait_finished(&b, &chain, Duration::from_secs(20)).await;
+    assert_eq!(
+        (s.state, s.result.clone()),
+        (TaskState::Completed, Some(json!("done"))),
+        "{s:?}"
+    );
+
     let done = start(&b, "short", complex("sleep", &q, vec![json!(0)])).await;
     let s = wait_finished(&b, &done, Duration::from_secs(10)).await;
     assert_eq!(

@@ -11,8 +11,8 @@ use serde_json::Value;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, ApplicationFailure, Runtime, TimerResult, Worker,
-    WorkerOptions, WorkflowContext, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ActivityOptions, ApplicationFailure, ContinueAsNewOptions, Runtime,
+    TimerResult, Worker, WorkerOptions, WorkflowContext, WorkflowResult, WorkflowTermination,
 };
 
 /// Handlers the `conformance` workflow's activity runs, by task queue.
@@ -86,6 +86,24 @@ impl FailWorkflow {
     }
 }
 
+/// Workflow `countdown`: continues as new until `n` reaches 0, then returns "done".
+#[workflow]
+#[derive(Default)]
+pub struct CountdownWorkflow;
+
+#[workflow_methods]
+impl CountdownWorkflow {
+    #[run(name = "countdown")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, n: u64) -> WorkflowResult<String> {
+        if n == 0 {
+            return Ok("done".into());
+        }
+        ctx.timer(Duration::from_millis(50)).await;
+        ctx.continue_as_new(n - 1, ContinueAsNewOptions::default())?;
+        Ok("unreachable".into())
+    }
+}
+
 pub struct TestActivities;
 
 #[activities]
@@ -133,6 +151,8 @@ impl TestWorker {
                     .register_workflow::<SleepWorkflow>()
                     .expect("register")
                     .register_workflow::<FailWorkflow>()
+                    .expect("register")
+                    .register_workflow::<CountdownWorkflow>()
                     .expect("register")
                     .register_activities(TestActivities)
                     .build();
