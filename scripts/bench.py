@@ -63,26 +63,52 @@ def main():
         url = f"redis://127.0.0.1:{port}"
         env = dict(os.environ, BULLMQ_DIR=node_dir, REDIS_URL=url)
 
-        def contenders(kind, param):
+        node = lambda kind, param, jobs: (lambda q: ["node", os.path.join(ROOT, "interop/scripts/bench.js"), kind, q, str(jobs), str(param)])
+        rust = lambda kind, mode, target, param, jobs: (lambda q: [rbin, kind, mode, target, q, str(jobs), str(param)])
+
+        def redis_row(kind, param, jobs):
             return {
-                "orchestrator": lambda q: [rbin, kind, "orch", url, q, str(a.jobs), str(param)],
-                "bullmq-official": lambda q: [rbin, kind, "direct", url, q, str(a.jobs), str(param)],
-                "node bullmq": lambda q: ["node", os.path.join(ROOT, "interop/scripts/bench.js"), kind, q, str(a.jobs), str(param)],
+                "orchestrator": rust(kind, "orch", url, param, jobs),
+                "bullmq-official": rust(kind, "direct", url, param, jobs),
+                "node bullmq": node(kind, param, jobs),
             }
 
         def fill(queue):
             subprocess.run([rbin, "bulk", "direct", url, queue, str(a.jobs), "1000"], check=True, capture_output=True)
 
-        rows = [("schedule, concurrency 1", "schedule", 1), ("schedule, concurrency 64", "schedule", 64),
-                ("bulk, batches of 1000", "bulk", 1000), ("worker, no-op, concurrency 50", "worker", 50)]
-        results = {}
-        n = 0
-        for label, kind, param in rows:
+        # (label, kind, contenders, jobs, fills the queue first)
+        rows = [
+            ("schedule, concurrency 1", "schedule", redis_row("schedule", 1, a.jobs), a.jobs),
+            ("schedule, concurrency 64", "schedule", redis_row("schedule", 64, a.jobs), a.jobs),
+            ("bulk, batches of 1000", "bulk", redis_row("bulk", 1000, a.jobs), a.jobs),
+            ("worker, no-op, concurrency 50", "worker", redis_row("worker", 50, a.jobs), a.jobs),
+        ]
+        lat_jobs = max(a.jobs // 10, 100)
+        latency_rows = [("latency @1000 jobs/s, worker concurrency 50", redis_row("latency", 1000, lat_jobs))]
+        side_jobs = max(a.jobs // 10, 100)
+        temporal_cli = os.path.join(ROOT, ".cache", "venv", "bin", "temporal")
+        tport = free_port()
+        temporal = subprocess.Popen([temporal_cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(tport), "--log-level", "error"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        turl = f"http://127.0.0.1:{tport}"
+        other_rows = [
+            ("temporal starts, concurrency 16", "temporal", {"orchestrator": rust("temporal", "orch", turl, 16, side_jobs), "temporalio-client": rust("temporal", "direct", turl, 16, side_jobs)}, side_jobs),
+            ("n8n dispatch to a local sink, concurrency 64", "n8n", {"orchestrator": rust("n8n", "orch", "-", 64, side_jobs), "reqwest": rust("n8n", "direct", "-", 64, side_jobs)}, side_jobs),
+        ]
+        for _ in range(300):  # wait for the dev server's frontend
+            try:
+                socket.create_connection(("127.0.0.1", tport), 0.1).close(); break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(2)
+
+        results, n = {}, 0
+        for label, kind, cont, jobs in rows + other_rows:
             if a.only not in label:
                 continue
-            per = {name: {"rate": [], "usec_per_job": [], "rss": []} for name in contenders(kind, param)}
+            per = {name: {"rate": [], "usec_per_job": [], "rss": []} for name in cont}
             for _ in range(a.rounds):
-                for name, make in contenders(kind, param).items():
+                for name, make in cont.items():
                     n += 1
                     queue = f"bench{n}"
                     cli(port, "FLUSHALL")
@@ -91,25 +117,46 @@ def main():
                     cli(port, "CONFIG", "RESETSTAT")
                     out, rss = run(make(queue), env)
                     per[name]["rate"].append(out["rate"])
-                    per[name]["usec_per_job"].append(server_usec(port) / a.jobs)
+                    per[name]["usec_per_job"].append(server_usec(port) / jobs)
                     per[name]["rss"].append(rss)
-            results[label] = per
+            results[label] = (kind, per)
+        lat_results = {}
+        for label, cont in latency_rows:
+            if a.only not in label:
+                continue
+            per = {name: {"p50": [], "p99": [], "rss": []} for name in cont}
+            for _ in range(a.rounds):
+                for name, make in cont.items():
+                    n += 1
+                    cli(port, "FLUSHALL")
+                    out, rss = run(make(f"bench{n}"), env)
+                    per[name]["p50"].append(out["p50_ms"]); per[name]["p99"].append(out["p99_ms"]); per[name]["rss"].append(rss)
+            lat_results[label] = per
+        temporal.terminate(); temporal.wait()
 
         redis_version = cli(port, "INFO", "server").split("redis_version:")[1].split()[0]
         node_version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
         print(f"machine: {os.cpu_count()} cores, {platform.machine()}, redis {redis_version}, node {node_version}, "
               f"node bullmq {json.load(open(os.path.join(node_dir, 'node_modules/bullmq/package.json')))['version']}, "
-              f"jobs {a.jobs}, rounds {a.rounds}")
+              f"jobs {a.jobs} (temporal/n8n/latency rows {side_jobs}), rounds {a.rounds}")
         print()
-        print("| row | contender | median jobs/s | vs bullmq-official | vs node bullmq | redis usec/job | redis ceiling jobs/s | share of ceiling | peak RSS MiB |")
+        print("| row | contender | median jobs/s | vs reference | vs node bullmq | redis usec/job | redis ceiling jobs/s | share of ceiling | peak RSS MiB |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-        for label, per in results.items():
+        for label, (kind, per) in results.items():
             med = {k: statistics.median(v["rate"]) for k, v in per.items()}
+            ref = list(per)[1]  # the direct client the orchestrator wraps
             for name, v in per.items():
                 usec = statistics.median(v["usec_per_job"])
-                ceiling = 1e6 / usec if usec else float("inf")
-                print(f"| {label} | {name} | {med[name]:,.0f} | {med[name] / med['bullmq-official']:.2f}x | "
-                      f"{med[name] / med['node bullmq']:.2f}x | {usec:.1f} | {ceiling:,.0f} | {med[name] / ceiling:.0%} | {max(v['rss']):.0f} |")
+                redis_cols = f"{usec:.1f} | {1e6 / usec:,.0f} | {med[name] / (1e6 / usec):.0%}" if kind not in ("temporal", "n8n") else "- | - | -"
+                vs_node = f"{med[name] / med['node bullmq']:.2f}x" if "node bullmq" in med else "-"
+                print(f"| {label} | {name} | {med[name]:,.0f} | {med[name] / med[ref]:.2f}x ({ref}) | {vs_node} | {redis_cols} | {max(v['rss']):.0f} |")
+        if lat_results:
+            print()
+            print("| row | contender | median p50 ms | median p99 ms | peak RSS MiB |")
+            print("|---|---|---:|---:|---:|")
+            for label, per in lat_results.items():
+                for name, v in per.items():
+                    print(f"| {label} | {name} | {statistics.median(v['p50']):.2f} | {statistics.median(v['p99']):.2f} | {max(v['rss']):.0f} |")
     finally:
         redis.terminate(); redis.wait()
         shutil.rmtree(tmp, ignore_errors=True)

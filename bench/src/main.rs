@@ -5,7 +5,15 @@
 //! orchestrator-bench schedule orch|direct  REDIS_URL QUEUE JOBS CONCURRENCY
 //! orchestrator-bench bulk     orch|direct  REDIS_URL QUEUE JOBS BATCH
 //! orchestrator-bench worker   orch|direct  REDIS_URL QUEUE JOBS CONCURRENCY
+//! orchestrator-bench latency  orch|direct  REDIS_URL QUEUE JOBS RATE_PER_S
+//! orchestrator-bench temporal orch|direct  TEMPORAL_URL QUEUE JOBS CONCURRENCY
+//! orchestrator-bench n8n      orch|direct  -         -     JOBS CONCURRENCY
 //! ```
+//!
+//! `latency` schedules at a fixed offered rate with a worker running and prints
+//! `p50_ms`/`p99_ms` from schedule to handler start. `temporal` starts workflows (no worker:
+//! only the start RPC is measured). `n8n` dispatches to a local HTTP sink in this process
+//! that answers like an n8n webhook in respond-immediately mode.
 //!
 //! Each prints one JSON line: `{"jobs": N, "seconds": s, "rate": jobs_per_s}`. The `worker`
 //! contender expects the queue to be filled already and measures until all jobs completed.
@@ -163,6 +171,234 @@ async fn worker(mode: &str, url: &str, queue: &str, jobs: usize, conc: usize) ->
     }
 }
 
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Schedule `jobs` at `rate`/s with a worker running; latency from send to handler start.
+async fn latency(mode: &str, url: &str, queue: &str, jobs: usize, rate: usize) -> Res<Vec<f64>> {
+    let lat = Arc::new(std::sync::Mutex::new(Vec::with_capacity(jobs)));
+    let all = Arc::new(tokio::sync::Notify::new());
+    let (l, a) = (lat.clone(), all.clone());
+    let record = move |sent: u64| {
+        let mut v = l.lock().unwrap_or_else(|p| p.into_inner());
+        v.push(now_us().saturating_sub(sent) as f64 / 1000.0);
+        if v.len() == jobs {
+            a.notify_one();
+        }
+    };
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    match mode {
+        "orch" => {
+            let backend = BullmqBackend::new(BullmqConfig::new(url))?;
+            let orch = Orchestrator::builder()
+                .backend(Arc::new(backend.clone()))
+                .route(TaskType::Simple, "bullmq")
+                .build()?;
+            let w = backend
+                .worker(
+                    queue,
+                    WorkerConfig::default().concurrency(50),
+                    move |ctx: JobContext<Value>| {
+                        record(ctx.data["sent"].as_u64().unwrap_or(0));
+                        async { Ok::<_, HandlerError>(Value::Null) }
+                    },
+                )
+                .await?;
+            let mut tick = tokio::time::interval(interval);
+            for _ in 0..jobs {
+                tick.tick().await;
+                let orch = orch.clone();
+                let q = queue.to_string();
+                tokio::spawn(async move {
+                    orch.schedule_task(&q, json!({"sent": now_us()}), TaskOptions::simple())
+                        .await
+                });
+            }
+            all.notified().await;
+            w.close(Duration::from_secs(5)).await?;
+        }
+        _ => {
+            let conn = bullmq::options::RedisConnectionOptions::new().url(url);
+            let q = bullmq::Queue::with_options(
+                queue,
+                bullmq::QueueOptions::new().connection(conn.clone()),
+            )
+            .await?;
+            let w = bullmq::Worker::with_options(
+                queue,
+                move |job: bullmq::Job, _t| {
+                    record(job.data()["sent"].as_u64().unwrap_or(0));
+                    async { Ok(Value::Null) }
+                },
+                bullmq::WorkerOptions::new()
+                    .connection(conn)
+                    .concurrency(50),
+            )
+            .await?;
+            let mut tick = tokio::time::interval(interval);
+            for _ in 0..jobs {
+                tick.tick().await;
+                let q = q.clone();
+                let name = queue.to_string();
+                tokio::spawn(async move { q.add(&name, json!({"sent": now_us()})).await });
+            }
+            all.notified().await;
+            w.close(5000).await?;
+        }
+    }
+    let v = lat.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Ok(v)
+}
+
+async fn temporal(mode: &str, url: &str, queue: &str, jobs: usize, conc: usize) -> Res<f64> {
+    use temporalio_client::{
+        Client, ClientOptions, Connection, ConnectionOptions, UntypedWorkflow, WorkflowStartOptions,
+    };
+    use temporalio_common::data_converters::RawValue;
+    use temporalio_common::protos::temporal::api::common::v1::Payload;
+    let t;
+    match mode {
+        "orch" => {
+            let backend =
+                backend_temporal::TemporalBackend::new(backend_temporal::TemporalConfig::new(url))?;
+            let orch = Orchestrator::builder()
+                .backend(Arc::new(backend))
+                .route(TaskType::Complex, "temporal")
+                .build()?;
+            let opts =
+                || TaskOptions::complex(orchestrator_core::TemporalOptions::new("bench", queue));
+            orch.schedule_task("warmup", payload(0), opts()).await?;
+            t = Instant::now();
+            let results: Vec<_> = futures::stream::iter(0..jobs)
+                .map(|i| {
+                    let orch = orch.clone();
+                    async move { orch.schedule_task("bench", payload(i), opts()).await }
+                })
+                .buffer_unordered(conc)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        }
+        _ => {
+            let conn =
+                Connection::connect(ConnectionOptions::new(url::Url::parse(url)?).build()).await?;
+            let client = Client::new(conn, ClientOptions::new("default").build())?;
+            let start = |i: usize| {
+                let client = client.clone();
+                async move {
+                    let p = Payload {
+                        metadata: [("encoding".to_string(), b"json/plain".to_vec())].into(),
+                        data: serde_json::to_vec(&payload(i)).unwrap_or_default(),
+                        ..Payload::default()
+                    };
+                    let id = format!("raw-{i}-{}", now_us());
+                    client
+                        .start_workflow(
+                            UntypedWorkflow::new("bench"),
+                            RawValue::new(vec![p]),
+                            WorkflowStartOptions::new(queue, id).build(),
+                        )
+                        .await
+                        .map(|_| ())
+                }
+            };
+            start(usize::MAX).await?;
+            t = Instant::now();
+            let results: Vec<_> = futures::stream::iter(0..jobs)
+                .map(start)
+                .buffer_unordered(conc)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        }
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+async fn n8n(mode: &str, jobs: usize, conc: usize) -> Res<f64> {
+    let app = axum::Router::new().route(
+        "/webhook/sink",
+        axum::routing::post(|| async { axum::Json(json!({"message": "Workflow was started"})) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let hook = format!("http://{addr}/webhook/sink");
+    let t;
+    match mode {
+        "orch" => {
+            let mut cfg = backend_n8n::N8nConfig::new(format!("http://{addr}")).delivery(
+                Duration::from_secs(10),
+                1,
+                Duration::from_millis(10),
+            );
+            // Same concurrency as the raw client (the default limit is 32 in flight).
+            cfg.max_in_flight = conc;
+            let backend = backend_n8n::N8nBackend::new(cfg)?;
+            let orch = Orchestrator::builder()
+                .backend(Arc::new(backend))
+                .route(TaskType::Integration, "n8n")
+                .build()?;
+            let opts =
+                || TaskOptions::integration(orchestrator_core::N8nOptions::webhook(hook.clone()));
+            orch.schedule_task("warmup", payload(0), opts()).await?;
+            t = Instant::now();
+            let results: Vec<_> = futures::stream::iter(0..jobs)
+                .map(|i| {
+                    let orch = orch.clone();
+                    let o = opts();
+                    async move { orch.schedule_task("bench", payload(i), o).await }
+                })
+                .buffer_unordered(conc)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        }
+        _ => {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?;
+            http.post(&hook)
+                .json(&payload(0))
+                .send()
+                .await?
+                .error_for_status()?;
+            t = Instant::now();
+            let results: Vec<_> = futures::stream::iter(0..jobs)
+                .map(|i| {
+                    let http = http.clone();
+                    let hook = hook.clone();
+                    async move {
+                        let r = http
+                            .post(&hook)
+                            .json(&payload(i))
+                            .send()
+                            .await?
+                            .error_for_status()?;
+                        r.bytes().await.map(|_| ())
+                    }
+                })
+                .buffer_unordered(conc)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        }
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 #[tokio::main]
 async fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -174,7 +410,18 @@ async fn main() -> Res<()> {
     };
     let jobs: usize = jobs.parse()?;
     let param: usize = param.parse()?;
+    if kind == "latency" {
+        let mut v = latency(mode, url, queue, jobs, param).await?;
+        v.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "{}",
+            json!({"jobs": jobs, "p50_ms": percentile(&v, 0.5), "p99_ms": percentile(&v, 0.99)})
+        );
+        return Ok(());
+    }
     let seconds = match kind.as_str() {
+        "temporal" => temporal(mode, url, queue, jobs, param).await?,
+        "n8n" => n8n(mode, jobs, param).await?,
         "schedule" => schedule(mode, url, queue, jobs, param).await?,
         "bulk" => bulk(mode, url, queue, jobs, param).await?,
         "worker" => worker(mode, url, queue, jobs, param).await?,

@@ -23,6 +23,29 @@ const payload = (i) => ({ userId: i, email: 'user@example.com', template: 'welco
     }
     seconds = Number(process.hrtime.bigint() - t) / 1e9;
     await q.close();
+  } else if (kind === 'latency') {
+    const nowUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+    const lat = [];
+    const q = new bullmq.Queue(queue, { connection });
+    let w;
+    const finished = new Promise((resolve) => {
+      w = new bullmq.Worker(queue, async (job) => { lat.push((nowUs() - job.data.sent) / 1000); if (lat.length === jobs) resolve(); return null; }, { connection, concurrency: 50 });
+    });
+    await w.waitUntilReady();
+    const interval = 1000 / param;
+    const start = performance.now();
+    for (let i = 0; i < jobs; i++) {
+      const due = start + i * interval;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      q.add(queue, { sent: nowUs() });
+    }
+    await finished;
+    await w.close(); await q.close();
+    lat.sort((a, b) => a - b);
+    const pct = (p) => lat[Math.min(lat.length - 1, Math.round((lat.length - 1) * p))];
+    print({ jobs, p50_ms: pct(0.5), p99_ms: pct(0.99) });
+    process.exit(0);
   } else {
     let done = 0;
     const t = process.hrtime.bigint();
