@@ -47,8 +47,6 @@ struct Inner {
     http: reqwest::Client,
     /// Resolved webhooks by workflow id; one resolution in flight per workflow.
     targets: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Target>>>>,
-    /// Response bodies of deliveries that gave no execution id, kept for this process.
-    untracked: Mutex<HashMap<String, Value>>,
     owner_cookie: tokio::sync::Mutex<Option<String>>,
     in_flight: tokio::sync::Semaphore,
     outbox: Option<Outbox>,
@@ -176,7 +174,6 @@ impl N8nBackend {
                 config,
                 http,
                 targets: Mutex::new(HashMap::new()),
-                untracked: Mutex::new(HashMap::new()),
                 owner_cookie: tokio::sync::Mutex::new(None),
                 in_flight: tokio::sync::Semaphore::new(max_in_flight),
                 outbox,
@@ -814,12 +811,11 @@ impl Backend for N8nBackend {
             .deliver(&target, body, &headers, attempts, o.backoff)
             .await?;
         let response = parse_body(&text);
+        // Without an execution id the answer is only n8n's "Workflow was started": nothing
+        // worth keeping (a per-process cache of it grew without bound).
         match execution_id_from(&resp_headers, &response) {
             Some(exec) => Ok(TaskId::new(NAME, &format!("{dispatch}:{exec}"))?),
-            None => {
-                lock(&self.inner.untracked).insert(dispatch.clone(), response);
-                Ok(TaskId::new(NAME, &dispatch)?)
-            }
+            None => Ok(TaskId::new(NAME, &dispatch)?),
         }
     }
 
@@ -854,10 +850,7 @@ impl Backend for N8nBackend {
             return Ok(s);
         }
         // Delivered, but n8n gave no execution id (respond-immediately mode): say so.
-        Ok(untracked(
-            id,
-            lock(&self.inner.untracked).get(dispatch).cloned(),
-        ))
+        Ok(untracked(id, None))
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
