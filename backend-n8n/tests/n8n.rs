@@ -322,3 +322,79 @@ async fn n8n_down_is_unavailable_within_the_timeout() {
         .expect_err("no key");
     assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
 }
+
+/// The signature header is HMAC-SHA256 of the exact body, so a receiver can verify it.
+#[tokio::test]
+async fn deliveries_are_signed_and_carry_the_tracing_headers() {
+    use hmac::{Hmac, KeyInit, Mac};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.expect("accept");
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // Read headers, then the body by Content-Length.
+        loop {
+            let n = sock.read(&mut chunk).await.expect("read");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map(|v| v.trim().parse().expect("length"))
+                    .unwrap_or(0);
+                while buf.len() < end + 4 + len {
+                    let n = sock.read(&mut chunk).await.expect("read");
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = buf[end + 4..end + 4 + len].to_vec();
+                let reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 34\r\n\r\n{\"message\":\"Workflow was started\"}";
+                sock.write_all(reply).await.expect("reply");
+                return (head, body);
+            }
+        }
+    });
+    let b = N8nBackend::new(N8nConfig::new(format!("http://{addr}")).hmac_secret("mac-key"))
+        .expect("backend");
+    let id = schedule(
+        &b,
+        "signed",
+        json!({"a": [1, 2]}),
+        TaskOptions::integration(
+            N8nOptions::webhook(format!("http://{addr}/webhook/x")).integration_source("jenkins"),
+        ),
+    )
+    .await
+    .expect("delivered");
+    let (head, body) = server.await.expect("server");
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"mac-key").expect("key");
+    mac.update(&body);
+    let expected = format!(
+        "x-orchestrator-signature: sha256={}",
+        hex::encode(mac.finalize().into_bytes())
+    );
+    assert!(head.contains(&expected), "{head}");
+    assert!(
+        head.contains(&format!("x-orchestrator-task-id: {id}")),
+        "{head}"
+    );
+    assert!(head.contains("x-orchestrator-task-name: signed"), "{head}");
+    assert!(
+        head.contains("x-orchestrator-integration-source: jenkins"),
+        "{head}"
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).expect("json"),
+        json!({"a": [1, 2]})
+    );
+    let s = b.status(&id).await.expect("status");
+    assert_eq!(
+        (s.state, s.native_state.as_str()),
+        (TaskState::Unknown, "delivered, execution not tracked")
+    );
+}
