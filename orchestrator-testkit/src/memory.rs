@@ -49,13 +49,10 @@ impl Flavor {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryConfig {
-    /// Tasks of one key (queue, workflow type, integration) run at most this many at once.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: usize,
-}
-
-fn default_concurrency() -> usize {
-    1
+    /// Tasks of one key (queue, workflow type, integration) run at most this many at once;
+    /// by default 1 for `memory-bullmq` (one worker) and 64 for the others.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
 }
 
 /// A task as it was scheduled, for test assertions.
@@ -127,9 +124,9 @@ impl std::fmt::Debug for MemoryBackend {
 }
 
 impl MemoryBackend {
-    fn with(name: &str, source: Source, flavor: Flavor, config: MemoryConfig) -> Self {
+    fn with(name: &str, source: Source, flavor: Flavor, concurrency: usize) -> Self {
         let state = State {
-            concurrency: config.concurrency.max(1),
+            concurrency: concurrency.max(1),
             ..State::default()
         };
         Self {
@@ -144,32 +141,17 @@ impl MemoryBackend {
 
     /// SIMPLE tasks with BullMQ's rules, named `memory-bullmq`, source `BULLMQ`.
     pub fn bullmq() -> Self {
-        Self::with(
-            "memory-bullmq",
-            Source::BULLMQ,
-            Flavor::Simple,
-            MemoryConfig { concurrency: 1 },
-        )
+        Self::with("memory-bullmq", Source::BULLMQ, Flavor::Simple, 1)
     }
 
     /// COMPLEX tasks with Temporal's rules, named `memory-temporal`, source `TEMPORAL`.
     pub fn temporal() -> Self {
-        Self::with(
-            "memory-temporal",
-            Source::TEMPORAL,
-            Flavor::Complex,
-            MemoryConfig { concurrency: 64 },
-        )
+        Self::with("memory-temporal", Source::TEMPORAL, Flavor::Complex, 64)
     }
 
     /// INTEGRATION tasks with n8n's rules, named `memory-n8n`, source `N8N`.
     pub fn n8n() -> Self {
-        Self::with(
-            "memory-n8n",
-            Source::N8N,
-            Flavor::Integration,
-            MemoryConfig { concurrency: 64 },
-        )
+        Self::with("memory-n8n", Source::N8N, Flavor::Integration, 64)
     }
 
     /// This backend as a shared trait object.
@@ -707,15 +689,13 @@ impl Backend for MemoryBackend {
 }
 
 fn build(table: &Value, name: &'static str, ctor: fn() -> MemoryBackend) -> Result<SharedBackend> {
-    let config: MemoryConfig = if table.is_null() {
-        MemoryConfig {
-            concurrency: default_concurrency(),
-        }
-    } else {
-        orchestrator_core::config::parse_backend_config(name, table)?
-    };
     let b = ctor();
-    b.set_concurrency(config.concurrency.max(1));
+    if !table.is_null() {
+        let config: MemoryConfig = orchestrator_core::config::parse_backend_config(name, table)?;
+        if let Some(n) = config.concurrency {
+            b.set_concurrency(n);
+        }
+    }
     Ok(b.shared())
 }
 
