@@ -101,7 +101,8 @@ impl From<orchestrator::Error> for Failure {
     }
 }
 
-fn load(config: Option<&std::path::Path>) -> Result<Orchestrator, Failure> {
+/// The `--config` file (if any) overlaid with `ORCHESTRATOR_*` variables.
+fn load_config(config: Option<&std::path::Path>) -> Result<OrchestratorConfig, Failure> {
     let names = Registry::global().names();
     let mut cfg = match config {
         Some(path) => OrchestratorConfig::from_toml_file(path)?,
@@ -109,7 +110,11 @@ fn load(config: Option<&std::path::Path>) -> Result<Orchestrator, Failure> {
     };
     // Environment variables override the file.
     cfg.merge(OrchestratorConfig::from_env(&names)?);
-    Ok(Orchestrator::from_config(cfg)?)
+    Ok(cfg)
+}
+
+fn load(config: Option<&std::path::Path>) -> Result<Orchestrator, Failure> {
+    Ok(Orchestrator::from_config(load_config(config)?)?)
 }
 
 fn parse_json(flag: &str, text: &str) -> Result<serde_json::Value, Failure> {
@@ -230,13 +235,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Schema => print_json(&orchestrator::json_schemas(Registry::global())),
         #[cfg(feature = "bullmq")]
         Command::Worker(args) => {
-            let names = Registry::global().names();
-            let mut cfg = match cli.config.as_deref() {
-                Some(path) => OrchestratorConfig::from_toml_file(path)?,
-                None => OrchestratorConfig::default(),
-            };
-            cfg.merge(OrchestratorConfig::from_env(&names)?);
-            worker_cmd::run(&cfg, args).await?;
+            worker_cmd::run(&load_config(cli.config.as_deref())?, args).await?;
         }
     }
     Ok(())
