@@ -193,14 +193,6 @@ impl BullmqBackend {
     fn task_id(queue: &str, job_id: &str) -> Result<TaskId> {
         Ok(TaskId::new(NAME, &format!("{queue}:{job_id}"))?)
     }
-
-    /// Terminate-free removal of a job from its queue, whatever its state, for tests and
-    /// tooling: `true` if it was removed, `false` if a worker holds its lock.
-    pub async fn remove(&self, id: &TaskId) -> Result<bool> {
-        let (queue, job) = split_native(id)?;
-        let q = self.queue(queue).await?;
-        self.timed("removing a job", q.remove(job)).await
-    }
 }
 
 #[async_trait]

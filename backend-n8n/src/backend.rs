@@ -51,6 +51,9 @@ struct Inner {
     in_flight: tokio::sync::Semaphore,
     outbox: Option<Outbox>,
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The dispatcher's latest failure, cleared by a clean round; `health` reports it, since
+    /// a background loop has no caller to return it to.
+    dispatcher_error: Mutex<Option<String>>,
 }
 
 impl Drop for Inner {
@@ -178,6 +181,7 @@ impl N8nBackend {
                 in_flight: tokio::sync::Semaphore::new(max_in_flight),
                 outbox,
                 dispatcher: Mutex::new(None),
+                dispatcher_error: Mutex::new(None),
             }),
         })
     }
@@ -585,6 +589,7 @@ impl N8nBackend {
                     Ok(n) => n > 0,
                     Err(e) => {
                         tracing::warn!(error = %e, "n8n outbox dispatcher round failed");
+                        *lock(&backend.inner.dispatcher_error) = Some(e.to_string());
                         false
                     }
                 };
@@ -605,12 +610,19 @@ impl N8nBackend {
             .claim(orchestrator_core::now_ms(), self.inner.config.max_in_flight)
             .await?;
         let rounds = ids.iter().map(|id| self.dispatch_one(outbox, id));
-        for r in futures::future::join_all(rounds).await {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "n8n outbox delivery bookkeeping failed");
+        // A failed bookkeeping write leaves the lease to expire, so the dispatch is retried;
+        // the round still reports the failure.
+        let failed = futures::future::join_all(rounds)
+            .await
+            .into_iter()
+            .find_map(Result::err);
+        match failed {
+            Some(e) => Err(e),
+            None => {
+                *lock(&self.inner.dispatcher_error) = None;
+                Ok(ids.len())
             }
         }
-        Ok(ids.len())
     }
 
     async fn dispatch_one(&self, outbox: &Outbox, id: &str) -> Result<()> {
@@ -907,6 +919,9 @@ impl Backend for N8nBackend {
         let mut warnings = Vec::new();
         if let Some(outbox) = &self.inner.outbox {
             outbox.ping().await?;
+            if let Some(e) = lock(&self.inner.dispatcher_error).clone() {
+                warnings.push(format!("outbox dispatcher's last round failed: {e}"));
+            }
         }
         if self.inner.config.api_key.is_some() {
             let (status, _) = self.api(Method::GET, "/workflows?limit=1").await?;
