@@ -1,5 +1,10 @@
-//! A backend written outside the workspace's crates, registered through `inventory`, and
-//! routed to by configuration.
+//! A backend written outside the workspace's crates: one [`Descriptor`] says what it is and
+//! what it honours, a [`BackendFactory`] builds it from a typed configuration table, and
+//! `register_backend!` makes it available to configuration by name.
+//!
+//! The orchestrator enforces the descriptor: this backend declares no capability, so a
+//! `delay` (or any option it cannot honour) is refused with `UnsupportedOption` before the
+//! backend is called, and routing COMPLEX tasks to it fails when the orchestrator is built.
 //!
 //! ```sh
 //! cargo run --example custom_backend
@@ -9,15 +14,54 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use orchestrator::{
-    Backend, BackendRegistration, CancelOutcome, Capabilities, Health, Orchestrator,
-    OrchestratorConfig, Result, ScheduleRequest, SharedBackend, Source, TaskId, TaskOptions,
-    TaskState, TaskStatus, TaskType, async_trait,
+    Backend, BackendFactory, CancelOutcome, Capabilities, Descriptor, Health, Orchestrator,
+    OrchestratorConfig, Result, ScheduleRequest, SharedBackend, TaskId, TaskOptions, TaskState,
+    TaskStatus, TaskType, async_trait,
 };
 use serde_json::json;
 
+/// The `echo` kind: SIMPLE tasks only, nothing optional honoured.
+struct EchoFactory;
+
+impl BackendFactory for EchoFactory {
+    const DESCRIPTOR: Descriptor = Descriptor {
+        kind: "echo",
+        source: "ECHO",
+        task_types: &[TaskType::Simple],
+        capabilities: Capabilities::NONE,
+        summary: "example backend that completes every task at once",
+        input_rules: orchestrator::descriptor::no_rules,
+    };
+    type Config = EchoConfig;
+
+    // `[backends.echo]` may be omitted: a route to `echo` builds it with the defaults.
+    fn default_config() -> Option<EchoConfig> {
+        Some(EchoConfig::default())
+    }
+
+    fn build(config: EchoConfig) -> Result<SharedBackend> {
+        Ok(Arc::new(EchoBackend {
+            config,
+            next: AtomicU64::new(0),
+        }))
+    }
+}
+
+orchestrator::register_backend!(EchoFactory);
+
+/// `[backends.echo]`: typed, documented, unknown keys refused.
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EchoConfig {
+    /// Added to every result.
+    #[serde(default)]
+    greeting: Option<String>,
+}
+
 /// A toy engine that "runs" every task at once and remembers nothing else.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct EchoBackend {
+    config: EchoConfig,
     next: AtomicU64,
 }
 
@@ -27,15 +71,12 @@ impl Backend for EchoBackend {
         "echo"
     }
 
-    fn source(&self) -> Source {
-        Source::custom("ECHO")
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE
+    fn descriptor(&self) -> &Descriptor {
+        &EchoFactory::DESCRIPTOR
     }
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
+        self.descriptor().admit(self.name(), &request)?;
         let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(TaskId::new("echo", &format!("{}:{n}", request.name()))?)
     }
@@ -43,7 +84,7 @@ impl Backend for EchoBackend {
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
         let mut s = TaskStatus::new(id.clone(), self.source(), TaskState::Completed, "echoed");
         s.attempts_made = 1;
-        s.result = Some(json!({ "echo": id.native() }));
+        s.result = Some(json!({ "echo": id.native(), "greeting": self.config.greeting }));
         Ok(s)
     }
 
@@ -61,36 +102,22 @@ impl Backend for EchoBackend {
     }
 }
 
-fn build_echo(_config: &serde_json::Value) -> Result<SharedBackend> {
-    Ok(Arc::new(EchoBackend::default()))
-}
-
-inventory::submit! {
-    BackendRegistration {
-        name: "echo",
-        source: "ECHO",
-        task_types: &[TaskType::Simple],
-        summary: "example backend that completes every task at once",
-        config_schema: || schemars_free_schema(),
-        build: build_echo,
-    }
-}
-
-fn schemars_free_schema() -> orchestrator::registry::Schema {
-    orchestrator::registry::Schema::default()
-}
-
-#[tokio::main]
-async fn main() -> Result<()> {
+fn orchestrator() -> Result<Orchestrator> {
     let config = OrchestratorConfig::from_toml_str(
         r#"
         [routing]
         simple = "echo"
 
         [backends.echo]
+        greeting = "hello"
         "#,
     )?;
-    let orch = Orchestrator::from_config(config)?;
+    Orchestrator::from_config(config)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let orch = orchestrator()?;
     let id = orch
         .schedule_task("greetings", json!({"hi": true}), TaskOptions::simple())
         .await?;
@@ -102,5 +129,53 @@ async fn main() -> Result<()> {
         s.state,
         s.result.unwrap_or_default()
     );
+    let refused = orch
+        .schedule_task(
+            "greetings",
+            json!({}),
+            TaskOptions::simple().delay(std::time::Duration::from_secs(5)),
+        )
+        .await
+        .expect_err("echo declares no delay");
+    println!("with a delay: {refused}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orchestrator::{Capability, Error, ErrorKind};
+
+    #[tokio::test]
+    async fn the_core_refuses_what_echo_does_not_declare() {
+        let orch = orchestrator().expect("orchestrator");
+        let e = orch
+            .schedule_task(
+                "greetings",
+                json!({}),
+                TaskOptions::simple().delay(std::time::Duration::from_secs(5)),
+            )
+            .await
+            .expect_err("no delay capability");
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(
+            matches!(&e, Error::UnsupportedOption { backend, option: Capability::Delay } if backend == "echo"),
+            "{e:?}"
+        );
+        // BullMQ's queue-name rules are BullMQ's: a custom SIMPLE backend does not get them.
+        orch.schedule_task("a:b", json!({}), TaskOptions::simple())
+            .await
+            .expect("echo has no queue-name rule");
+    }
+
+    #[test]
+    fn routing_complex_to_echo_fails_at_build() {
+        let e = Orchestrator::builder()
+            .route(TaskType::Complex, "echo")
+            .build()
+            .expect_err("echo runs only SIMPLE tasks");
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig);
+        let msg = e.to_string();
+        assert!(msg.contains("COMPLEX") && msg.contains("`echo`"), "{msg}");
+    }
 }

@@ -10,8 +10,9 @@ use bullmq::{
     BulkJob, DeduplicationOptions, JobOptions, JobProgress, JobState, Queue, QueueOptions,
 };
 use orchestrator_core::{
-    Backend, Backoff, CancelOutcome, Capabilities, Error, ErrorKind, Health, RemovePolicy, Result,
-    ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState, TaskStatus, async_trait,
+    Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health,
+    RemovePolicy, Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState,
+    TaskStatus, async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -201,18 +202,12 @@ impl Backend for BullmqBackend {
         NAME
     }
 
-    fn source(&self) -> Source {
-        Source::BULLMQ
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::ALL;
-        // BullMQ refuses to remove a job a worker has locked.
-        c.cancel_running = false;
-        c
+    fn descriptor(&self) -> &Descriptor {
+        &<crate::BullmqFactory as BackendFactory>::DESCRIPTOR
     }
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
+        self.descriptor().admit(self.name(), &request)?;
         let queue = request.name();
         let q = self.queue(queue).await?;
         let job_name = request.options().job_name.as_deref().unwrap_or(queue);
@@ -224,6 +219,9 @@ impl Backend for BullmqBackend {
     }
 
     async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<TaskId>> {
+        for r in &requests {
+            self.descriptor().admit(self.name(), r)?;
+        }
         // One add_bulk per queue (it pipelines the adds), results put back in order.
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, r) in requests.iter().enumerate() {

@@ -2,7 +2,8 @@
 
 use orchestrator_core::{Error, ErrorKind};
 
-pub(crate) const NAME: &str = "bullmq";
+pub(crate) const NAME: &str =
+    <crate::BullmqFactory as orchestrator_core::BackendFactory>::DESCRIPTOR.kind;
 
 /// Map a `bullmq` crate error; the original stays reachable through `source()`.
 pub(crate) fn map(err: bullmq::Error) -> Error {

@@ -28,30 +28,26 @@ pub use worker::{HandlerError, JobContext, TaskWorker, WorkerConfig};
 /// The `bullmq` crate this backend runs on, for what the wrapper does not expose.
 pub use bullmq;
 
-use orchestrator_core::{BackendRegistration, Result, SharedBackend, TaskType};
+use orchestrator_core::{BackendFactory, Descriptor, Result, SharedBackend, TaskType};
 
-fn build(table: &serde_json::Value) -> Result<SharedBackend> {
-    let config: BullmqConfig = orchestrator_core::config::parse_backend_config("bullmq", table)?;
-    Ok(std::sync::Arc::new(BullmqBackend::new(config)?))
+/// The `bullmq` backend kind: descriptor, configuration, constructor.
+#[derive(Debug)]
+pub struct BullmqFactory;
+
+impl BackendFactory for BullmqFactory {
+    const DESCRIPTOR: Descriptor = Descriptor {
+        kind: "bullmq",
+        source: "BULLMQ",
+        task_types: &[TaskType::Simple],
+        capabilities: orchestrator_core::descriptor::engines::BULLMQ,
+        summary: "SIMPLE tasks on BullMQ-compatible Redis queues (Node BullMQ interop)",
+        input_rules: orchestrator_core::validate::bullmq_rules,
+    };
+    type Config = BullmqConfig;
+
+    fn build(config: BullmqConfig) -> Result<SharedBackend> {
+        Ok(std::sync::Arc::new(BullmqBackend::new(config)?))
+    }
 }
 
-fn schema() -> schemars::Schema {
-    schemars::schema_for!(BullmqConfig)
-}
-
-/// The `bullmq` registration.
-pub const REGISTRATION: BackendRegistration = BackendRegistration {
-    name: "bullmq",
-    source: "BULLMQ",
-    task_types: &[TaskType::Simple],
-    summary: "SIMPLE tasks on BullMQ-compatible Redis queues (Node BullMQ interop)",
-    config_schema: schema,
-    build,
-};
-
-orchestrator_core::inventory::submit!(REGISTRATION);
-
-/// Register `bullmq` on `registry` explicitly (for builds without `inventory`).
-pub fn register(registry: &mut orchestrator_core::Registry) {
-    registry.register(&REGISTRATION);
-}
+orchestrator_core::register_backend!(BullmqFactory);

@@ -108,6 +108,27 @@ impl<I> JobContext<I> {
     }
 }
 
+impl<I> JobContext<I> {
+    /// A synchronous progress reporter for callers that cannot await: each call updates the
+    /// job's progress in the background (a failed update is logged, not returned).
+    pub fn progress_sink(&self) -> impl Fn(serde_json::Value) + Send + Sync + 'static {
+        let queue = Arc::clone(&self.queue);
+        let job_id = self.job_id.clone();
+        move |progress: serde_json::Value| {
+            let (queue, job_id) = (Arc::clone(&queue), job_id.clone());
+            tokio::spawn(async move {
+                let p = match progress.as_f64() {
+                    Some(n) => JobProgress::Number(n),
+                    None => JobProgress::Object(progress),
+                };
+                if let Err(e) = queue.update_job_progress(&job_id, p).await {
+                    tracing::warn!(job.id = %job_id, error = %e, "progress update failed");
+                }
+            });
+        }
+    }
+}
+
 /// A handler's failure: its message becomes the job's `failedReason`.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 

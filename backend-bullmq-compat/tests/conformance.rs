@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use backend_bullmq_compat::{BullmqBackend, TaskWorker, WorkerConfig};
 use orchestrator_core::{Result, SharedBackend, TaskType, async_trait};
-use orchestrator_testkit::conformance::{Harness, Worker};
+use orchestrator_testkit::conformance::{Harness, Suite, Worker};
 use orchestrator_testkit::{Handler, TaskContext};
 use support::RedisServer;
 
@@ -45,13 +45,14 @@ impl Harness for BullmqHarness {
                 move |ctx: backend_bullmq_compat::JobContext<serde_json::Value>| {
                     let handler = handler.clone();
                     async move {
+                        let sink = ctx.progress_sink();
                         let tc = TaskContext::new(
                             ctx.task_id.clone(),
                             ctx.job_name.clone(),
                             ctx.data,
                             Vec::new(),
                             ctx.attempt,
-                            None,
+                            Some(std::sync::Arc::new(sink)),
                         );
                         handler.call(tc).await.map_err(Into::into)
                     }
@@ -72,4 +73,13 @@ async fn setup() -> BullmqHarness {
     }
 }
 
-orchestrator_testkit::backend_conformance!(bullmq, setup());
+fn main() -> std::process::ExitCode {
+    use orchestrator_core::BackendFactory;
+    let descriptor = backend_bullmq_compat::BullmqFactory::DESCRIPTOR;
+    // The fake users test against declares exactly what the engine honours.
+    assert_eq!(
+        descriptor.capabilities,
+        orchestrator_testkit::MEMORY_BULLMQ.capabilities
+    );
+    Suite::new(descriptor).run(setup)
+}

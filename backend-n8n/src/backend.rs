@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use orchestrator_core::{
-    Backend, Backoff, CancelOutcome, Capabilities, Error, ErrorKind, Health, Result,
+    Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health, Result,
     ScheduleRequest, Source, TaskId, TaskIdError, TaskState, TaskStatus, async_trait,
 };
 use reqwest::{Method, StatusCode};
@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::config::N8nConfig;
 use crate::outbox::{CancelState, Outbox, Record};
 
-pub(crate) const NAME: &str = "n8n";
+pub(crate) const NAME: &str = <crate::N8nFactory as BackendFactory>::DESCRIPTOR.kind;
 
 /// Header carrying the orchestrator's dispatch id (`n8n:<dispatch id>`); the task id gains
 /// `:<execution id>` when n8n reports one.
@@ -336,10 +336,9 @@ impl N8nBackend {
         body: Vec<u8>,
         headers: &[(String, String)],
         attempts: u32,
-        backoff: Option<Backoff>,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, String)> {
         let cfg = &self.inner.config;
-        let backoff = backoff.unwrap_or(Backoff::exponential(cfg.backoff_ms));
+        let backoff = Backoff::exponential(cfg.backoff_ms);
         let mut last: Option<Error> = None;
         for attempt in 1..=attempts.max(1) {
             if attempt > 1 {
@@ -641,7 +640,7 @@ impl N8nBackend {
         let result = match target {
             Ok(t) => match self.check_allowed(&t.url) {
                 Ok(()) => {
-                    self.deliver(&t, rec.body.clone().into_bytes(), &rec.headers, 1, None)
+                    self.deliver(&t, rec.body.clone().into_bytes(), &rec.headers, 1)
                         .await
                 }
                 Err(e) => Err(e),
@@ -737,28 +736,17 @@ impl Backend for N8nBackend {
         NAME
     }
 
-    fn source(&self) -> Source {
-        Source::N8N
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::NONE;
-        c.cancel_running = true;
-        c
+    fn descriptor(&self) -> &Descriptor {
+        &<crate::N8nFactory as BackendFactory>::DESCRIPTOR
     }
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
+        self.descriptor().admit(self.name(), &request)?;
         let o = request.options();
         let n = o
             .n8n
             .as_ref()
             .ok_or_else(|| Error::invalid("n8n", "INTEGRATION tasks need `n8n` options"))?;
-        if o.delay.is_some_and(|d| d > 0) || o.priority.is_some_and(|p| p > 0) {
-            return Err(Error::Unsupported {
-                backend: NAME.into(),
-                operation: "`delay` and `priority` (a webhook call happens now)".into(),
-            });
-        }
         if let Some(url) = &n.webhook_url {
             self.check_allowed(url)?;
         }
@@ -818,9 +806,8 @@ impl Backend for N8nBackend {
             (None, None) => return Err(Error::invalid("n8n", "give `workflowId` or `webhookUrl`")),
         };
         self.check_allowed(&target.url)?;
-        let attempts = o.attempts.unwrap_or(self.inner.config.attempts);
         let (_, resp_headers, text) = self
-            .deliver(&target, body, &headers, attempts, o.backoff)
+            .deliver(&target, body, &headers, self.inner.config.attempts)
             .await?;
         let response = parse_body(&text);
         // Without an execution id the answer is only n8n's "Workflow was started": nothing

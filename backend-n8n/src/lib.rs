@@ -52,30 +52,26 @@ mod outbox;
 pub use backend::{N8nBackend, SIGNATURE_HEADER, SOURCE_HEADER, TASK_ID_HEADER, TASK_NAME_HEADER};
 pub use config::{BasicAuth, HeaderAuth, N8nConfig, OutboxConfig};
 
-use orchestrator_core::{BackendRegistration, Result, SharedBackend, TaskType};
+use orchestrator_core::{BackendFactory, Descriptor, Result, SharedBackend, TaskType};
 
-fn build(table: &serde_json::Value) -> Result<SharedBackend> {
-    let config: N8nConfig = orchestrator_core::config::parse_backend_config("n8n", table)?;
-    Ok(std::sync::Arc::new(N8nBackend::new(config)?))
+/// The `n8n` backend kind: descriptor, configuration, constructor.
+#[derive(Debug)]
+pub struct N8nFactory;
+
+impl BackendFactory for N8nFactory {
+    const DESCRIPTOR: Descriptor = Descriptor {
+        kind: "n8n",
+        source: "N8N",
+        task_types: &[TaskType::Integration],
+        capabilities: orchestrator_core::descriptor::engines::N8N,
+        summary: "INTEGRATION tasks delivered to n8n webhooks, tracked through its API",
+        input_rules: orchestrator_core::descriptor::no_rules,
+    };
+    type Config = N8nConfig;
+
+    fn build(config: N8nConfig) -> Result<SharedBackend> {
+        Ok(std::sync::Arc::new(N8nBackend::new(config)?))
+    }
 }
 
-fn schema() -> schemars::Schema {
-    schemars::schema_for!(N8nConfig)
-}
-
-/// The `n8n` registration.
-pub const REGISTRATION: BackendRegistration = BackendRegistration {
-    name: "n8n",
-    source: "N8N",
-    task_types: &[TaskType::Integration],
-    summary: "INTEGRATION tasks delivered to n8n webhooks, tracked through its API",
-    config_schema: schema,
-    build,
-};
-
-orchestrator_core::inventory::submit!(REGISTRATION);
-
-/// Register `n8n` on `registry` explicitly (for builds without `inventory`).
-pub fn register(registry: &mut orchestrator_core::Registry) {
-    registry.register(&REGISTRATION);
-}
+orchestrator_core::register_backend!(N8nFactory);

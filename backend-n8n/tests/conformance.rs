@@ -6,7 +6,7 @@ mod support;
 use backend_n8n::N8nBackend;
 use orchestrator_core::{N8nOptions, Result, SharedBackend, TaskOptions, TaskType, async_trait};
 use orchestrator_testkit::Handler;
-use orchestrator_testkit::conformance::{Harness, Worker};
+use orchestrator_testkit::conformance::{Harness, Suite, Worker};
 use support::N8nServer;
 
 struct N8nHarness {
@@ -26,10 +26,6 @@ impl Harness for N8nHarness {
 
     fn options(&self, _name: &str) -> TaskOptions {
         TaskOptions::integration(N8nOptions::workflow("otRespondNode001"))
-    }
-
-    fn supports_handlers(&self) -> bool {
-        false
     }
 
     fn unknown_id(&self, _name: &str) -> orchestrator_core::TaskId {
@@ -56,4 +52,14 @@ async fn setup() -> N8nHarness {
     }
 }
 
-orchestrator_testkit::backend_conformance!(n8n, setup());
+fn main() -> std::process::ExitCode {
+    use orchestrator_core::BackendFactory;
+    let descriptor = backend_n8n::N8nFactory::DESCRIPTOR;
+    assert_eq!(
+        descriptor.capabilities,
+        orchestrator_testkit::MEMORY_N8N.capabilities
+    );
+    Suite::new(descriptor)
+        .without_handlers("n8n runs workflows defined in n8n, not Rust handlers")
+        .run(setup)
+}

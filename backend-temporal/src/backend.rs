@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use orchestrator_core::{
-    Backend, Backoff, CancelOutcome, Capabilities, Error, ErrorKind, Health, IdConflictPolicy,
-    Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskState, TaskStatus, async_trait,
+    Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health,
+    IdConflictPolicy, Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskState, TaskStatus,
+    async_trait,
 };
 use temporalio_client::errors::{
     WorkflowGetResultError, WorkflowInteractionError, WorkflowStartError,
@@ -24,7 +25,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::TemporalConfig;
 
-pub(crate) const NAME: &str = "temporal";
+pub(crate) const NAME: &str = <crate::TemporalFactory as BackendFactory>::DESCRIPTOR.kind;
 
 /// COMPLEX tasks as Temporal workflows, started by type name with JSON arguments
 /// (`json/plain` payloads, one per argument: what every official SDK's worker decodes).
@@ -275,38 +276,17 @@ impl Backend for TemporalBackend {
         NAME
     }
 
-    fn source(&self) -> Source {
-        Source::TEMPORAL
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::NONE;
-        // `attempts` maps to the workflow retry policy, but describe cannot report the attempt
-        // count, so retries are not claimed.
-        c.cancel_pending = true;
-        c.cancel_running = true;
-        c
+    fn descriptor(&self) -> &Descriptor {
+        &<crate::TemporalFactory as BackendFactory>::DESCRIPTOR
     }
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
+        self.descriptor().admit(self.name(), &request)?;
         let o = request.options();
         let t = o
             .temporal
             .as_ref()
             .ok_or_else(|| Error::invalid("temporal", "COMPLEX tasks need `temporal` options"))?;
-        // Options the Rust client cannot honour are refused, never dropped.
-        if o.delay.is_some_and(|d| d > 0) {
-            return Err(Error::Unsupported {
-                backend: NAME.into(),
-                operation: "`delay` (temporalio-client 1.1 has no start delay)".into(),
-            });
-        }
-        if o.priority.is_some_and(|p| p > 0) {
-            return Err(Error::Unsupported {
-                backend: NAME.into(),
-                operation: "`priority` (BullMQ priorities have no Temporal equivalent)".into(),
-            });
-        }
         let task_queue = t
             .task_queue
             .clone()

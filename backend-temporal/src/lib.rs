@@ -27,31 +27,26 @@ mod config;
 pub use backend::TemporalBackend;
 pub use config::TemporalConfig;
 
-use orchestrator_core::{BackendRegistration, Result, SharedBackend, TaskType};
+use orchestrator_core::{BackendFactory, Descriptor, Result, SharedBackend, TaskType};
 
-fn build(table: &serde_json::Value) -> Result<SharedBackend> {
-    let config: TemporalConfig =
-        orchestrator_core::config::parse_backend_config("temporal", table)?;
-    Ok(std::sync::Arc::new(TemporalBackend::new(config)?))
+/// The `temporal` backend kind: descriptor, configuration, constructor.
+#[derive(Debug)]
+pub struct TemporalFactory;
+
+impl BackendFactory for TemporalFactory {
+    const DESCRIPTOR: Descriptor = Descriptor {
+        kind: "temporal",
+        source: "TEMPORAL",
+        task_types: &[TaskType::Complex],
+        capabilities: orchestrator_core::descriptor::engines::TEMPORAL,
+        summary: "COMPLEX tasks as Temporal workflows (temporalio-client)",
+        input_rules: orchestrator_core::descriptor::no_rules,
+    };
+    type Config = TemporalConfig;
+
+    fn build(config: TemporalConfig) -> Result<SharedBackend> {
+        Ok(std::sync::Arc::new(TemporalBackend::new(config)?))
+    }
 }
 
-fn schema() -> schemars::Schema {
-    schemars::schema_for!(TemporalConfig)
-}
-
-/// The `temporal` registration.
-pub const REGISTRATION: BackendRegistration = BackendRegistration {
-    name: "temporal",
-    source: "TEMPORAL",
-    task_types: &[TaskType::Complex],
-    summary: "COMPLEX tasks as Temporal workflows (temporalio-client)",
-    config_schema: schema,
-    build,
-};
-
-orchestrator_core::inventory::submit!(REGISTRATION);
-
-/// Register `temporal` on `registry` explicitly (for builds without `inventory`).
-pub fn register(registry: &mut orchestrator_core::Registry) {
-    registry.register(&REGISTRATION);
-}
+orchestrator_core::register_backend!(TemporalFactory);

@@ -7,7 +7,7 @@ use orchestrator_core::{
     Result, SharedBackend, TaskOptions, TaskType, TemporalOptions, async_trait,
 };
 use orchestrator_testkit::Handler;
-use orchestrator_testkit::conformance::{Harness, Worker};
+use orchestrator_testkit::conformance::{Harness, Suite, Worker};
 use support::{TemporalServer, TestWorker};
 
 struct TemporalHarness {
@@ -66,4 +66,12 @@ async fn setup() -> TemporalHarness {
     }
 }
 
-orchestrator_testkit::backend_conformance!(temporal, setup());
+fn main() -> std::process::ExitCode {
+    use orchestrator_core::BackendFactory;
+    let descriptor = backend_temporal::TemporalFactory::DESCRIPTOR;
+    assert_eq!(
+        descriptor.capabilities,
+        orchestrator_testkit::MEMORY_TEMPORAL.capabilities
+    );
+    Suite::new(descriptor).run(setup)
+}

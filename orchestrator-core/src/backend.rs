@@ -6,52 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::descriptor::{Capabilities, Descriptor};
 use crate::error::{Error, Result};
 use crate::id::TaskId;
 use crate::status::{CancelOutcome, Health, Source, TaskStatus};
 use crate::task::{TaskOptions, TaskType};
-
-/// What a backend can do beyond the required operations. The conformance suite reads
-/// these to decide which cases apply, and prints the cases it does not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct Capabilities {
-    /// Honours `delay`.
-    pub delay: bool,
-    /// Honours `priority` ordering.
-    pub priority: bool,
-    /// Retries up to `attempts`, waiting `backoff` in between.
-    pub retries: bool,
-    /// Can cancel a task that has not started.
-    pub cancel_pending: bool,
-    /// Can cancel (or request cancellation of) a running task.
-    pub cancel_running: bool,
-    /// Reports progress.
-    pub progress: bool,
-}
-
-impl Capabilities {
-    /// Nothing optional.
-    pub const NONE: Capabilities = Capabilities {
-        delay: false,
-        priority: false,
-        retries: false,
-        cancel_pending: false,
-        cancel_running: false,
-        progress: false,
-    };
-
-    /// Everything.
-    pub const ALL: Capabilities = Capabilities {
-        delay: true,
-        priority: true,
-        retries: true,
-        cancel_pending: true,
-        cancel_running: true,
-        progress: true,
-    };
-}
 
 /// A validated request to schedule one task.
 ///
@@ -105,6 +64,14 @@ impl ScheduleRequest {
         self.options.task_type
     }
 
+    /// The same request with `payload[key] = value` (the payload must be an object).
+    pub(crate) fn with_payload_field(mut self, key: &str, value: serde_json::Value) -> Self {
+        if let serde_json::Value::Object(map) = &mut self.payload {
+            map.insert(key.to_string(), value);
+        }
+        self
+    }
+
     /// When the request was validated (epoch ms).
     pub fn created_at(&self) -> u64 {
         self.created_at
@@ -117,16 +84,26 @@ impl ScheduleRequest {
 /// errors to an [`crate::ErrorKind`] at this boundary and keep the original as `source()`.
 #[async_trait]
 pub trait Backend: Send + Sync + Debug + 'static {
-    /// The backend's name: the prefix of every [`TaskId`] it returns.
+    /// The backend instance's name: the prefix of every [`TaskId`] it returns.
     fn name(&self) -> &str;
 
+    /// What this backend's kind is and can do. The orchestrator refuses, before any I/O,
+    /// every request the descriptor does not admit ([`Descriptor::admit`]).
+    fn descriptor(&self) -> &Descriptor;
+
     /// The source reported in statuses (`BULLMQ`, `TEMPORAL`, `N8N`).
-    fn source(&self) -> Source;
+    fn source(&self) -> Source {
+        self.descriptor().source()
+    }
 
     /// What this backend supports beyond the required operations.
-    fn capabilities(&self) -> Capabilities;
+    fn capabilities(&self) -> Capabilities {
+        self.descriptor().capabilities
+    }
 
-    /// Schedule one task and return its id.
+    /// Schedule one task and return its id. The orchestrator only passes requests the
+    /// descriptor admitted; a backend called directly should run
+    /// `self.descriptor().admit(self.name(), &request)?` first (the in-tree ones do).
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId>;
 
     /// Schedule many tasks; ids come back in request order. The default runs

@@ -141,6 +141,32 @@ pub enum Error {
         operation: String,
     },
 
+    /// The request sets an option the target backend does not honour: refused before any
+    /// I/O rather than dropped.
+    #[error(
+        "backend `{backend}` does not support option `{option}`; remove it or route the task to a backend that does"
+    )]
+    UnsupportedOption {
+        /// The backend instance's name.
+        backend: String,
+        /// The option.
+        option: crate::descriptor::Capability,
+    },
+
+    /// The request's task type is not one the backend runs.
+    #[error(
+        "backend `{backend}` does not run {task_type} tasks (it runs {})",
+        join_types(runs)
+    )]
+    WrongTaskType {
+        /// The backend instance's name.
+        backend: String,
+        /// The task type asked for.
+        task_type: TaskType,
+        /// The task types it runs.
+        runs: Vec<TaskType>,
+    },
+
     /// The COMPLEX task was started but its tracking task on `queue` failed: the workflow
     /// runs, only its tracking job is missing. `task_id` is the workflow's id.
     #[error(
@@ -173,6 +199,14 @@ pub enum Error {
     },
 }
 
+pub(crate) fn join_types(types: &[TaskType]) -> String {
+    types
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn unknown_backend_message(name: &str, available: &[String], feature: Option<&str>) -> String {
     match feature {
         Some(feature) => format!(
@@ -199,7 +233,9 @@ impl Error {
             Error::NoRoute { .. } | Error::UnknownBackend { .. } => ErrorKind::NoBackend,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
-            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Unsupported { .. }
+            | Error::UnsupportedOption { .. }
+            | Error::WrongTaskType { .. } => ErrorKind::Unsupported,
             Error::TrackingFailed { .. } => ErrorKind::TrackingFailed,
             Error::Backend { kind, .. } => *kind,
         }

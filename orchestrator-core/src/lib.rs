@@ -7,6 +7,7 @@
 
 mod backend;
 pub mod config;
+pub mod descriptor;
 pub mod error;
 mod id;
 mod orchestrator;
@@ -16,8 +17,9 @@ mod task;
 pub mod validate;
 
 pub use async_trait::async_trait;
-pub use backend::{Backend, Capabilities, ScheduleRequest, SharedBackend};
+pub use backend::{Backend, ScheduleRequest, SharedBackend};
 pub use config::{OrchestratorConfig, Routing, Secret};
+pub use descriptor::{BackendFactory, Capabilities, Capability, Descriptor};
 pub use error::{BoxError, Error, ErrorKind, Result, ValidationError};
 pub use id::{MAX_TASK_ID_LEN, TaskId, TaskIdError, is_backend_name};
 pub use orchestrator::{BackendInfo, IntoTaskId, Orchestrator, OrchestratorBuilder};
@@ -44,7 +46,7 @@ pub fn now_ms() -> u64 {
 pub fn json_schemas(registry: &Registry) -> serde_json::Value {
     let backends: serde_json::Map<String, serde_json::Value> = registry
         .iter()
-        .map(|r| (r.name.to_string(), (r.config_schema)().to_value()))
+        .map(|r| (r.name().to_string(), r.config_schema().to_value()))
         .collect();
     serde_json::json!({
         "config": schemars::schema_for!(OrchestratorConfig),

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::backend::{Capabilities, ScheduleRequest, SharedBackend};
+use crate::backend::{ScheduleRequest, SharedBackend};
 use crate::config::{OrchestratorConfig, Routing};
+use crate::descriptor::Capabilities;
 use crate::error::{Error, Result};
 use crate::id::TaskId;
 use crate::registry::Registry;
@@ -139,7 +140,8 @@ impl OrchestratorBuilder {
     }
 
     /// Build every configured backend (no I/O: backends connect on first use) and check
-    /// that explicit routes point at a backend.
+    /// that explicit routes point at a backend, and that every route points at a backend
+    /// whose descriptor runs that task type.
     pub fn build(self) -> Result<Orchestrator> {
         let registry = self.registry.as_ref().unwrap_or_else(|| Registry::global());
         let mut backends = self.instances;
@@ -158,6 +160,21 @@ impl OrchestratorBuilder {
                     name.to_string(),
                     registry.build(name, &serde_json::Value::Null)?,
                 );
+            }
+        }
+        for t in TaskType::ALL {
+            let name = self.config.routing.backend_for(t);
+            if let Some(b) = backends.get(name) {
+                let d = b.descriptor();
+                if !d.runs(t) {
+                    return Err(Error::config(format!(
+                        "{t} tasks are routed to backend `{name}` (kind `{}`), which runs only {} tasks; \
+                         route {t} to a backend that runs it (ORCHESTRATOR_ROUTE_{t}=<backend> or [routing] {} = \"…\")",
+                        d.kind,
+                        crate::error::join_types(d.task_types),
+                        t.as_str().to_ascii_lowercase(),
+                    )));
+                }
             }
         }
         Ok(Orchestrator {
@@ -224,16 +241,20 @@ impl Orchestrator {
         async move {
             let request = ScheduleRequest::new(name, payload, options)?;
             let backend = self.route(task_type)?;
-            let tracking = request.options().temporal.as_ref().and_then(|t| {
-                t.tracking_queue
-                    .clone()
-                    .map(|q| (q, t.workflow_type.clone()))
-            });
+            backend.descriptor().admit(backend.name(), &request)?;
+            // The tracking task is checked before the workflow starts, so a missing or
+            // refusing SIMPLE route never leaves a started workflow behind an error.
+            let tracking = match request.options().temporal.as_ref() {
+                Some(t) => match &t.tracking_queue {
+                    Some(queue) => Some(self.tracking_request(name, queue, &t.workflow_type)?),
+                    None => None,
+                },
+                None => None,
+            };
             let id = backend.schedule(request).await?;
             tracing::debug!(task.id = %id, "scheduled");
-            if let Some((queue, workflow_type)) = tracking {
-                self.schedule_tracking(&id, name, &queue, &workflow_type)
-                    .await?;
+            if let Some(tracking) = tracking {
+                self.schedule_tracking(&id, tracking).await?;
             }
             Ok(id)
         }
@@ -241,25 +262,35 @@ impl Orchestrator {
         .await
     }
 
-    async fn schedule_tracking(
+    /// The SIMPLE request of a tracking task, admitted by the SIMPLE route; its payload's
+    /// `taskId` is filled in once the workflow started.
+    fn tracking_request(
         &self,
-        id: &TaskId,
         name: &str,
         queue: &str,
         workflow_type: &str,
-    ) -> Result<()> {
+    ) -> Result<ScheduleRequest> {
         let payload = serde_json::json!({
-            "taskId": id,
+            "taskId": null,
             "name": name,
             "workflowType": workflow_type,
-            "source": self.owner(id).map(|b| b.source()).unwrap_or(Source::TEMPORAL),
         });
-        let result = async {
-            let request =
-                ScheduleRequest::new(queue, payload, TaskOptions::simple().job_name(name))?;
-            self.route(TaskType::Simple)?.schedule(request).await
-        }
-        .await;
+        let request = ScheduleRequest::new(queue, payload, TaskOptions::simple().job_name(name))?;
+        let simple = self.route(TaskType::Simple)?;
+        simple.descriptor().admit(simple.name(), &request)?;
+        Ok(request)
+    }
+
+    async fn schedule_tracking(&self, id: &TaskId, request: ScheduleRequest) -> Result<()> {
+        let queue = request.name().to_string();
+        let source = self
+            .owner(id)
+            .map(|b| b.source())
+            .unwrap_or(Source::TEMPORAL);
+        let request = request
+            .with_payload_field("taskId", serde_json::json!(id))
+            .with_payload_field("source", serde_json::json!(source));
+        let result = async { self.route(TaskType::Simple)?.schedule(request).await }.await;
         match result {
             Ok(tracking_id) => {
                 tracing::debug!(tracking.id = %tracking_id, "tracking task scheduled");
@@ -267,7 +298,7 @@ impl Orchestrator {
             }
             Err(e) => Err(Error::TrackingFailed {
                 task_id: id.clone(),
-                queue: queue.to_string(),
+                queue,
                 source: Box::new(e),
             }),
         }
@@ -330,6 +361,7 @@ impl Orchestrator {
                 }
                 let backend = self.route(options.task_type)?;
                 let request = ScheduleRequest::new(name, payload, options)?;
+                backend.descriptor().admit(backend.name(), &request)?;
                 let group = groups.entry(backend.name()).or_default();
                 group.0.push(i);
                 group.1.push(request);

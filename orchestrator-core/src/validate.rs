@@ -1,8 +1,9 @@
 //! Input validation, run before any I/O.
 //!
-//! The rules mirror what the engines would reject later (or, worse, accept and corrupt):
-//! BullMQ's client-side job-id rules (Lua enforces none of them), its priority limit and
-//! delayed-score range, Temporal's need for a workflow type, n8n's need for a target.
+//! [`task`] holds the task model's rules (names, bounds, the options block each task type
+//! needs); engine rules that only apply to some backends, such as [`bullmq_rules`]
+//! (BullMQ's client-side job-id rules, which its Lua enforces none of, and its priority
+//! limit), are referenced from those backends' [`crate::Descriptor`].
 
 use crate::error::ValidationError;
 use crate::task::{TaskOptions, TaskType};
@@ -99,17 +100,12 @@ fn webhook_url(field: &str, value: &str) -> V {
     Ok(())
 }
 
-/// Validate a whole schedule request: the task name and every option against its task type.
+/// Validate a whole schedule request against the task model: the task name, the generic
+/// bounds (`attempts`, `delay`) and the options block each task type needs. Which options a
+/// backend honours is its descriptor's business ([`crate::Descriptor::admit`]), and so are
+/// engine rules such as [`bullmq_rules`].
 pub fn task(task_name: &str, o: &TaskOptions, now_ms: u64) -> V {
     name("name", task_name)?;
-    if let Some(p) = o.priority {
-        if p > MAX_PRIORITY {
-            return Err(ValidationError::new(
-                "priority",
-                format!("{p} is above BullMQ's limit of {MAX_PRIORITY}"),
-            ));
-        }
-    }
     if o.attempts == Some(0) {
         return Err(ValidationError::new(
             "attempts",
@@ -124,25 +120,11 @@ pub fn task(task_name: &str, o: &TaskOptions, now_ms: u64) -> V {
             ));
         }
     }
-
-    let simple_only: [(&str, bool); 6] = [
-        ("jobId", o.job_id.is_some()),
-        ("jobName", o.job_name.is_some()),
-        ("removeOnComplete", o.remove_on_complete.is_some()),
-        ("removeOnFail", o.remove_on_fail.is_some()),
-        ("lifo", o.lifo.is_some()),
-        ("deduplication", o.deduplication.is_some()),
-    ];
-    if o.task_type != TaskType::Simple {
-        if let Some((field, _)) = simple_only.iter().find(|(_, set)| *set) {
-            return Err(ValidationError::new(
-                *field,
-                format!(
-                    "is a BullMQ option; it has no meaning for {} tasks",
-                    o.task_type
-                ),
-            ));
-        }
+    if let Some(n) = &o.job_name {
+        name("jobName", n)?;
+    }
+    if let Some(d) = &o.deduplication {
+        name("deduplication.id", &d.id)?;
     }
     if o.task_type != TaskType::Complex && o.temporal.is_some() {
         return Err(ValidationError::new(
@@ -158,24 +140,7 @@ pub fn task(task_name: &str, o: &TaskOptions, now_ms: u64) -> V {
     }
 
     match o.task_type {
-        TaskType::Simple => {
-            queue_name("name", task_name)?;
-            if let Some(id) = &o.job_id {
-                job_id("jobId", id)?;
-            }
-            if let Some(n) = &o.job_name {
-                name("jobName", n)?;
-            }
-            if let Some(d) = &o.deduplication {
-                name("deduplication.id", &d.id)?;
-            }
-            if o.lifo == Some(true) && o.priority.is_some_and(|p| p > 0) {
-                return Err(ValidationError::new(
-                    "lifo",
-                    "cannot be combined with a priority (BullMQ orders prioritized jobs by priority only)",
-                ));
-            }
-        }
+        TaskType::Simple => {}
         TaskType::Complex => {
             let t = o.temporal.as_ref().ok_or_else(|| {
                 ValidationError::new(
@@ -188,7 +153,7 @@ pub fn task(task_name: &str, o: &TaskOptions, now_ms: u64) -> V {
                 name("temporal.taskQueue", q)?;
             }
             if let Some(q) = &t.tracking_queue {
-                queue_name("temporal.trackingQueue", q)?;
+                name("temporal.trackingQueue", q)?;
             }
             if let Some(id) = &t.workflow_id {
                 name("temporal.workflowId", id)?;
@@ -223,6 +188,33 @@ pub fn task(task_name: &str, o: &TaskOptions, now_ms: u64) -> V {
                 name("n8n.integrationSource", s)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// BullMQ's own rules, for backends that write BullMQ's data model (the `bullmq` backend
+/// and its `memory-bullmq` fake): the task name is a queue name (no `:`), custom job ids
+/// follow Node BullMQ's client-side checks, priorities stay under `PRIORITY_LIMIT`, and
+/// `lifo` cannot be combined with a priority.
+pub fn bullmq_rules(request: &crate::ScheduleRequest) -> V {
+    let o = request.options();
+    queue_name("name", request.name())?;
+    if let Some(p) = o.priority {
+        if p > MAX_PRIORITY {
+            return Err(ValidationError::new(
+                "priority",
+                format!("{p} is above BullMQ's limit of {MAX_PRIORITY}"),
+            ));
+        }
+    }
+    if let Some(id) = &o.job_id {
+        job_id("jobId", id)?;
+    }
+    if o.lifo == Some(true) && o.priority.is_some_and(|p| p > 0) {
+        return Err(ValidationError::new(
+            "lifo",
+            "cannot be combined with a priority (BullMQ orders prioritized jobs by priority only)",
+        ));
     }
     Ok(())
 }

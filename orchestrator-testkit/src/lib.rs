@@ -8,8 +8,8 @@
 //!   scheduled, [`MemoryBackend::complete`] / [`MemoryBackend::fail`] to drive a task by
 //!   hand, [`MemoryBackend::fail_next`] to inject faults. All timing uses `tokio::time`,
 //!   so tests may run under `tokio::time::pause()`.
-//! * [`conformance`]: the suite every backend passes, and [`backend_conformance!`] to
-//!   stamp it into a test file.
+//! * [`conformance`]: the suite every backend passes, run from a `harness = false` test
+//!   binary with [`conformance::Suite::run`].
 //! * [`engines`]: a throwaway `redis-server` for integration tests.
 //!
 //! ```
@@ -33,8 +33,8 @@ mod memory;
 
 pub use handler::{Handler, HandlerResult, TaskContext};
 pub use memory::{
-    MEMORY_BULLMQ, MEMORY_N8N, MEMORY_TEMPORAL, MemoryBackend, MemoryConfig, ScheduledTask,
-    register,
+    MEMORY_BULLMQ, MEMORY_N8N, MEMORY_TEMPORAL, MemoryBackend, MemoryBullmqFactory, MemoryConfig,
+    MemoryN8nFactory, MemoryTemporalFactory, ScheduledTask, register,
 };
 
 use orchestrator_core::{Orchestrator, TaskType};

@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use orchestrator_core::{
-    Backend, BackendRegistration, CancelOutcome, Capabilities, Error, ErrorKind, Health,
-    IdConflictPolicy, RemovePolicy, Result, ScheduleRequest, SharedBackend, Source, TaskId,
-    TaskOptions, TaskState, TaskStatus, TaskType, async_trait, now_ms,
+    Backend, BackendFactory, CancelOutcome, Capability, Descriptor, Error, ErrorKind, Health,
+    IdConflictPolicy, RemovePolicy, Result, ScheduleRequest, SharedBackend, TaskId, TaskOptions,
+    TaskState, TaskStatus, TaskType, async_trait, descriptor::engines, now_ms,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -35,18 +35,8 @@ enum Flavor {
     Integration,
 }
 
-impl Flavor {
-    fn task_type(self) -> TaskType {
-        match self {
-            Flavor::Simple => TaskType::Simple,
-            Flavor::Complex => TaskType::Complex,
-            Flavor::Integration => TaskType::Integration,
-        }
-    }
-}
-
 /// Configuration of an in-memory backend (`[backends.memory-bullmq]` and friends).
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryConfig {
     /// Tasks of one key (queue, workflow type, integration) run at most this many at once;
@@ -103,7 +93,7 @@ struct State {
 
 struct Engine {
     name: String,
-    source: Source,
+    descriptor: &'static Descriptor,
     flavor: Flavor,
     state: Mutex<State>,
 }
@@ -118,21 +108,21 @@ impl std::fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryBackend")
             .field("name", &self.engine.name)
-            .field("source", &self.engine.source)
+            .field("kind", &self.engine.descriptor.kind)
             .finish_non_exhaustive()
     }
 }
 
 impl MemoryBackend {
-    fn with(name: &str, source: Source, flavor: Flavor, concurrency: usize) -> Self {
+    fn with(descriptor: &'static Descriptor, flavor: Flavor, concurrency: usize) -> Self {
         let state = State {
             concurrency: concurrency.max(1),
             ..State::default()
         };
         Self {
             engine: Arc::new(Engine {
-                name: name.to_string(),
-                source,
+                name: descriptor.kind.to_string(),
+                descriptor,
                 flavor,
                 state: Mutex::new(state),
             }),
@@ -141,17 +131,17 @@ impl MemoryBackend {
 
     /// SIMPLE tasks with BullMQ's rules, named `memory-bullmq`, source `BULLMQ`.
     pub fn bullmq() -> Self {
-        Self::with("memory-bullmq", Source::BULLMQ, Flavor::Simple, 1)
+        Self::with(&MEMORY_BULLMQ, Flavor::Simple, 1)
     }
 
     /// COMPLEX tasks with Temporal's rules, named `memory-temporal`, source `TEMPORAL`.
     pub fn temporal() -> Self {
-        Self::with("memory-temporal", Source::TEMPORAL, Flavor::Complex, 64)
+        Self::with(&MEMORY_TEMPORAL, Flavor::Complex, 64)
     }
 
     /// INTEGRATION tasks with n8n's rules, named `memory-n8n`, source `N8N`.
     pub fn n8n() -> Self {
-        Self::with("memory-n8n", Source::N8N, Flavor::Integration, 64)
+        Self::with(&MEMORY_N8N, Flavor::Integration, 64)
     }
 
     /// This backend as a shared trait object.
@@ -333,7 +323,11 @@ impl MemoryBackend {
             let generation = rec.generation;
             let ctx = TaskContext::new(
                 rec.id.clone(),
-                rec.name.clone(),
+                // A BullMQ worker sees the job name, which defaults to the queue name.
+                rec.options
+                    .job_name
+                    .clone()
+                    .unwrap_or_else(|| rec.name.clone()),
                 rec.payload.clone(),
                 rec.options
                     .temporal
@@ -341,7 +335,12 @@ impl MemoryBackend {
                     .map(|t| t.workflow_args.clone())
                     .unwrap_or_default(),
                 rec.attempts_made + 1,
-                Some(self.progress_sink(native.clone(), generation)),
+                // Only engines that report progress get a sink (Temporal and n8n do not).
+                self.engine
+                    .descriptor
+                    .capabilities
+                    .has(Capability::Progress)
+                    .then(|| self.progress_sink(native.clone(), generation)),
             );
             let attempt = tokio::spawn(handler.call(ctx));
             rec.run = Some(attempt.abort_handle());
@@ -389,7 +388,11 @@ impl MemoryBackend {
                 }
                 Err(e) => {
                     rec.error = Some(e);
-                    let attempts = rec.options.attempts.unwrap_or(1);
+                    // n8n's `attempts` are delivery retries: a failed workflow never re-runs.
+                    let attempts = match self.engine.flavor {
+                        Flavor::Integration => 1,
+                        _ => rec.options.attempts.unwrap_or(1),
+                    };
                     if rec.attempts_made < attempts {
                         let wait = rec
                             .options
@@ -427,7 +430,11 @@ impl MemoryBackend {
         };
         let (age, count) = match policy {
             None | Some(RemovePolicy::Remove(false)) => return,
-            Some(RemovePolicy::Remove(true)) => (None, Some(0)),
+            // `true` removes this job only; a count or an age trims the whole finished set.
+            Some(RemovePolicy::Remove(true)) => {
+                st.tasks.remove(native);
+                return;
+            }
             Some(RemovePolicy::KeepCount(n)) => (None, Some(n)),
             Some(RemovePolicy::Keep { age, count }) => (age, count),
         };
@@ -447,6 +454,31 @@ impl MemoryBackend {
                 st.tasks.remove(&k);
             }
         }
+    }
+
+    /// Temporal's execution timeout: a run still open at `at` ends `TIMED_OUT`.
+    fn time_out_at(&self, native: String, at: Instant) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            {
+                let mut st = this.lock();
+                let Some(rec) = st.tasks.get_mut(&native) else {
+                    return;
+                };
+                if rec.state.is_finished() {
+                    return;
+                }
+                if let Some(run) = rec.run.take() {
+                    run.abort();
+                }
+                rec.generation += 1;
+                rec.state = TaskState::TimedOut;
+                rec.native = "timed_out";
+                rec.finished_at = Some(now_ms());
+            }
+            this.pump();
+        });
     }
 
     fn wake_at(&self, at: Instant) {
@@ -520,6 +552,12 @@ impl MemoryBackend {
         if let Some(due) = due.filter(|_| delayed) {
             self.wake_at(due);
         }
+        if let Some(ms) = o.temporal.as_ref().and_then(|t| t.execution_timeout_ms) {
+            self.time_out_at(
+                id.native().to_string(),
+                Instant::now() + std::time::Duration::from_millis(ms),
+            );
+        }
         Ok(id)
     }
 
@@ -537,13 +575,16 @@ impl MemoryBackend {
                     return self.insert(st, req, native, key);
                 }
                 if let Some(d) = &o.deduplication {
+                    // BullMQ keeps the id reserved until the job finishes, or for `ttl` ms.
+                    let now = now_ms();
                     if let Some(existing) = st.tasks.values().find(|r| {
                         r.key == queue
                             && !r.state.is_finished()
-                            && r.options
-                                .deduplication
-                                .as_ref()
-                                .is_some_and(|x| x.id == d.id)
+                            && r.options.deduplication.as_ref().is_some_and(|x| {
+                                x.id == d.id
+                                    && x.ttl
+                                        .is_none_or(|ttl| r.created_at.saturating_add(ttl) > now)
+                            })
                     }) {
                         return Ok(existing.id.clone());
                     }
@@ -594,25 +635,13 @@ impl Backend for MemoryBackend {
         &self.engine.name
     }
 
-    fn source(&self) -> Source {
-        self.engine.source.clone()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        let mut c = Capabilities::ALL;
-        c.priority = self.engine.flavor == Flavor::Simple;
-        c.cancel_running = self.engine.flavor != Flavor::Simple;
-        c
+    fn descriptor(&self) -> &Descriptor {
+        self.engine.descriptor
     }
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
+        self.descriptor().admit(self.name(), &request)?;
         self.injected_fault()?;
-        if request.task_type() != self.engine.flavor.task_type() {
-            return Err(Error::Unsupported {
-                backend: self.engine.name.clone(),
-                operation: format!("{} tasks", request.task_type()),
-            });
-        }
         let id = {
             let mut st = self.lock();
             self.schedule_locked(&mut st, &request)?
@@ -637,7 +666,7 @@ impl Backend for MemoryBackend {
             }
             s => (s, rec.native),
         };
-        let mut s = TaskStatus::new(id.clone(), self.engine.source.clone(), state, native);
+        let mut s = TaskStatus::new(id.clone(), self.source(), state, native);
         s.attempts_made = rec.attempts_made;
         s.progress = rec.progress.clone();
         s.result = rec.result.clone();
@@ -688,59 +717,81 @@ impl Backend for MemoryBackend {
     }
 }
 
-fn build(table: &Value, name: &'static str, ctor: fn() -> MemoryBackend) -> Result<SharedBackend> {
-    let b = ctor();
-    if !table.is_null() {
-        let config: MemoryConfig = orchestrator_core::config::parse_backend_config(name, table)?;
-        if let Some(n) = config.concurrency {
-            b.set_concurrency(n);
-        }
-    }
-    Ok(b.shared())
-}
-
-fn schema() -> schemars::Schema {
-    schemars::schema_for!(MemoryConfig)
-}
-
-/// Registration of `memory-bullmq`.
-pub const MEMORY_BULLMQ: BackendRegistration = BackendRegistration {
-    name: "memory-bullmq",
+/// Descriptor of `memory-bullmq`: BullMQ's capabilities and input rules.
+pub const MEMORY_BULLMQ: Descriptor = Descriptor {
+    kind: "memory-bullmq",
     source: "BULLMQ",
     task_types: &[TaskType::Simple],
+    capabilities: engines::BULLMQ,
     summary: "in-memory SIMPLE tasks with BullMQ's rules (tests, local runs)",
-    config_schema: schema,
-    build: |t| build(t, "memory-bullmq", MemoryBackend::bullmq),
+    input_rules: orchestrator_core::validate::bullmq_rules,
 };
 
-/// Registration of `memory-temporal`.
-pub const MEMORY_TEMPORAL: BackendRegistration = BackendRegistration {
-    name: "memory-temporal",
+/// Descriptor of `memory-temporal`: Temporal's capabilities.
+pub const MEMORY_TEMPORAL: Descriptor = Descriptor {
+    kind: "memory-temporal",
     source: "TEMPORAL",
     task_types: &[TaskType::Complex],
+    capabilities: engines::TEMPORAL,
     summary: "in-memory COMPLEX workflows with Temporal's rules (tests, local runs)",
-    config_schema: schema,
-    build: |t| build(t, "memory-temporal", MemoryBackend::temporal),
+    input_rules: orchestrator_core::descriptor::no_rules,
 };
 
-/// Registration of `memory-n8n`.
-pub const MEMORY_N8N: BackendRegistration = BackendRegistration {
-    name: "memory-n8n",
+/// Descriptor of `memory-n8n`: n8n's capabilities.
+pub const MEMORY_N8N: Descriptor = Descriptor {
+    kind: "memory-n8n",
     source: "N8N",
     task_types: &[TaskType::Integration],
+    capabilities: engines::N8N,
     summary: "in-memory INTEGRATION tasks with n8n's rules (tests, local runs)",
-    config_schema: schema,
-    build: |t| build(t, "memory-n8n", MemoryBackend::n8n),
+    input_rules: orchestrator_core::descriptor::no_rules,
 };
 
-orchestrator_core::inventory::submit!(MEMORY_BULLMQ);
-orchestrator_core::inventory::submit!(MEMORY_TEMPORAL);
-orchestrator_core::inventory::submit!(MEMORY_N8N);
+macro_rules! memory_factory {
+    ($factory:ident, $ctor:ident, $descriptor:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        pub struct $factory;
 
-/// Register the three in-memory backends on `registry` (for builds without `inventory`).
+        impl BackendFactory for $factory {
+            const DESCRIPTOR: Descriptor = $descriptor;
+            type Config = MemoryConfig;
+
+            fn default_config() -> Option<MemoryConfig> {
+                Some(MemoryConfig::default())
+            }
+
+            fn build(config: MemoryConfig) -> Result<SharedBackend> {
+                let b = MemoryBackend::$ctor();
+                if let Some(n) = config.concurrency {
+                    b.set_concurrency(n);
+                }
+                Ok(b.shared())
+            }
+        }
+
+        orchestrator_core::register_backend!($factory);
+    };
+}
+
+memory_factory!(
+    MemoryBullmqFactory,
+    bullmq,
+    MEMORY_BULLMQ,
+    "The `memory-bullmq` kind."
+);
+memory_factory!(
+    MemoryTemporalFactory,
+    temporal,
+    MEMORY_TEMPORAL,
+    "The `memory-temporal` kind."
+);
+memory_factory!(MemoryN8nFactory, n8n, MEMORY_N8N, "The `memory-n8n` kind.");
+
+/// Register the three in-memory kinds on `registry` (for builds without `inventory`).
 pub fn register(registry: &mut orchestrator_core::Registry) {
     registry
-        .register(&MEMORY_BULLMQ)
-        .register(&MEMORY_TEMPORAL)
-        .register(&MEMORY_N8N);
+        .register_factory::<MemoryBullmqFactory>()
+        .register_factory::<MemoryTemporalFactory>()
+        .register_factory::<MemoryN8nFactory>();
 }

@@ -191,13 +191,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Backends => {
             println!("compiled in:");
             for r in Registry::global().iter() {
-                let types: Vec<&str> = r.task_types.iter().map(|t| t.as_str()).collect();
+                let d = &r.descriptor;
+                let types: Vec<&str> = d.task_types.iter().map(|t| t.as_str()).collect();
+                let caps: Vec<&str> = d.capabilities.iter().map(|c| c.as_str()).collect();
                 println!(
-                    "  {:<16} {:<9} {:<22} {}",
-                    r.name,
-                    r.source,
+                    "  {:<16} {:<9} {:<22} {}\n  {:<16} honours: {}",
+                    d.kind,
+                    d.source,
                     types.join(","),
-                    r.summary
+                    d.summary,
+                    "",
+                    caps.join(", ")
                 );
             }
             match load(cli.config.as_deref()) {
