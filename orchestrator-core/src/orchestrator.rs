@@ -277,7 +277,16 @@ impl Orchestrator {
         });
         let request = ScheduleRequest::new(queue, payload, TaskOptions::simple().job_name(name))?;
         let simple = self.route(TaskType::Simple)?;
-        simple.descriptor().admit(simple.name(), &request)?;
+        simple
+            .descriptor()
+            .admit(simple.name(), &request)
+            .map_err(|e| match e {
+                // The tracking request's name is the tracking queue.
+                Error::InvalidInput(v) if v.field == "name" => Error::InvalidInput(
+                    crate::ValidationError::new("temporal.trackingQueue", v.reason),
+                ),
+                e => e,
+            })?;
         Ok(request)
     }
 

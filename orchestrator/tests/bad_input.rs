@@ -126,19 +126,62 @@ fn schedule_cases() -> Vec<(&'static str, String, Value, &'static str)> {
             json!({"taskType": "COMPLEX", "temporal": {"workflowType": "wf"}, "n8n": {"workflowId": "x"}}),
             "n8n",
         ),
+    ]
+}
+
+/// Options the routed backend does not honour: `Unsupported`, naming option and backend.
+#[tokio::test]
+async fn unsupported_options_name_option_and_backend() {
+    let mem = orchestrator::testkit::in_memory();
+    let cases = [
         (
             "jobId on complex",
-            "w".into(),
             json!({"taskType": "COMPLEX", "temporal": {"workflowType": "wf"}, "jobId": "abc"}),
-            "jobId",
+            "memory-temporal",
+            orchestrator::Capability::JobId,
+        ),
+        (
+            "delay on complex (Temporal has no start delay)",
+            json!({"taskType": "COMPLEX", "temporal": {"workflowType": "wf"}, "delay": 1000}),
+            "memory-temporal",
+            orchestrator::Capability::Delay,
+        ),
+        (
+            "priority on complex",
+            json!({"taskType": "COMPLEX", "temporal": {"workflowType": "wf"}, "priority": 2}),
+            "memory-temporal",
+            orchestrator::Capability::Priority,
         ),
         (
             "lifo on integration",
-            "i".into(),
             json!({"taskType": "INTEGRATION", "n8n": {"workflowId": "x"}, "lifo": true}),
-            "lifo",
+            "memory-n8n",
+            orchestrator::Capability::Lifo,
         ),
-    ]
+        (
+            "attempts on integration (n8n never re-runs a workflow)",
+            json!({"taskType": "INTEGRATION", "n8n": {"workflowId": "x"}, "attempts": 3}),
+            "memory-n8n",
+            orchestrator::Capability::Attempts,
+        ),
+    ];
+    for (case, options, backend, option) in cases {
+        let err = mem
+            .orchestrator
+            .schedule_task("t", json!({}), opts(options))
+            .await
+            .expect_err(case);
+        assert_eq!(err.kind(), ErrorKind::Unsupported, "{case}: {err}");
+        match &err {
+            orchestrator::Error::UnsupportedOption { backend: b, option: o } => {
+                assert_eq!((b.as_str(), *o), (backend, option), "{case}");
+            }
+            other => panic!("{case}: expected UnsupportedOption, got {other:?}"),
+        }
+        assert!(err.to_string().contains(option.as_str()), "{case}: {err}");
+    }
+    assert!(mem.complex.scheduled().is_empty());
+    assert!(mem.integration.scheduled().is_empty());
 }
 
 #[tokio::test]
