@@ -290,6 +290,11 @@ impl Backend for BullmqBackend {
         }
         s.progress = match job.progress() {
             JobProgress::Number(n) if *n == 0.0 => None,
+            // Node stores `42` for `updateProgress(42)`; report it as the integer it was.
+            #[allow(clippy::cast_possible_truncation)]
+            JobProgress::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+                Some(serde_json::json!(*n as i64))
+            }
             p => serde_json::to_value(p).ok(),
         };
         Ok(s)
