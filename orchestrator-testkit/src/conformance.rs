@@ -1088,7 +1088,10 @@ impl Suite {
         for c in Capability::ALL {
             let unobservable = self.unobservable.iter().find(|(u, _)| *u == c);
             let (name, run) = if let (true, Some((_, why))) = (caps.has(c), unobservable) {
-                (format!("honours_{}", snake(c)), Err(format!("unobservable here: {why}")))
+                (
+                    format!("honours_{}", snake(c)),
+                    Err(format!("unobservable here: {why}")),
+                )
             } else if caps.has(c) {
                 (
                     format!("honours_{}", snake(c)),

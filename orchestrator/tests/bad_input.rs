@@ -173,7 +173,10 @@ async fn unsupported_options_name_option_and_backend() {
             .expect_err(case);
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{case}: {err}");
         match &err {
-            orchestrator::Error::UnsupportedOption { backend: b, option: o } => {
+            orchestrator::Error::UnsupportedOption {
+                backend: b,
+                option: o,
+            } => {
                 assert_eq!((b.as_str(), *o), (backend, option), "{case}");
             }
             other => panic!("{case}: expected UnsupportedOption, got {other:?}"),
