@@ -1151,7 +1151,9 @@ impl Suite {
                             let h = harness
                                 .get_or_init(|| async {
                                     let f = setup.lock().expect("setup").take();
-                                    let f = f.unwrap_or_else(|| unreachable!("setup runs once"));
+                                    let f = f.unwrap_or_else(|| {
+                                        panic!("the harness setup failed in an earlier case; see its message")
+                                    });
                                     f().await
                                 })
                                 .await;

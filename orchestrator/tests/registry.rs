@@ -23,3 +23,32 @@ fn disabled_backends_name_their_feature() {
     let err = registry.get("nonsense").expect_err("unknown");
     assert_eq!(err.kind(), orchestrator::ErrorKind::NoBackend);
 }
+
+/// Routing a type to a backend kind that does not run it fails when the orchestrator is
+/// built, naming the type and the backend; building does no I/O (nothing listens on the
+/// configured ports), so nothing is written anywhere.
+#[cfg(all(feature = "bullmq", feature = "temporal"))]
+#[test]
+fn routes_to_backends_that_do_not_run_the_type_fail_at_build() {
+    let names = orchestrator::Registry::global().names();
+    for (route, backend, ty) in [
+        ("ORCHESTRATOR_ROUTE_COMPLEX", "bullmq", "COMPLEX"),
+        ("ORCHESTRATOR_ROUTE_INTEGRATION", "temporal", "INTEGRATION"),
+        ("ORCHESTRATOR_ROUTE_SIMPLE", "memory-temporal", "SIMPLE"),
+    ] {
+        let vars = [
+            (route, backend),
+            ("ORCHESTRATOR_BULLMQ_URL", "redis://127.0.0.1:1"),
+            ("ORCHESTRATOR_TEMPORAL_URL", "http://127.0.0.1:1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = orchestrator::OrchestratorConfig::from_vars(vars, &names).expect("config");
+        let e = orchestrator::Orchestrator::from_config(config).expect_err(route);
+        assert_eq!(e.kind(), orchestrator::ErrorKind::InvalidConfig, "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(ty) && msg.contains(&format!("`{backend}`")),
+            "{route}: {msg}"
+        );
+    }
+}
