@@ -12,7 +12,7 @@ use bullmq::{
 use orchestrator_core::{
     Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health,
     RemovePolicy, Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState,
-    TaskStatus, async_trait,
+    TaskStatus, async_trait, native_states,
 };
 use tokio::sync::OnceCell;
 
@@ -96,18 +96,19 @@ pub(crate) fn job_options(o: &TaskOptions) -> JobOptions {
     }
 }
 
-/// BullMQ state → unified state.
+/// BullMQ state → (unified state, BullMQ's word), through [`native_states::BULLMQ`].
 pub(crate) fn map_state(s: JobState) -> (TaskState, &'static str) {
-    match s {
-        JobState::Waiting => (TaskState::Pending, "waiting"),
-        JobState::Prioritized => (TaskState::Pending, "prioritized"),
-        JobState::Delayed => (TaskState::Delayed, "delayed"),
-        JobState::Active => (TaskState::Running, "active"),
-        JobState::Completed => (TaskState::Completed, "completed"),
-        JobState::Failed => (TaskState::Failed, "failed"),
-        JobState::WaitingChildren => (TaskState::Waiting, "waiting-children"),
-        JobState::Unknown => (TaskState::Unknown, "unknown"),
-    }
+    let native = match s {
+        JobState::Waiting => "waiting",
+        JobState::Prioritized => "prioritized",
+        JobState::Delayed => "delayed",
+        JobState::Active => "active",
+        JobState::Completed => "completed",
+        JobState::Failed => "failed",
+        JobState::WaitingChildren => "waiting-children",
+        JobState::Unknown => "unknown",
+    };
+    (native_states::map(native_states::BULLMQ, native), native)
 }
 
 fn parse_json_text(text: &str) -> serde_json::Value {

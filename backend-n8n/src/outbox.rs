@@ -2,8 +2,8 @@
 //! dispatchers under a lease so a crashed dispatcher's work is taken over.
 //!
 //! Keys, under `prefix` (default `orchestrator:n8n`):
-//! * `<prefix>:d:<dispatch id>`: hash with `state` (queued, retrying, delivering, delivered,
-//!   failed, cancelled) and `rec` (the JSON [`Record`]);
+//! * `<prefix>:d:<dispatch id>`: hash with `state` (a [`DispatchState`]) and `rec` (the
+//!   JSON [`Record`]);
 //! * `<prefix>:due`: zset of dispatch ids waiting for delivery, scored by due time (ms);
 //! * `<prefix>:lease`: zset of ids being delivered, scored by lease expiry (ms).
 //!
@@ -34,45 +34,99 @@ pub(crate) struct Record {
     pub(crate) error: Option<String>,
 }
 
+/// Where a dispatch is. Stored as its [`DispatchState::as_str`] in the record's `state`
+/// field; the Lua scripts receive the names they write as arguments, so this enum is the one
+/// spelling of every state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DispatchState {
+    /// Stored, waiting for its first delivery.
+    Queued,
+    /// A delivery failed (or a dispatcher's lease expired); waiting for the next one.
+    Retrying,
+    /// A dispatcher holds it and is calling n8n.
+    Delivering,
+    /// n8n acknowledged the call.
+    Delivered,
+    /// Delivery gave up.
+    Failed,
+    /// Cancelled before delivery.
+    Cancelled,
+}
+
+impl DispatchState {
+    const ALL: [DispatchState; 6] = [
+        DispatchState::Queued,
+        DispatchState::Retrying,
+        DispatchState::Delivering,
+        DispatchState::Delivered,
+        DispatchState::Failed,
+        DispatchState::Cancelled,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DispatchState::Queued => "queued",
+            DispatchState::Retrying => "retrying",
+            DispatchState::Delivering => "delivering",
+            DispatchState::Delivered => "delivered",
+            DispatchState::Failed => "failed",
+            DispatchState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+// ARGV: now, lease expiry, max ids, record key prefix, `retrying`, `delivering`.
 const CLAIM: &str = r"
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZADD', KEYS[1], ARGV[1], id)
-  redis.call('HSET', ARGV[4] .. id, 'state', 'retrying')
+  redis.call('HSET', ARGV[4] .. id, 'state', ARGV[5])
 end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZADD', KEYS[2], ARGV[2], id)
-  redis.call('HSET', ARGV[4] .. id, 'state', 'delivering')
+  redis.call('HSET', ARGV[4] .. id, 'state', ARGV[6])
 end
 return ids
 ";
 
+// ARGV: dispatch id, `queued`, `retrying`, `cancelled`. Returns the state found (false when
+// the record is missing); a queued or retrying dispatch becomes cancelled.
 const CANCEL: &str = r"
 local st = redis.call('HGET', KEYS[1], 'state')
-if not st then return 'missing' end
-if st == 'queued' or st == 'retrying' then
+if not st then return false end
+if st == ARGV[2] or st == ARGV[3] then
   redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('HSET', KEYS[1], 'state', 'cancelled')
-  return 'cancelled'
+  redis.call('HSET', KEYS[1], 'state', ARGV[4])
 end
 return st
 ";
 
-/// What a cancel found.
-pub(crate) enum CancelState {
-    Cancelled,
-    Missing,
-    Other(String),
-}
+/// What a cancel found: `None` when the dispatch does not exist, otherwise the state it was
+/// in (`Queued` or `Retrying` means it is now cancelled).
+pub(crate) type CancelState = Option<DispatchState>;
 
 pub(crate) struct Outbox {
     pub(crate) cfg: OutboxConfig,
     pool: bb8::Pool<RedisConnectionManager>,
     claim: redis::Script,
     cancel: redis::Script,
+}
+
+fn parse_state(s: &str, id: &str) -> Result<DispatchState> {
+    DispatchState::parse(s).ok_or_else(|| {
+        Error::backend(
+            NAME,
+            ErrorKind::Unexpected,
+            format!("outbox record {id} has an unknown state `{s}`"),
+        )
+    })
 }
 
 fn redis_err(e: impl std::error::Error + Send + Sync + 'static, what: &str) -> Error {
@@ -138,7 +192,10 @@ impl Outbox {
             .atomic()
             .hset_multiple(
                 self.key(id),
-                &[("state", "queued".to_string()), ("rec", Self::encode(rec)?)],
+                &[
+                    ("state", DispatchState::Queued.as_str().to_string()),
+                    ("rec", Self::encode(rec)?),
+                ],
             )
             .zadd(self.due(), id, rec.created_at)
             .query_async(&mut *c)
@@ -157,13 +214,15 @@ impl Outbox {
             .arg(now + self.cfg.lease_ms)
             .arg(n)
             .arg(format!("{}:d:", self.cfg.prefix))
+            .arg(DispatchState::Retrying.as_str())
+            .arg(DispatchState::Delivering.as_str())
             .invoke_async(&mut *c)
             .await
             .map_err(|e| redis_err(e, "claim"))
     }
 
     /// The state and record of a dispatch.
-    pub(crate) async fn get(&self, id: &str) -> Result<Option<(String, Record)>> {
+    pub(crate) async fn get(&self, id: &str) -> Result<Option<(DispatchState, Record)>> {
         let mut c = self.conn().await?;
         let (state, rec): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(self.key(id))
@@ -174,6 +233,7 @@ impl Outbox {
             .map_err(|e| redis_err(e, "read"))?;
         match (state, rec) {
             (Some(s), Some(r)) => {
+                let s = parse_state(&s, id)?;
                 let rec = serde_json::from_str(&r).map_err(|e| {
                     Error::backend(
                         NAME,
@@ -191,7 +251,7 @@ impl Outbox {
     pub(crate) async fn finish(
         &self,
         id: &str,
-        state: &str,
+        state: DispatchState,
         rec: &Record,
         retry_at: Option<u64>,
     ) -> Result<()> {
@@ -200,7 +260,10 @@ impl Outbox {
         p.atomic()
             .hset_multiple(
                 self.key(id),
-                &[("state", state.to_string()), ("rec", Self::encode(rec)?)],
+                &[
+                    ("state", state.as_str().to_string()),
+                    ("rec", Self::encode(rec)?),
+                ],
             )
             .zrem(self.lease(), id);
         if let Some(at) = retry_at {
@@ -216,19 +279,18 @@ impl Outbox {
     /// Cancel a dispatch that has not been delivered.
     pub(crate) async fn cancel(&self, id: &str) -> Result<CancelState> {
         let mut c = self.conn().await?;
-        let r: String = self
+        let found: Option<String> = self
             .cancel
             .key(self.key(id))
             .key(self.due())
             .arg(id)
+            .arg(DispatchState::Queued.as_str())
+            .arg(DispatchState::Retrying.as_str())
+            .arg(DispatchState::Cancelled.as_str())
             .invoke_async(&mut *c)
             .await
             .map_err(|e| redis_err(e, "cancel"))?;
-        Ok(match r.as_str() {
-            "cancelled" => CancelState::Cancelled,
-            "missing" => CancelState::Missing,
-            _ => CancelState::Other(r),
-        })
+        found.map(|s| parse_state(&s, id)).transpose()
     }
 
     /// Ping Redis.

@@ -388,20 +388,21 @@ impl Backend for TemporalBackend {
             )
             .await?
             .map_err(|e| interaction(e, id, "describe"))?;
-        let native = desc.status();
-        let (mut state, native_state) = match native {
-            WorkflowExecutionStatus::Running => (TaskState::Running, "Running"),
-            WorkflowExecutionStatus::Completed => (TaskState::Completed, "Completed"),
-            WorkflowExecutionStatus::Failed => (TaskState::Failed, "Failed"),
-            WorkflowExecutionStatus::Canceled => (TaskState::Cancelled, "Canceled"),
-            WorkflowExecutionStatus::Terminated => (TaskState::Terminated, "Terminated"),
-            WorkflowExecutionStatus::TimedOut => (TaskState::TimedOut, "TimedOut"),
-            WorkflowExecutionStatus::ContinuedAsNew => {
-                (TaskState::ContinuedAsNew, "ContinuedAsNew")
-            }
-            WorkflowExecutionStatus::Paused => (TaskState::Waiting, "Paused"),
-            _ => (TaskState::Unknown, "Unknown"),
+        let native_state = match desc.status() {
+            WorkflowExecutionStatus::Running => "Running",
+            WorkflowExecutionStatus::Completed => "Completed",
+            WorkflowExecutionStatus::Failed => "Failed",
+            WorkflowExecutionStatus::Canceled => "Canceled",
+            WorkflowExecutionStatus::Terminated => "Terminated",
+            WorkflowExecutionStatus::TimedOut => "TimedOut",
+            WorkflowExecutionStatus::ContinuedAsNew => "ContinuedAsNew",
+            WorkflowExecutionStatus::Paused => "Paused",
+            _ => "Unknown",
         };
+        let mut state = orchestrator_core::native_states::map(
+            orchestrator_core::native_states::TEMPORAL,
+            native_state,
+        );
         // No worker has picked the first workflow task yet: pending, not running.
         if state == TaskState::Running
             && desc.history_length() <= 2

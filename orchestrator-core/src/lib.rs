@@ -24,7 +24,7 @@ pub use error::{BoxError, Error, ErrorKind, Result, ValidationError};
 pub use id::{MAX_TASK_ID_LEN, TaskId, TaskIdError, is_backend_name};
 pub use orchestrator::{BackendInfo, IntoTaskId, Orchestrator, OrchestratorBuilder};
 pub use registry::{BackendRegistration, Registry};
-pub use status::{CancelOutcome, Health, Source, TaskState, TaskStatus};
+pub use status::{CancelOutcome, Health, Source, TaskState, TaskStatus, native_states};
 pub use task::{
     Backoff, Deduplication, IdConflictPolicy, N8nOptions, RemovePolicy, TaskOptions, TaskType,
     TemporalOptions,

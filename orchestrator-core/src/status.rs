@@ -5,17 +5,20 @@
 //!
 //! | unified      | BullMQ                               | Temporal                    | n8n (dispatch / execution)          |
 //! |--------------|--------------------------------------|-----------------------------|-------------------------------------|
-//! | `PENDING`    | `waiting`, `prioritized`             | —                           | dispatch `queued`, execution `new`  |
+//! | `PENDING`    | `waiting`, `prioritized`             | Running, before a worker takes its first task | dispatch `queued`, `delivering`; execution `new` |
 //! | `DELAYED`    | `delayed` (first run or retry wait)  | —                           | dispatch `retrying`                 |
 //! | `RUNNING`    | `active`                             | `Running`                   | `running`                           |
-//! | `WAITING`    | `waiting-children`                   | —                           | `waiting`                           |
+//! | `WAITING`    | `waiting-children`                   | `Paused`                    | `waiting`                           |
 //! | `COMPLETED`  | `completed`                          | `Completed`                 | `success`                           |
 //! | `FAILED`     | `failed`                             | `Failed`                    | `error`, `crashed`, dispatch `failed` |
-//! | `CANCELLED`  | (removed: see below)                 | `Canceled`                  | `canceled`                          |
+//! | `CANCELLED`  | (removed: see below)                 | `Canceled`                  | `canceled`, dispatch `cancelled`    |
 //! | `TERMINATED` | —                                    | `Terminated`                | —                                   |
 //! | `TIMED_OUT`  | —                                    | `TimedOut`                  | —                                   |
 //! | `CONTINUED_AS_NEW` | —                              | `ContinuedAsNew`            | —                                   |
-//! | `UNKNOWN`    | any state this version does not know | any future status           | delivered, execution not tracked    |
+//! | `UNKNOWN`    | `unknown`, or a state this version does not know | any future status | delivered, execution not tracked |
+//!
+//! The rows are [`native_states`]; the backends map through those tables and a unit test
+//! checks this table against them, so the docs and the code cannot drift.
 //!
 //! A task the engine does not know is an [`crate::Error::NotFound`], never a pending
 //! state. BullMQ removes a cancelled job, so after `cancel_task` its status is `NotFound`;
@@ -257,4 +260,127 @@ pub struct Health {
     /// Problems that do not stop it from working (an old Redis, for example).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// Each engine's native states and the unified state each maps to: the one mapping table
+/// the backends (and the module docs' table) follow.
+pub mod native_states {
+    use super::TaskState;
+
+    /// BullMQ job states (`Job.getState()`).
+    pub const BULLMQ: &[(&str, TaskState)] = &[
+        ("waiting", TaskState::Pending),
+        ("prioritized", TaskState::Pending),
+        ("delayed", TaskState::Delayed),
+        ("active", TaskState::Running),
+        ("waiting-children", TaskState::Waiting),
+        ("completed", TaskState::Completed),
+        ("failed", TaskState::Failed),
+        ("unknown", TaskState::Unknown),
+    ];
+
+    /// Temporal workflow execution statuses (`WorkflowExecutionStatus`). A `Running`
+    /// workflow no worker has taken yet is reported `PENDING` by the backend.
+    pub const TEMPORAL: &[(&str, TaskState)] = &[
+        ("Running", TaskState::Running),
+        ("Completed", TaskState::Completed),
+        ("Failed", TaskState::Failed),
+        ("Canceled", TaskState::Cancelled),
+        ("Terminated", TaskState::Terminated),
+        ("TimedOut", TaskState::TimedOut),
+        ("ContinuedAsNew", TaskState::ContinuedAsNew),
+        ("Paused", TaskState::Waiting),
+    ];
+
+    /// n8n execution statuses (`GET /api/v1/executions/{id}`).
+    pub const N8N_EXECUTION: &[(&str, TaskState)] = &[
+        ("new", TaskState::Pending),
+        ("running", TaskState::Running),
+        ("waiting", TaskState::Waiting),
+        ("success", TaskState::Completed),
+        ("error", TaskState::Failed),
+        ("crashed", TaskState::Failed),
+        ("canceled", TaskState::Cancelled),
+    ];
+
+    /// States of a dispatch in the n8n backend's outbox (a `delivered` dispatch reports its
+    /// execution instead).
+    pub const N8N_DISPATCH: &[(&str, TaskState)] = &[
+        ("queued", TaskState::Pending),
+        ("delivering", TaskState::Pending),
+        ("retrying", TaskState::Delayed),
+        ("failed", TaskState::Failed),
+        ("cancelled", TaskState::Cancelled),
+    ];
+
+    /// The unified state of `native` in `table`; `UNKNOWN` for a word it does not list.
+    pub fn map(table: &[(&str, TaskState)], native: &str) -> TaskState {
+        table
+            .iter()
+            .find(|(n, _)| *n == native)
+            .map_or(TaskState::Unknown, |(_, s)| *s)
+    }
+}
+
+#[cfg(test)]
+mod doc_table_tests {
+    use super::TaskState;
+    use super::native_states::*;
+
+    /// `(unified state, cell)` for each row of the module docs' table, column `col`
+    /// (1 BullMQ, 2 Temporal, 3 n8n).
+    fn column(col: usize) -> Vec<(String, String)> {
+        include_str!("status.rs")
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .filter(|l| l.starts_with("//! | `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_start_matches("//!").split('|').collect();
+                (
+                    cells[1].trim().trim_matches('`').to_string(),
+                    cells[col + 1].to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn backticked(cell: &str) -> Vec<&str> {
+        cell.split('`').skip(1).step_by(2).collect()
+    }
+
+    fn check(col: usize, tables: &[&[(&str, TaskState)]]) {
+        let rows = column(col);
+        assert!(rows.len() >= 10, "table not found: {rows:?}");
+        let rows_of = |state: TaskState| -> Vec<&str> {
+            rows.iter()
+                .filter(|(u, _)| u == state.as_str())
+                .flat_map(|(_, cell)| backticked(cell))
+                .collect()
+        };
+        for table in tables {
+            for (native, state) in *table {
+                assert!(
+                    rows_of(*state).contains(native),
+                    "`{native}` → {state} is in the code's table but not in the docs' column {col}"
+                );
+            }
+        }
+        for (unified, cell) in &rows {
+            for word in backticked(cell) {
+                assert!(
+                    tables
+                        .iter()
+                        .any(|t| t.iter().any(|(n, s)| *n == word && s.as_str() == unified)),
+                    "the docs map `{word}` to {unified} in column {col}, the code does not"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn docs_table_matches_the_code() {
+        check(1, &[BULLMQ]);
+        check(2, &[TEMPORAL]);
+        check(3, &[N8N_EXECUTION, N8N_DISPATCH]);
+    }
 }

@@ -1,15 +1,21 @@
 //! In-memory backends that really run tasks, following each engine's rules.
 //!
+//! Each declares exactly its engine's [`engines`] capability set (see the README table), so
+//! the orchestrator refuses the same options it refuses for the real engine.
+//!
 //! | rule                          | `memory-bullmq` (SIMPLE) | `memory-temporal` (COMPLEX) | `memory-n8n` (INTEGRATION) |
 //! |-------------------------------|--------------------------|-----------------------------|----------------------------|
 //! | source                        | `BULLMQ`                 | `TEMPORAL`                  | `N8N`                      |
 //! | handler key                   | task name (queue)        | `temporal.workflowType`     | `n8n.workflowId`, else `n8n.webhookUrl` |
-//! | delay, attempts + backoff     | yes                      | yes                         | yes                        |
-//! | priority order                | yes (BullMQ's: no priority first, then 1, 2, …) | no | no           |
-//! | cancel waiting/delayed        | removes the job (status → NotFound) | → `CANCELLED`    | → `CANCELLED`              |
+//! | handler sees as its name      | `jobName`, else the queue | the task name              | the task name              |
+//! | delay, priority, lifo         | yes (BullMQ's order: no priority first, then 1, 2, …) | refused | refused |
+//! | attempts + backoff            | yes                      | yes                         | refused (a failed workflow never re-runs) |
+//! | cancel waiting/delayed        | removes the job (status → NotFound) | → `CANCELLED`    | → `CANCELLED` (not declared) |
 //! | cancel running                | refused (`NotCancellableRunning`) | aborted → `CANCELLED` | aborted → `CANCELLED` |
-//! | duplicate id                  | custom `jobId` returns the existing job | `idConflictPolicy` | —          |
-//! | remove on complete/fail       | `true`, count and age honoured | —                     | —                          |
+//! | duplicate id                  | custom `jobId`, `deduplication` (until finished or `ttl`) | `idConflictPolicy` | — |
+//! | remove on complete/fail       | `true` removes the job; a count or an age trims the set | refused | refused |
+//! | execution timeout             | refused                  | → `TIMED_OUT`               | refused                    |
+//! | progress                      | yes                      | not reported                | not reported               |
 //!
 //! A task whose key has no handler stays `PENDING`, like a job on a queue no worker
 //! serves. All timing uses `tokio::time`, so tests may run under `tokio::time::pause()`.

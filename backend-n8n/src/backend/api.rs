@@ -1,0 +1,262 @@
+//! n8n's REST API: the API key, webhook resolution from a workflow id, executions, and
+//! stopping them (public endpoint, or the owner-login fallback on n8n < 2.10).
+
+use super::*;
+
+pub(crate) fn message_of(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(300).collect())
+}
+
+impl N8nBackend {
+    pub(crate) fn api_key(&self) -> Result<&str> {
+        self.inner
+            .config
+            .api_key
+            .as_ref()
+            .map(|k| k.expose())
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::InvalidConfig,
+                    "this needs n8n's public API: set backends.n8n.api_key (ORCHESTRATOR_N8N_API_KEY)",
+                )
+            })
+    }
+
+    pub(crate) async fn api(&self, method: Method, path: &str) -> Result<(StatusCode, String)> {
+        let url = format!("{}/api/v1{path}", self.inner.config.base());
+        let resp = self
+            .inner
+            .http
+            .request(method, &url)
+            .header("X-N8N-API-KEY", self.api_key()?)
+            .send()
+            .await
+            .map_err(|e| transport(e, "n8n API"))?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(|e| transport(e, "n8n API"))?;
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(err(
+                ErrorKind::Unauthorized,
+                "n8n refused the API key (backends.n8n.api_key); create a key with the needed scopes",
+            ));
+        }
+        Ok((status, body))
+    }
+
+    /// The webhook of workflow `workflow_id`, from n8n's API (cached; concurrent callers
+    /// share one lookup).
+    pub(crate) async fn resolve(&self, workflow_id: &str) -> Result<Target> {
+        let cell = lock(&self.inner.targets)
+            .entry(workflow_id.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.lookup(workflow_id))
+            .await
+            .cloned()
+    }
+
+    pub(crate) async fn lookup(&self, workflow_id: &str) -> Result<Target> {
+        let (status, body) = self
+            .api(Method::GET, &format!("/workflows/{workflow_id}"))
+            .await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(err(
+                ErrorKind::NotFound,
+                format!("n8n workflow `{workflow_id}` does not exist"),
+            ));
+        }
+        if !status.is_success() {
+            return Err(err(
+                ErrorKind::Unexpected,
+                format!(
+                    "reading n8n workflow `{workflow_id}`: {status} {}",
+                    message_of(&body)
+                ),
+            ));
+        }
+        let wf: Value = serde_json::from_str(&body).map_err(|e| {
+            err(
+                ErrorKind::Unexpected,
+                format!("n8n answered with invalid JSON: {e}"),
+            )
+        })?;
+        if wf.get("active").and_then(Value::as_bool) != Some(true) {
+            return Err(err(
+                ErrorKind::Rejected,
+                format!(
+                    "n8n workflow `{workflow_id}` is not active: activate it so its production webhook exists"
+                ),
+            ));
+        }
+        let node = wf
+            .get("nodes")
+            .and_then(Value::as_array)
+            .and_then(|nodes| {
+                nodes.iter().find(|n| {
+                    n.get("type").and_then(Value::as_str) == Some("n8n-nodes-base.webhook")
+                })
+            })
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::Rejected,
+                    format!(
+                        "n8n workflow `{workflow_id}` has no Webhook trigger node to deliver to"
+                    ),
+                )
+            })?;
+        let path = node
+            .pointer("/parameters/path")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if path.is_empty() {
+            return Err(err(
+                ErrorKind::Rejected,
+                format!("the Webhook node of n8n workflow `{workflow_id}` has no path"),
+            ));
+        }
+        let method = node
+            .pointer("/parameters/httpMethod")
+            .and_then(Value::as_str)
+            .unwrap_or("GET")
+            .parse::<Method>()
+            .unwrap_or(Method::GET);
+        Ok(Target {
+            url: format!(
+                "{}/webhook/{}",
+                self.inner.config.base(),
+                path.trim_start_matches('/')
+            ),
+            method,
+            workflow_id: Some(workflow_id.to_string()),
+        })
+    }
+
+    pub(crate) async fn owner_cookie(&self, refresh: bool) -> Result<String> {
+        let mut guard = self.inner.owner_cookie.lock().await;
+        if let (Some(c), false) = (guard.as_ref(), refresh) {
+            return Ok(c.clone());
+        }
+        let cfg = &self.inner.config;
+        let (Some(email), Some(password)) = (&cfg.owner_email, &cfg.owner_password) else {
+            return Err(Error::Unsupported {
+                backend: NAME.into(),
+                operation: "stopping executions on this n8n version (it has no public stop endpoint; set backends.n8n.owner_email and owner_password to use the internal one)".into(),
+            });
+        };
+        let resp = self
+            .inner
+            .http
+            .post(format!("{}/rest/login", cfg.base()))
+            .json(&serde_json::json!({"emailOrLdapLoginId": email, "password": password.expose()}))
+            .send()
+            .await
+            .map_err(|e| transport(e, "n8n login"))?;
+        if !resp.status().is_success() {
+            return Err(err(
+                ErrorKind::Unauthorized,
+                format!("n8n refused the owner login ({})", resp.status()),
+            ));
+        }
+        let cookie = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| {
+                c.split(';')
+                    .next()
+                    .filter(|kv| kv.starts_with("n8n-auth="))
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| {
+                err(
+                    ErrorKind::Unexpected,
+                    "n8n login answered without an n8n-auth cookie",
+                )
+            })?;
+        *guard = Some(cookie.clone());
+        Ok(cookie)
+    }
+
+    /// Stop through the public API (n8n ≥ 2.10), falling back to the internal one.
+    pub(crate) async fn stop(&self, id: &TaskId, exec: &str) -> Result<CancelOutcome> {
+        let (status, body) = self
+            .api(Method::POST, &format!("/executions/{exec}/stop"))
+            .await?;
+        match status {
+            s if s.is_success() => return Ok(CancelOutcome::Cancelled),
+            StatusCode::CONFLICT => return Ok(CancelOutcome::NotCancellableFinished),
+            StatusCode::NOT_FOUND if message_of(&body) == "Failed to find execution to stop" => {
+                return Ok(CancelOutcome::NotFound);
+            }
+            StatusCode::NOT_FOUND => {} // no public stop endpoint (n8n < 2.10)
+            s => {
+                return Err(err(
+                    ErrorKind::Unexpected,
+                    format!("stopping {id}: n8n answered {s} {}", message_of(&body)),
+                ));
+            }
+        }
+        for refresh in [false, true] {
+            let cookie = self.owner_cookie(refresh).await?;
+            let resp = self
+                .inner
+                .http
+                .post(format!(
+                    "{}/rest/executions/{exec}/stop",
+                    self.inner.config.base()
+                ))
+                .header("Cookie", cookie)
+                .send()
+                .await
+                .map_err(|e| transport(e, "n8n internal stop"))?;
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            if status.is_success() {
+                return Ok(CancelOutcome::Cancelled);
+            }
+            if status == StatusCode::UNAUTHORIZED {
+                continue; // session expired: log in again once
+            }
+            let msg = message_of(&text);
+            if msg.contains("Only running or waiting") {
+                return Ok(CancelOutcome::NotCancellableFinished);
+            }
+            if msg.contains("Failed to find") {
+                return Ok(CancelOutcome::NotFound);
+            }
+            return Err(err(
+                ErrorKind::Unexpected,
+                format!("stopping {id}: n8n answered {status} {msg}"),
+            ));
+        }
+        Err(err(
+            ErrorKind::Unauthorized,
+            "n8n kept refusing the owner session",
+        ))
+    }
+
+    pub(crate) async fn execution(&self, id: &TaskId, exec: &str) -> Result<Value> {
+        let (status, body) = self
+            .api(Method::GET, &format!("/executions/{exec}?includeData=true"))
+            .await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(Error::not_found(id));
+        }
+        if !status.is_success() {
+            return Err(err(
+                ErrorKind::Unexpected,
+                format!("reading execution {exec}: {status} {}", message_of(&body)),
+            ));
+        }
+        serde_json::from_str(&body).map_err(|e| {
+            err(
+                ErrorKind::Unexpected,
+                format!("n8n answered with invalid JSON: {e}"),
+            )
+        })
+    }
+}

@@ -1,0 +1,201 @@
+//! Delivery to a webhook: the allowlist check, the request headers (task id, name, source,
+//! HMAC signature), the POST with retries, and reading an execution id from the answer.
+
+use super::api::message_of;
+use super::*;
+use hmac::{Hmac, KeyInit, Mac};
+
+/// Header carrying the orchestrator's dispatch id (`n8n:<dispatch id>`); the task id gains
+/// `:<execution id>` when n8n reports one.
+pub const TASK_ID_HEADER: &str = "X-Orchestrator-Task-Id";
+
+/// Header carrying the task name.
+pub const TASK_NAME_HEADER: &str = "X-Orchestrator-Task-Name";
+
+/// Header carrying `n8n.integrationSource`.
+pub const SOURCE_HEADER: &str = "X-Orchestrator-Integration-Source";
+
+/// Header carrying `sha256=<hex HMAC-SHA256 of the body>` when `hmac_secret` is set.
+pub const SIGNATURE_HEADER: &str = "X-Orchestrator-Signature";
+
+/// Where a workflow's webhook lives.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) url: String,
+    pub(crate) method: Method,
+    pub(crate) workflow_id: Option<String>,
+}
+
+pub(crate) fn execution_id_from(
+    headers: &reqwest::header::HeaderMap,
+    body: &Value,
+) -> Option<String> {
+    let from_header = headers
+        .get("x-n8n-execution-id")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    let from_body = body.get("executionId").and_then(|v| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    from_header
+        .or(from_body)
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+}
+
+pub(crate) fn parse_body(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        if text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(text.to_string())
+        }
+    })
+}
+
+impl N8nBackend {
+    /// The headers every delivery of dispatch `dispatch` carries: task id and name, the
+    /// integration source, and the body's HMAC-SHA256 signature when `hmac_secret` is set.
+    pub(crate) fn request_headers(
+        &self,
+        dispatch: &str,
+        task_name: &str,
+        n: &orchestrator_core::N8nOptions,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>> {
+        let mut headers = vec![
+            (TASK_ID_HEADER.to_string(), format!("{NAME}:{dispatch}")),
+            (TASK_NAME_HEADER.to_string(), task_name.to_string()),
+        ];
+        if let Some(src) = &n.integration_source {
+            headers.push((SOURCE_HEADER.to_string(), src.clone()));
+        }
+        if let Some(secret) = &self.inner.config.hmac_secret {
+            let mut mac =
+                <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes())
+                    .map_err(|_| {
+                        err(
+                            ErrorKind::InvalidConfig,
+                            "backends.n8n.hmac_secret is not usable as an HMAC key",
+                        )
+                    })?;
+            mac.update(body);
+            headers.push((
+                SIGNATURE_HEADER.to_string(),
+                format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            ));
+        }
+        Ok(headers)
+    }
+
+    pub(crate) fn check_allowed(&self, url: &str) -> Result<()> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| Error::invalid("n8n.webhookUrl", format!("`{url}` is not a URL: {e}")))?;
+        if let Some(allowed) = &self.inner.config.allowed_hosts {
+            let host = parsed.host_str().unwrap_or_default();
+            if !allowed.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                return Err(Error::invalid(
+                    "n8n.webhookUrl",
+                    format!("host `{host}` is not in backends.n8n.allowed_hosts"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// POST the body, retrying connection errors, 5xx and 429 with exponential backoff.
+    pub(crate) async fn deliver(
+        &self,
+        target: &Target,
+        body: Vec<u8>,
+        headers: &[(String, String)],
+        attempts: u32,
+    ) -> Result<(StatusCode, reqwest::header::HeaderMap, String)> {
+        let cfg = &self.inner.config;
+        let backoff = Backoff::exponential(cfg.backoff_ms);
+        let mut last: Option<Error> = None;
+        for attempt in 1..=attempts.max(1) {
+            if attempt > 1 {
+                tokio::time::sleep(backoff.delay_after(attempt - 1)).await;
+            }
+            let _permit = self
+                .inner
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| err(ErrorKind::Unexpected, "the delivery limiter was closed"))?;
+            let mut req = self
+                .inner
+                .http
+                .request(target.method.clone(), &target.url)
+                .header("Content-Type", "application/json")
+                .body(body.clone());
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            if let Some(h) = &cfg.header_auth {
+                req = req.header(&h.name, h.value.expose());
+            }
+            if let Some(b) = &cfg.basic_auth {
+                req = req.basic_auth(&b.user, Some(b.password.expose()));
+            }
+            match req.send().await {
+                Err(e) => last = Some(transport(e, "delivering to the n8n webhook")),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let resp_headers = resp.headers().clone();
+                    let text = resp.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        return Ok((status, resp_headers, text));
+                    }
+                    let msg = message_of(&text);
+                    let name = target.workflow_id.as_deref().unwrap_or(&target.url);
+                    let e = match status {
+                        StatusCode::NOT_FOUND => {
+                            return Err(err(
+                                ErrorKind::Rejected,
+                                format!(
+                                    "n8n has no active webhook for `{name}` ({msg}); the workflow must be active"
+                                ),
+                            ));
+                        }
+                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                            return Err(err(
+                                ErrorKind::Unauthorized,
+                                format!(
+                                    "the n8n webhook for `{name}` refused our credentials ({status}); check backends.n8n.header_auth / basic_auth"
+                                ),
+                            ));
+                        }
+                        StatusCode::INTERNAL_SERVER_ERROR if msg == "Error in workflow" => {
+                            // The workflow ran and failed: running it again is not a retry
+                            // of the delivery.
+                            return Err(err(
+                                ErrorKind::Rejected,
+                                format!("the n8n workflow `{name}` failed: {msg}"),
+                            ));
+                        }
+                        StatusCode::TOO_MANY_REQUESTS => err(
+                            ErrorKind::RateLimited,
+                            format!("n8n is throttling `{name}`: {msg}"),
+                        ),
+                        s if s.is_server_error() => err(
+                            ErrorKind::Unavailable,
+                            format!("n8n answered {s} for `{name}`: {msg}"),
+                        ),
+                        s => {
+                            return Err(err(
+                                ErrorKind::Rejected,
+                                format!("n8n answered {s} for `{name}`: {msg}"),
+                            ));
+                        }
+                    };
+                    last = Some(e);
+                }
+            }
+            tracing::debug!(attempt, "n8n delivery failed, retrying");
+        }
+        Err(last.unwrap_or_else(|| err(ErrorKind::Unexpected, "no delivery attempt ran")))
+    }
+}

@@ -1,0 +1,122 @@
+//! The outbox dispatcher: claims due dispatches from Redis and delivers them with backoff.
+
+use super::*;
+use crate::outbox::DispatchState;
+
+impl N8nBackend {
+    /// Start the outbox dispatcher if the outbox is configured and none runs yet. It is
+    /// started by the first `schedule`; call this at start-up to deliver what a previous
+    /// process left pending. It stops when the last clone of this backend is dropped.
+    pub fn start_dispatcher(&self) {
+        if self.inner.outbox.is_none() || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut slot = lock(&self.inner.dispatcher);
+        if slot.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        *slot = Some(tokio::spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let backend = N8nBackend { inner };
+                let poll = backend
+                    .inner
+                    .outbox
+                    .as_ref()
+                    .map(|o| o.cfg.poll_ms)
+                    .unwrap_or(100);
+                let busy = match backend.dispatch_round().await {
+                    Ok(n) => n > 0,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "n8n outbox dispatcher round failed");
+                        *lock(&backend.inner.dispatcher_error) = Some(e.to_string());
+                        false
+                    }
+                };
+                drop(backend);
+                if !busy {
+                    tokio::time::sleep(Duration::from_millis(poll)).await;
+                }
+            }
+        }));
+    }
+
+    /// Claim due dispatches and deliver them; returns how many were claimed.
+    pub(crate) async fn dispatch_round(&self) -> Result<usize> {
+        let Some(outbox) = &self.inner.outbox else {
+            return Ok(0);
+        };
+        let ids = outbox
+            .claim(orchestrator_core::now_ms(), self.inner.config.max_in_flight)
+            .await?;
+        let rounds = ids.iter().map(|id| self.dispatch_one(outbox, id));
+        // A failed bookkeeping write leaves the lease to expire, so the dispatch is retried;
+        // the round still reports the failure.
+        let failed = futures::future::join_all(rounds)
+            .await
+            .into_iter()
+            .find_map(Result::err);
+        match failed {
+            Some(e) => Err(e),
+            None => {
+                *lock(&self.inner.dispatcher_error) = None;
+                Ok(ids.len())
+            }
+        }
+    }
+
+    pub(crate) async fn dispatch_one(&self, outbox: &Outbox, id: &str) -> Result<()> {
+        let Some((_, mut rec)) = outbox.get(id).await? else {
+            return Ok(());
+        };
+        let target = match (&rec.url, &rec.workflow_id) {
+            (Some(url), wf) => Ok(Target {
+                url: url.clone(),
+                method: Method::POST,
+                workflow_id: wf.clone(),
+            }),
+            (None, Some(wf)) => self.resolve(wf).await,
+            (None, None) => Err(err(ErrorKind::Rejected, "dispatch has no target")),
+        };
+        let result = match target {
+            Ok(t) => match self.check_allowed(&t.url) {
+                Ok(()) => {
+                    self.deliver(&t, rec.body.clone().into_bytes(), &rec.headers, 1)
+                        .await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        rec.attempts_made += 1;
+        let now = orchestrator_core::now_ms();
+        match result {
+            Ok((_, headers, text)) => {
+                let response = parse_body(&text);
+                rec.execution_id = execution_id_from(&headers, &response);
+                rec.response = Some(response);
+                rec.error = None;
+                rec.finished_at = Some(now);
+                outbox
+                    .finish(id, DispatchState::Delivered, &rec, None)
+                    .await
+            }
+            Err(e) => {
+                rec.error = Some(e.to_string());
+                if e.is_retryable() && rec.attempts_made < outbox.cfg.max_attempts {
+                    let wait = Backoff::exponential(self.inner.config.backoff_ms)
+                        .delay_after(rec.attempts_made)
+                        .min(Duration::from_millis(outbox.cfg.max_backoff_ms));
+                    let at = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    outbox
+                        .finish(id, DispatchState::Retrying, &rec, Some(at))
+                        .await
+                } else {
+                    rec.finished_at = Some(now);
+                    outbox.finish(id, DispatchState::Failed, &rec, None).await
+                }
+            }
+        }
+    }
+}
