@@ -66,7 +66,7 @@ impl Harness for BullmqHarness {
 async fn setup() -> BullmqHarness {
     let redis = RedisServer::start()
         .unwrap_or_else(|| panic!("redis-server missing (run scripts/test.sh)"));
-    let backend = redis.backend();
+    let backend = support::backend(&redis);
     BullmqHarness {
         _redis: redis,
         backend,

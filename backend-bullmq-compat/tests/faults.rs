@@ -107,7 +107,7 @@ async fn wrong_type_key_is_rejected_not_a_panic() {
         .query_async(&mut conn)
         .await
         .expect("set");
-    let b = redis.backend();
+    let b = support::backend(&redis);
     let e = b.schedule(req(&q)).await.expect_err("wrong type");
     assert!(
         matches!(e.kind(), ErrorKind::Rejected | ErrorKind::Unexpected),
@@ -151,7 +151,7 @@ async fn a_panicking_handler_fails_the_job_and_the_worker_lives() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let b = redis.backend();
+    let b = support::backend(&redis);
     let q = unique("panic");
     let w = b
         .worker(
@@ -207,7 +207,7 @@ async fn health_reports_the_redis_version() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let h = redis.backend().health().await.expect("health");
+    let h = support::backend(&redis).health().await.expect("health");
     assert!(h.ok);
     assert!(h.detail.starts_with("redis "), "{h:?}");
 }

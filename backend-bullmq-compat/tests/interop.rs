@@ -39,7 +39,7 @@ async fn schedule(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_schedules_node_worker_processes() {
     let redis = engines!();
-    let b = redis.backend();
+    let b = support::backend(&redis);
     let q = unique("r2n");
     let plain = schedule(
         &b,
@@ -77,7 +77,7 @@ async fn rust_schedules_node_worker_processes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_adds_rust_worker_processes() {
     let redis = engines!();
-    let b = redis.backend();
+    let b = support::backend(&redis);
     let q = unique("n2r");
     let added = node(
         &redis.url(),
@@ -120,7 +120,7 @@ async fn node_adds_rust_worker_processes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_node_and_rust_workers_process_every_job_once() {
     let redis = engines!();
-    let b = redis.backend();
+    let b = support::backend(&redis);
     let q = unique("mixed");
     let n = 300;
     let requests: Vec<ScheduleRequest> = (0..n)
@@ -184,7 +184,7 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn priority_and_delay_order_hold_across_languages() {
     let redis = engines!();
-    let b = redis.backend();
+    let b = support::backend(&redis);
     let q = unique("order");
     let started = orchestrator_core::now_ms();
     schedule(
@@ -260,7 +260,7 @@ async fn priority_and_delay_order_hold_across_languages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fails_twice_then_succeeds_reports_three_attempts_on_both_sides() {
     let redis = engines!();
-    let b = redis.backend();
+    let b = support::backend(&redis);
     // Rust schedules, Node's worker fails twice.
     let q = unique("retry");
     let opts = TaskOptions::simple()
@@ -338,7 +338,7 @@ async fn fails_twice_then_succeeds_reports_three_attempts_on_both_sides() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_id_duplicates_add_nothing() {
     let redis = engines!();
-    let b = redis.backend();
+    let b = support::backend(&redis);
     let q = unique("dup");
     let first = schedule(
         &b,
@@ -380,7 +380,7 @@ async fn custom_id_duplicates_add_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_delayed_job_never_reaches_a_node_worker() {
     let redis = engines!();
-    let b = redis.backend();
+    let b = support::backend(&redis);
     let q = unique("cancel");
     let id = schedule(
         &b,
@@ -423,7 +423,7 @@ async fn cancelled_delayed_job_never_reaches_a_node_worker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_queue_events_see_rust_worker_events() {
     let redis = engines!();
-    let b = redis.backend();
+    let b = support::backend(&redis);
     let q = unique("events");
     let mut events = node_spawn(&redis.url(), "events.js", &[&q, "2"]).expect("node");
     tokio::time::sleep(Duration::from_millis(700)).await; // let QueueEvents connect

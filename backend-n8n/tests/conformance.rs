@@ -45,7 +45,7 @@ impl Harness for N8nHarness {
 async fn setup() -> N8nHarness {
     let server =
         N8nServer::start().unwrap_or_else(|| panic!("n8n missing (run scripts/n8n-install.sh)"));
-    let backend = server.backend();
+    let backend = support::backend(&server);
     N8nHarness {
         _server: server,
         backend,

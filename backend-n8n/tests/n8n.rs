@@ -58,7 +58,7 @@ async fn webhooks_executions_and_cancellation() {
     let Some(server) = N8nServer::start() else {
         return;
     };
-    let b = server.backend();
+    let b = support::backend(&server);
     let mut errors: Vec<String> = Vec::new();
 
     // Sync workflow (last node): completed with the workflow's output.
@@ -190,8 +190,9 @@ async fn webhooks_executions_and_cancellation() {
     assert!(e.to_string().contains("must be active"), "{e}");
 
     // Header auth, right and wrong.
-    let right = N8nBackend::new(server.config().header_auth("X-Test-Token", "s3cret-token"))
-        .expect("backend");
+    let right =
+        N8nBackend::new(support::config(&server).header_auth("X-Test-Token", "s3cret-token"))
+            .expect("backend");
     let id = schedule(&right, "auth", json!({"a": 1}), by_id("otHeaderAuth0001"))
         .await
         .expect("right credentials");
@@ -201,8 +202,9 @@ async fn webhooks_executions_and_cancellation() {
             .state,
         TaskState::Completed
     );
-    let wrong = N8nBackend::new(server.config().header_auth("X-Test-Token", "wrong-token"))
-        .expect("backend");
+    let wrong =
+        N8nBackend::new(support::config(&server).header_auth("X-Test-Token", "wrong-token"))
+            .expect("backend");
     let e = schedule(&wrong, "auth", json!({}), by_id("otHeaderAuth0001"))
         .await
         .expect_err("wrong credentials");
@@ -210,12 +212,9 @@ async fn webhooks_executions_and_cancellation() {
     errors.push(format!("{e} {e:?}"));
 
     // Allowlist.
-    let fenced = N8nBackend::new(
-        server
-            .config()
-            .allowed_hosts(vec!["n8n.example.com".into()]),
-    )
-    .expect("backend");
+    let fenced =
+        N8nBackend::new(support::config(&server).allowed_hosts(vec!["n8n.example.com".into()]))
+            .expect("backend");
     let e = schedule(&fenced, "x", json!({}), by_id("otSyncEcho000001"))
         .await
         .expect_err("allowlist");
@@ -235,7 +234,7 @@ async fn webhooks_executions_and_cancellation() {
     assert!(h.ok, "{h:?}");
 
     // The API key never shows in errors, Debug output or logs.
-    errors.push(format!("{b:?} {:?}", server.config()));
+    errors.push(format!("{b:?} {:?}", support::config(&server)));
     let logged = String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned();
     assert!(
         logged.len() > 1000,
@@ -257,7 +256,7 @@ async fn the_orchestrator_routes_integrations_and_reports_n8n() {
         return;
     };
     let orch = Orchestrator::builder()
-        .backend(std::sync::Arc::new(server.backend()))
+        .backend(std::sync::Arc::new(support::backend(&server)))
         .route(TaskType::Integration, "n8n")
         .build()
         .expect("orchestrator");

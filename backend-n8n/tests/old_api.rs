@@ -23,14 +23,14 @@ async fn cancel_falls_back_to_the_internal_stop_on_n8n_2_8() {
     let req = || ScheduleRequest::new("wait", json!({"seconds": 30}), opts()).expect("valid");
 
     // Without owner credentials: a typed error naming the settings.
-    let plain = server.backend();
+    let plain = support::backend(&server);
     let id = plain.schedule(req()).await.expect("scheduled");
     let e = plain.cancel(&id).await.expect_err("no public stop");
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
     assert!(e.to_string().contains("owner_email"), "{e}");
 
     // With them: stopped through /rest/executions/{id}/stop.
-    let owner = N8nBackend::new(server.config().owner(
+    let owner = N8nBackend::new(support::config(&server).owner(
         &server.env["N8N_OWNER_EMAIL"],
         &server.env["N8N_OWNER_PASSWORD"],
     ))

@@ -29,7 +29,7 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    if !support::required() && !support::installed(&support::default_version()) {
+    if !support::required() && !support::n8n_installed(&support::n8n_default_version()) {
         println!("SKIPPED (real engine missing): n8n is not installed; run scripts/n8n-install.sh");
         return;
     }
@@ -92,8 +92,8 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
 
     // n8n comes up on the same port; a new process (new backend) takes over.
     let port_arg = port.to_string();
-    let server =
-        N8nServer::start_version(&support::default_version(), &["--port", &port_arg]).expect("n8n");
+    let server = N8nServer::start_version(&support::n8n_default_version(), &["--port", &port_arg])
+        .expect("n8n");
     let second =
         N8nBackend::new(config(port, &redis, &prefix).api_key(server.api_key())).expect("backend");
     second.start_dispatcher();

@@ -59,7 +59,7 @@ async fn setup() -> TemporalHarness {
     let server = TemporalServer::start()
         .await
         .unwrap_or_else(|| panic!("temporal CLI missing (run scripts/setup.sh)"));
-    let backend = server.backend();
+    let backend = support::backend(&server);
     TemporalHarness {
         _server: server,
         backend,

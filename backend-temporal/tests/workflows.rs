@@ -29,7 +29,7 @@ async fn cancel_terminate_fail_and_timeout_show_their_states() {
     let Some(server) = TemporalServer::start().await else {
         return;
     };
-    let b = server.backend();
+    let b = support::backend(&server);
     let q = unique("closings");
     let _w = TestWorker::start(&b, &q).await;
 
@@ -106,7 +106,7 @@ async fn a_workflow_nobody_serves_is_pending_and_duplicates_follow_the_policy() 
     let Some(server) = TemporalServer::start().await else {
         return;
     };
-    let b = server.backend();
+    let b = support::backend(&server);
     let q = unique("noworker");
     let id = start(
         &b,
@@ -177,7 +177,7 @@ async fn a_python_worker_runs_a_workflow_the_orchestrator_started() {
     );
 
     let orch = Orchestrator::builder()
-        .backend(std::sync::Arc::new(server.backend()))
+        .backend(std::sync::Arc::new(support::backend(&server)))
         .route(TaskType::Complex, "temporal")
         .build()
         .expect("orch");
@@ -251,8 +251,7 @@ async fn unknown_namespace_is_a_typed_config_error() {
         .expect_err("namespace");
     assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
     assert!(
-        server
-            .backend()
+        support::backend(&server)
             .health()
             .await
             .expect("default namespace")

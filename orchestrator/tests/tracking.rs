@@ -2,10 +2,7 @@
 //! workflow and lands a tracking job carrying the workflow's task id on a BullMQ queue.
 #![cfg(all(feature = "bullmq", feature = "temporal"))]
 
-#[path = "../../backend-bullmq-compat/tests/support/mod.rs"]
-mod redis_support;
-#[path = "../../backend-temporal/tests/support/server.rs"]
-mod temporal_support;
+use orchestrator_testkit::engines::{RedisServer, TemporalServer};
 
 use std::sync::Arc;
 
@@ -14,16 +11,24 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracking_job_lands_on_the_bullmq_queue() {
-    let Some(redis) = redis_support::RedisServer::start() else {
+    let Some(redis) = RedisServer::start() else {
         return;
     };
-    let Some(temporal) = temporal_support::TemporalServer::start().await else {
+    let Some(temporal) = TemporalServer::start().await else {
         return;
     };
-    let bullmq = redis.backend();
+    let bullmq = orchestrator::bullmq::BullmqBackend::new(orchestrator::bullmq::BullmqConfig::new(
+        redis.url(),
+    ))
+    .expect("bullmq");
     let orch = Orchestrator::builder()
         .backend(Arc::new(bullmq.clone()))
-        .backend(Arc::new(temporal.backend()))
+        .backend(Arc::new(
+            orchestrator::temporal::TemporalBackend::new(
+                orchestrator::temporal::TemporalConfig::new(temporal.url()),
+            )
+            .expect("temporal"),
+        ))
         .route(TaskType::Simple, "bullmq")
         .route(TaskType::Complex, "temporal")
         .build()
