@@ -1,10 +1,9 @@
 //! Configuration of the `bullmq` backend (`[backends.bullmq]`).
 
-use std::fmt;
 use std::time::Duration;
 
 use bullmq::options::RedisConnectionOptions;
-use orchestrator_core::{Error, Result, Secret};
+use orchestrator_core::{Error, Millis, RedactedUrl, Result, Secret};
 use serde::Deserialize;
 
 /// Settings of the `bullmq` backend.
@@ -19,12 +18,12 @@ use serde::Deserialize;
 ///
 /// Environment: `ORCHESTRATOR_BULLMQ_URL`, `ORCHESTRATOR_BULLMQ_PREFIX`,
 /// `ORCHESTRATOR_BULLMQ_PASSWORD`, …
-#[derive(Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BullmqConfig {
     /// Redis URL: `redis://[user[:password]@]host[:port][/db]` or `rediss://…` for TLS.
-    pub url: String,
+    pub url: RedactedUrl,
     /// BullMQ key prefix (Node's `prefix` option).
     #[serde(default = "default_prefix")]
     pub prefix: String,
@@ -36,38 +35,25 @@ pub struct BullmqConfig {
     pub password: Option<Secret>,
     /// How long to wait for the first connection before reporting `Unavailable`.
     #[serde(default = "default_timeout_ms")]
-    pub connect_timeout_ms: u64,
+    pub connect_timeout_ms: Millis,
     /// How long one call (schedule, status, cancel) may take before `Timeout`.
     #[serde(default = "default_timeout_ms")]
-    pub command_timeout_ms: u64,
+    pub command_timeout_ms: Millis,
 }
 
 fn default_prefix() -> String {
     "bull".to_string()
 }
 
-fn default_timeout_ms() -> u64 {
-    5000
-}
-
-impl fmt::Debug for BullmqConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BullmqConfig")
-            .field("url", &orchestrator_core::config::redact_url(&self.url))
-            .field("prefix", &self.prefix)
-            .field("username", &self.username)
-            .field("password", &self.password)
-            .field("connect_timeout_ms", &self.connect_timeout_ms)
-            .field("command_timeout_ms", &self.command_timeout_ms)
-            .finish()
-    }
+fn default_timeout_ms() -> Millis {
+    Millis::new(5000)
 }
 
 impl BullmqConfig {
     /// A configuration for `url` with every other setting at its default.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            url: RedactedUrl::new(url),
             prefix: default_prefix(),
             username: None,
             password: None,
@@ -86,54 +72,40 @@ impl BullmqConfig {
     /// Set both timeouts.
     #[must_use]
     pub fn timeouts(mut self, connect: Duration, command: Duration) -> Self {
-        self.connect_timeout_ms = u64::try_from(connect.as_millis()).unwrap_or(u64::MAX);
-        self.command_timeout_ms = u64::try_from(command.as_millis()).unwrap_or(u64::MAX);
+        self.connect_timeout_ms = Millis::from_duration(connect);
+        self.command_timeout_ms = Millis::from_duration(command);
         self
     }
 
     /// Check the settings without connecting.
     pub fn validate(&self) -> Result<()> {
-        let url = url::Url::parse(&self.url).map_err(|e| {
-            Error::config(format!(
-                "backends.bullmq.url `{}` is not a URL: {e}",
-                orchestrator_core::config::redact_url(&self.url)
-            ))
-        })?;
-        if !matches!(url.scheme(), "redis" | "rediss") {
-            return Err(Error::config(format!(
-                "backends.bullmq.url must start with redis:// or rediss://, not {}://",
-                url.scheme()
-            )));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(Error::config("backends.bullmq.url has no host"));
-        }
+        self.url
+            .check("backends.bullmq.url", &["redis", "rediss"])?;
         if self.prefix.is_empty() || self.prefix.contains(':') {
             return Err(Error::config(
                 "backends.bullmq.prefix must be non-empty and must not contain `:`",
             ));
         }
-        if self.connect_timeout_ms == 0 || self.command_timeout_ms == 0 {
-            return Err(Error::config(
-                "backends.bullmq timeouts must be greater than 0",
-            ));
-        }
+        self.connect_timeout_ms
+            .check_positive("backends.bullmq.connect_timeout_ms")?;
+        self.command_timeout_ms
+            .check_positive("backends.bullmq.command_timeout_ms")?;
         Ok(())
     }
 
     pub(crate) fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
+        self.connect_timeout_ms.get()
     }
 
     pub(crate) fn command_timeout(&self) -> Duration {
-        Duration::from_millis(self.command_timeout_ms)
+        self.command_timeout_ms.get()
     }
 
     /// The bullmq crate's connection options.
     pub(crate) fn connection(&self) -> RedisConnectionOptions {
-        let mut url = self.url.clone();
+        let mut url = self.url.expose().to_string();
         if self.username.is_some() || self.password.is_some() {
-            if let Ok(mut u) = url::Url::parse(&self.url) {
+            if let Ok(mut u) = url::Url::parse(self.url.expose()) {
                 if let Some(user) = &self.username {
                     let _ = u.set_username(user);
                 }

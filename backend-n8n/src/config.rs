@@ -1,9 +1,8 @@
 //! Configuration of the `n8n` backend (`[backends.n8n]`).
 
-use std::fmt;
 use std::time::Duration;
 
-use orchestrator_core::{Error, Result, Secret};
+use orchestrator_core::{Error, Millis, RedactedUrl, Result, Secret};
 use serde::Deserialize;
 
 /// Credentials for a webhook protected by n8n's "Header Auth".
@@ -28,12 +27,12 @@ pub struct BasicAuth {
 
 /// The durable outbox: `schedule` stores the delivery in Redis and returns at once; a
 /// dispatcher delivers it with retries, and pending deliveries survive restarts.
-#[derive(Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OutboxConfig {
     /// Redis URL (`redis://[user[:password]@]host:port/db`).
-    pub redis_url: String,
+    pub redis_url: RedactedUrl,
     /// Key prefix of the outbox's records.
     #[serde(default = "default_outbox_prefix")]
     pub prefix: String,
@@ -42,13 +41,13 @@ pub struct OutboxConfig {
     pub max_attempts: u32,
     /// Longest wait between two attempts, in ms (the wait doubles from `backoff_ms`).
     #[serde(default = "default_outbox_max_backoff")]
-    pub max_backoff_ms: u64,
+    pub max_backoff_ms: Millis,
     /// How long a dispatcher owns a delivery in flight; after that another takes it over.
     #[serde(default = "default_outbox_lease")]
-    pub lease_ms: u64,
+    pub lease_ms: Millis,
     /// How often an idle dispatcher looks for due deliveries, in ms.
     #[serde(default = "default_outbox_poll")]
-    pub poll_ms: u64,
+    pub poll_ms: Millis,
 }
 
 fn default_outbox_prefix() -> String {
@@ -59,39 +58,23 @@ fn default_outbox_attempts() -> u32 {
     50
 }
 
-fn default_outbox_max_backoff() -> u64 {
-    30_000
+fn default_outbox_max_backoff() -> Millis {
+    Millis::new(30_000)
 }
 
-fn default_outbox_lease() -> u64 {
-    30_000
+fn default_outbox_lease() -> Millis {
+    Millis::new(30_000)
 }
 
-fn default_outbox_poll() -> u64 {
-    100
-}
-
-impl fmt::Debug for OutboxConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OutboxConfig")
-            .field(
-                "redis_url",
-                &orchestrator_core::config::redact_url(&self.redis_url),
-            )
-            .field("prefix", &self.prefix)
-            .field("max_attempts", &self.max_attempts)
-            .field("max_backoff_ms", &self.max_backoff_ms)
-            .field("lease_ms", &self.lease_ms)
-            .field("poll_ms", &self.poll_ms)
-            .finish()
-    }
+fn default_outbox_poll() -> Millis {
+    Millis::new(100)
 }
 
 impl OutboxConfig {
     /// An outbox in the Redis at `redis_url`, with default settings.
     pub fn new(redis_url: impl Into<String>) -> Self {
         Self {
-            redis_url: redis_url.into(),
+            redis_url: RedactedUrl::new(redis_url),
             prefix: default_outbox_prefix(),
             max_attempts: default_outbox_attempts(),
             max_backoff_ms: default_outbox_max_backoff(),
@@ -111,8 +94,8 @@ impl OutboxConfig {
     #[must_use]
     pub fn retries(mut self, max_attempts: u32, max_backoff: Duration, lease: Duration) -> Self {
         self.max_attempts = max_attempts;
-        self.max_backoff_ms = u64::try_from(max_backoff.as_millis()).unwrap_or(u64::MAX);
-        self.lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+        self.max_backoff_ms = Millis::from_duration(max_backoff);
+        self.lease_ms = Millis::from_duration(lease);
         self
     }
 }
@@ -134,12 +117,12 @@ impl OutboxConfig {
 /// ```
 ///
 /// Environment: `ORCHESTRATOR_N8N_URL`, `ORCHESTRATOR_N8N_API_KEY`, …
-#[derive(Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct N8nConfig {
     /// Base URL of n8n (`http://host:5678`).
-    pub url: String,
+    pub url: RedactedUrl,
     /// Public API key, for resolving workflows, reading and stopping executions.
     #[serde(default)]
     pub api_key: Option<Secret>,
@@ -151,13 +134,13 @@ pub struct N8nConfig {
     pub owner_password: Option<Secret>,
     /// How long one HTTP request may take.
     #[serde(default = "default_timeout_ms")]
-    pub request_timeout_ms: u64,
+    pub request_timeout_ms: Millis,
     /// Delivery attempts when a task sets no `attempts`.
     #[serde(default = "default_attempts")]
     pub attempts: u32,
     /// First retry delay in ms, doubled on each retry.
     #[serde(default = "default_backoff_ms")]
-    pub backoff_ms: u64,
+    pub backoff_ms: Millis,
     /// Most webhook calls in flight at once; more wait their turn (n8n runs a workflow per
     /// call, and a flood makes every call time out).
     #[serde(default = "default_max_in_flight")]
@@ -179,47 +162,27 @@ pub struct N8nConfig {
     pub outbox: Option<OutboxConfig>,
 }
 
-fn default_timeout_ms() -> u64 {
-    10_000
+fn default_timeout_ms() -> Millis {
+    Millis::new(10_000)
 }
 
 fn default_attempts() -> u32 {
     3
 }
 
-fn default_backoff_ms() -> u64 {
-    200
+fn default_backoff_ms() -> Millis {
+    Millis::new(200)
 }
 
 fn default_max_in_flight() -> usize {
     32
 }
 
-impl fmt::Debug for N8nConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("N8nConfig")
-            .field("url", &orchestrator_core::config::redact_url(&self.url))
-            .field("api_key", &self.api_key)
-            .field("owner_email", &self.owner_email)
-            .field("owner_password", &self.owner_password)
-            .field("request_timeout_ms", &self.request_timeout_ms)
-            .field("attempts", &self.attempts)
-            .field("backoff_ms", &self.backoff_ms)
-            .field("max_in_flight", &self.max_in_flight)
-            .field("allowed_hosts", &self.allowed_hosts)
-            .field("header_auth", &self.header_auth)
-            .field("basic_auth", &self.basic_auth)
-            .field("hmac_secret", &self.hmac_secret)
-            .field("outbox", &self.outbox)
-            .finish()
-    }
-}
-
 impl N8nConfig {
     /// A configuration for n8n at `url`, without an API key.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            url: RedactedUrl::new(url),
             api_key: None,
             owner_email: None,
             owner_password: None,
@@ -270,9 +233,9 @@ impl N8nConfig {
     /// Request timeout and delivery retries.
     #[must_use]
     pub fn delivery(mut self, timeout: Duration, attempts: u32, backoff: Duration) -> Self {
-        self.request_timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.request_timeout_ms = Millis::from_duration(timeout);
         self.attempts = attempts;
-        self.backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX);
+        self.backoff_ms = Millis::from_duration(backoff);
         self
     }
 
@@ -293,39 +256,19 @@ impl N8nConfig {
     /// Check the settings without connecting.
     pub fn validate(&self) -> Result<()> {
         if let Some(o) = &self.outbox {
-            let u = url::Url::parse(&o.redis_url).map_err(|e| {
-                Error::config(format!(
-                    "backends.n8n.outbox.redis_url `{}` is not a URL: {e}",
-                    orchestrator_core::config::redact_url(&o.redis_url)
-                ))
-            })?;
-            if !matches!(u.scheme(), "redis" | "rediss") {
+            o.redis_url
+                .check("backends.n8n.outbox.redis_url", &["redis", "rediss"])?;
+            o.lease_ms.check_positive("backends.n8n.outbox.lease_ms")?;
+            o.poll_ms.check_positive("backends.n8n.outbox.poll_ms")?;
+            if o.max_attempts == 0 || o.prefix.is_empty() {
                 return Err(Error::config(
-                    "backends.n8n.outbox.redis_url must start with redis:// or rediss://",
-                ));
-            }
-            if o.max_attempts == 0 || o.lease_ms == 0 || o.poll_ms == 0 || o.prefix.is_empty() {
-                return Err(Error::config(
-                    "backends.n8n.outbox: max_attempts, lease_ms and poll_ms must be > 0 and prefix non-empty",
+                    "backends.n8n.outbox: max_attempts must be > 0 and prefix non-empty",
                 ));
             }
         }
-        let url = url::Url::parse(&self.url).map_err(|e| {
-            Error::config(format!(
-                "backends.n8n.url `{}` is not a URL: {e}",
-                orchestrator_core::config::redact_url(&self.url)
-            ))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-            return Err(Error::config(
-                "backends.n8n.url must be an http:// or https:// URL with a host",
-            ));
-        }
-        if self.request_timeout_ms == 0 {
-            return Err(Error::config(
-                "backends.n8n.request_timeout_ms must be greater than 0",
-            ));
-        }
+        self.url.check("backends.n8n.url", &["http", "https"])?;
+        self.request_timeout_ms
+            .check_positive("backends.n8n.request_timeout_ms")?;
         if self.max_in_flight == 0 {
             return Err(Error::config(
                 "backends.n8n.max_in_flight must be at least 1",
@@ -343,12 +286,12 @@ impl N8nConfig {
     }
 
     pub(crate) fn timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
+        self.request_timeout_ms.get()
     }
 
     /// The base URL without a trailing slash.
     pub(crate) fn base(&self) -> &str {
-        self.url.trim_end_matches('/')
+        self.url.expose().trim_end_matches('/')
     }
 }
 

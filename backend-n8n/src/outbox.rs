@@ -140,7 +140,7 @@ fn redis_err(e: impl std::error::Error + Send + Sync + 'static, what: &str) -> E
 
 impl Outbox {
     pub(crate) fn new(cfg: OutboxConfig, timeout: std::time::Duration) -> Result<Self> {
-        let manager = RedisConnectionManager::new(cfg.redis_url.as_str()).map_err(|e| {
+        let manager = RedisConnectionManager::new(cfg.redis_url.expose()).map_err(|e| {
             Error::backend(
                 NAME,
                 ErrorKind::InvalidConfig,
@@ -211,7 +211,7 @@ impl Outbox {
             .key(self.due())
             .key(self.lease())
             .arg(now)
-            .arg(now + self.cfg.lease_ms)
+            .arg(now.saturating_add(self.cfg.lease_ms.0))
             .arg(n)
             .arg(format!("{}:d:", self.cfg.prefix))
             .arg(DispatchState::Retrying.as_str())

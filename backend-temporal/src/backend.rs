@@ -185,7 +185,7 @@ impl TemporalBackend {
         self.inner
             .client
             .get_or_try_init(|| async {
-                let url = url::Url::parse(&c.url).map_err(|e| Error::config(e.to_string()))?;
+                let url = c.url.check("backends.temporal.url", &["http", "https"])?;
                 let opts = ConnectionOptions::new(url)
                     .identity(c.identity.clone().unwrap_or_else(|| format!("orchestrator@{}", std::process::id())))
                     .maybe_api_key(c.api_key.as_ref().map(|k| k.expose().to_string()))
@@ -198,14 +198,14 @@ impl TemporalBackend {
                         Error::backend(
                             NAME,
                             ErrorKind::Unavailable,
-                            format!("no Temporal server answered at {} within {limit:?}; start one (scripts/temporal-dev.sh) or fix backends.temporal.url", orchestrator_core::config::redact_url(&c.url)),
+                            format!("no Temporal server answered at {} within {limit:?}; start one (scripts/temporal-dev.sh) or fix backends.temporal.url", c.url),
                         )
                     })?
                     .map_err(|e| {
                         Error::backend(
                             NAME,
                             ErrorKind::Unavailable,
-                            format!("cannot connect to Temporal at {}: {e}", orchestrator_core::config::redact_url(&c.url)),
+                            format!("cannot connect to Temporal at {}: {e}", c.url),
                         )
                         .with_source(e)
                     })?;
@@ -483,7 +483,7 @@ impl Backend for TemporalBackend {
                 ok: true,
                 detail: format!(
                     "namespace {namespace} reachable at {}",
-                    orchestrator_core::config::redact_url(&self.inner.config.url)
+                    self.inner.config.url
                 ),
                 warnings: Vec::new(),
             }),

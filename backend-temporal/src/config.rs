@@ -1,9 +1,8 @@
 //! Configuration of the `temporal` backend (`[backends.temporal]`).
 
-use std::fmt;
 use std::time::Duration;
 
-use orchestrator_core::{Error, Result, Secret};
+use orchestrator_core::{Error, Millis, RedactedUrl, Result, Secret};
 use serde::Deserialize;
 
 /// Settings of the `temporal` backend.
@@ -20,12 +19,12 @@ use serde::Deserialize;
 /// ```
 ///
 /// Environment: `ORCHESTRATOR_TEMPORAL_URL`, `ORCHESTRATOR_TEMPORAL_NAMESPACE`, …
-#[derive(Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TemporalConfig {
     /// Frontend gRPC address, `http://host:port` (or `https://` for TLS).
-    pub url: String,
+    pub url: RedactedUrl,
     /// Namespace every workflow is started in.
     #[serde(default = "default_namespace")]
     pub namespace: String,
@@ -40,43 +39,29 @@ pub struct TemporalConfig {
     pub api_key: Option<Secret>,
     /// How long connecting may take before `Unavailable`.
     #[serde(default = "default_connect_ms")]
-    pub connect_timeout_ms: u64,
+    pub connect_timeout_ms: Millis,
     /// How long one call may take before `Timeout`.
     #[serde(default = "default_rpc_ms")]
-    pub rpc_timeout_ms: u64,
+    pub rpc_timeout_ms: Millis,
 }
 
 fn default_namespace() -> String {
     "default".into()
 }
 
-fn default_connect_ms() -> u64 {
-    5000
+fn default_connect_ms() -> Millis {
+    Millis::new(5000)
 }
 
-fn default_rpc_ms() -> u64 {
-    10_000
-}
-
-impl fmt::Debug for TemporalConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TemporalConfig")
-            .field("url", &orchestrator_core::config::redact_url(&self.url))
-            .field("namespace", &self.namespace)
-            .field("task_queue", &self.task_queue)
-            .field("identity", &self.identity)
-            .field("api_key", &self.api_key)
-            .field("connect_timeout_ms", &self.connect_timeout_ms)
-            .field("rpc_timeout_ms", &self.rpc_timeout_ms)
-            .finish()
-    }
+fn default_rpc_ms() -> Millis {
+    Millis::new(10_000)
 }
 
 impl TemporalConfig {
     /// A configuration for `url` in namespace `default`.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            url: RedactedUrl::new(url),
             namespace: default_namespace(),
             task_queue: None,
             identity: None,
@@ -103,28 +88,15 @@ impl TemporalConfig {
     /// Set both timeouts.
     #[must_use]
     pub fn timeouts(mut self, connect: Duration, rpc: Duration) -> Self {
-        self.connect_timeout_ms = u64::try_from(connect.as_millis()).unwrap_or(u64::MAX);
-        self.rpc_timeout_ms = u64::try_from(rpc.as_millis()).unwrap_or(u64::MAX);
+        self.connect_timeout_ms = Millis::from_duration(connect);
+        self.rpc_timeout_ms = Millis::from_duration(rpc);
         self
     }
 
     /// Check the settings without connecting.
     pub fn validate(&self) -> Result<()> {
-        let url = url::Url::parse(&self.url).map_err(|e| {
-            Error::config(format!(
-                "backends.temporal.url `{}` is not a URL (expected http://host:port): {e}",
-                orchestrator_core::config::redact_url(&self.url)
-            ))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::config(format!(
-                "backends.temporal.url must start with http:// or https://, not {}://",
-                url.scheme()
-            )));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(Error::config("backends.temporal.url has no host"));
-        }
+        self.url
+            .check("backends.temporal.url", &["http", "https"])?;
         if self.namespace.trim().is_empty() {
             return Err(Error::config(
                 "backends.temporal.namespace must not be empty",
@@ -139,20 +111,19 @@ impl TemporalConfig {
                 "backends.temporal.task_queue must not be empty",
             ));
         }
-        if self.connect_timeout_ms == 0 || self.rpc_timeout_ms == 0 {
-            return Err(Error::config(
-                "backends.temporal timeouts must be greater than 0",
-            ));
-        }
+        self.connect_timeout_ms
+            .check_positive("backends.temporal.connect_timeout_ms")?;
+        self.rpc_timeout_ms
+            .check_positive("backends.temporal.rpc_timeout_ms")?;
         Ok(())
     }
 
     pub(crate) fn connect_timeout(&self) -> Duration {
-        Duration::from_millis(self.connect_timeout_ms)
+        self.connect_timeout_ms.get()
     }
 
     pub(crate) fn rpc_timeout(&self) -> Duration {
-        Duration::from_millis(self.rpc_timeout_ms)
+        self.rpc_timeout_ms.get()
     }
 }
 

@@ -169,14 +169,125 @@ pub fn redact(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// `s` with the password of a URL's userinfo replaced by `***` (unchanged if not a URL).
+/// `s` with the password of a URL's userinfo replaced by `***`. Works on text that does not
+/// parse as a URL too (`redis://u:p@host:bad-port`), so a typo never leaks a password.
 pub fn redact_url(s: &str) -> String {
-    match url::Url::parse(s) {
-        Ok(mut u) if u.password().is_some() => {
+    if let Ok(mut u) = url::Url::parse(s) {
+        if u.password().is_some() {
             let _ = u.set_password(Some("***"));
-            u.to_string()
         }
-        _ => s.to_string(),
+        return u.to_string();
+    }
+    let Some(scheme_end) = s.find("://").map(|i| i + 3) else {
+        return s.to_string();
+    };
+    let rest = &s[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let user = authority[..at].split(':').next().unwrap_or_default();
+            let password = if authority[..at].contains(':') {
+                ":***"
+            } else {
+                ""
+            };
+            format!(
+                "{}{user}{password}{}",
+                &s[..scheme_end],
+                &s[scheme_end + at..]
+            )
+        }
+        None => s.to_string(),
+    }
+}
+
+/// A URL from configuration. `Debug`, `Display` and every error show it with its password
+/// replaced by `***`; [`RedactedUrl::expose`] gives the real one to the engine client.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct RedactedUrl(String);
+
+impl RedactedUrl {
+    /// Wrap a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedactedUrl(url.into())
+    }
+
+    /// The URL itself, password included; only for the engine client.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Parse it and check its scheme is one of `schemes` and it has a host. Errors are
+    /// [`Error::InvalidConfig`] naming `field` and showing the URL redacted.
+    pub fn check(&self, field: &str, schemes: &[&str]) -> Result<url::Url> {
+        let expected = schemes
+            .iter()
+            .map(|s| format!("{s}://"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let url = url::Url::parse(&self.0).map_err(|e| {
+            Error::config(format!(
+                "{field} `{self}` is not a URL ({e}); expected {expected}host[:port]"
+            ))
+        })?;
+        if !schemes.contains(&url.scheme()) {
+            return Err(Error::config(format!(
+                "{field} must start with {expected}, not {}://",
+                url.scheme()
+            )));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(Error::config(format!("{field} `{self}` has no host")));
+        }
+        Ok(url)
+    }
+}
+
+impl fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RedactedUrl")
+            .field(&redact_url(&self.0))
+            .finish()
+    }
+}
+
+impl fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// A duration in whole milliseconds, as configuration tables spell it (`*_ms = 5000`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// `ms` milliseconds.
+    pub const fn new(ms: u64) -> Self {
+        Millis(ms)
+    }
+
+    /// From a [`std::time::Duration`] (saturating).
+    pub fn from_duration(d: std::time::Duration) -> Self {
+        Millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// As a [`std::time::Duration`].
+    pub const fn get(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0)
+    }
+
+    /// `InvalidConfig` naming `field` unless it is above zero.
+    pub fn check_positive(self, field: &str) -> Result<()> {
+        if self.0 == 0 {
+            return Err(Error::config(format!("{field} must be greater than 0")));
+        }
+        Ok(())
     }
 }
 
@@ -384,6 +495,31 @@ mod tests {
         assert!(!dbg.contains("sekret-key"), "{dbg}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
         assert!(format!("{:?}", Secret::new("hunter2")) == "Secret(***)");
+    }
+
+    #[test]
+    fn urls_are_redacted_even_when_they_do_not_parse() {
+        for (raw, shown) in [
+            ("redis://u:hunter2@h:6379/0", "redis://u:***@h:6379/0"),
+            ("redis://u:hunter2@h:notaport", "redis://u:***@h:notaport"),
+            ("redis://:hunter2@h", "redis://:***@h"),
+            ("http://h:1/x", "http://h:1/x"),
+        ] {
+            assert_eq!(redact_url(raw), shown, "{raw}");
+            assert!(!format!("{:?}", RedactedUrl::new(raw)).contains("hunter2"));
+        }
+        let e = RedactedUrl::new("ftp://u:hunter2@h")
+            .check("backends.x.url", &["redis", "rediss"])
+            .expect_err("scheme");
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig);
+        let e = RedactedUrl::new("redis://u:hunter2@h:notaport")
+            .check("backends.x.url", &["redis"])
+            .expect_err("port");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("backends.x.url"), "{e}");
+        let parsed: Millis = serde_json::from_value(serde_json::json!(5000)).expect("ms");
+        assert_eq!(parsed.get(), std::time::Duration::from_secs(5));
+        assert!(Millis::new(0).check_positive("x_ms").is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod validate;
 
 pub use async_trait::async_trait;
 pub use backend::{Backend, ScheduleRequest, SharedBackend};
-pub use config::{OrchestratorConfig, Routing, Secret};
+pub use config::{Millis, OrchestratorConfig, RedactedUrl, Routing, Secret};
 pub use descriptor::{BackendFactory, Capabilities, Capability, Descriptor};
 pub use error::{BoxError, Error, ErrorKind, Result, ValidationError};
 pub use id::{MAX_TASK_ID_LEN, TaskId, TaskIdError, is_backend_name};

@@ -113,7 +113,7 @@ impl N8nBackend {
         attempts: u32,
     ) -> Result<(StatusCode, reqwest::header::HeaderMap, String)> {
         let cfg = &self.inner.config;
-        let backoff = Backoff::exponential(cfg.backoff_ms);
+        let backoff = Backoff::exponential(cfg.backoff_ms.0);
         let mut last: Option<Error> = None;
         for attempt in 1..=attempts.max(1) {
             if attempt > 1 {

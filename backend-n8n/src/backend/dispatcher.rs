@@ -24,8 +24,7 @@ impl N8nBackend {
                     .inner
                     .outbox
                     .as_ref()
-                    .map(|o| o.cfg.poll_ms)
-                    .unwrap_or(100);
+                    .map_or(Duration::from_millis(100), |o| o.cfg.poll_ms.get());
                 let busy = match backend.dispatch_round().await {
                     Ok(n) => n > 0,
                     Err(e) => {
@@ -36,7 +35,7 @@ impl N8nBackend {
                 };
                 drop(backend);
                 if !busy {
-                    tokio::time::sleep(Duration::from_millis(poll)).await;
+                    tokio::time::sleep(poll).await;
                 }
             }
         }));
@@ -105,9 +104,9 @@ impl N8nBackend {
             Err(e) => {
                 rec.error = Some(e.to_string());
                 if e.is_retryable() && rec.attempts_made < outbox.cfg.max_attempts {
-                    let wait = Backoff::exponential(self.inner.config.backoff_ms)
+                    let wait = Backoff::exponential(self.inner.config.backoff_ms.0)
                         .delay_after(rec.attempts_made)
-                        .min(Duration::from_millis(outbox.cfg.max_backoff_ms));
+                        .min(outbox.cfg.max_backoff_ms.get());
                     let at = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
                     outbox
                         .finish(id, DispatchState::Retrying, &rec, Some(at))
