@@ -164,6 +164,43 @@ impl TemporalBackend {
         &self.inner.config
     }
 
+    /// The attempt number of run `run_id` (from its start event; 1 when absent).
+    async fn run_attempt(&self, workflow_id: &str, run_id: &str) -> Result<u32> {
+        use temporalio_client::grpc::WorkflowService;
+        use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
+        use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+        use temporalio_common::protos::temporal::api::workflowservice::v1::GetWorkflowExecutionHistoryRequest;
+        let mut svc = self.client().await?.clone();
+        let request = GetWorkflowExecutionHistoryRequest {
+            namespace: self.inner.config.namespace.clone(),
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.to_string(),
+                run_id: run_id.to_string(),
+            }),
+            maximum_page_size: 1,
+            ..Default::default()
+        };
+        let reply = self
+            .timed(
+                "reading the run's start event",
+                svc.get_workflow_execution_history(tonic::Request::new(request)),
+            )
+            .await?
+            .map_err(|s| {
+                let msg = s.message().to_string();
+                map_status(s.code(), &msg, "read history").with_source(s)
+            })?;
+        let attempt = reply
+            .into_inner()
+            .history
+            .and_then(|h| h.events.into_iter().next())
+            .and_then(|e| match e.attributes {
+                Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => Some(a.attempt),
+                _ => None,
+            });
+        Ok(attempt.map_or(1, |a| u32::try_from(a).unwrap_or(1).max(1)))
+    }
+
     async fn timed<T, E>(
         &self,
         what: &str,
@@ -418,9 +455,22 @@ impl Backend for TemporalBackend {
         s.created_at = millis(desc.start_time());
         s.started_at = millis(desc.execution_time());
         s.finished_at = millis(desc.close_time());
-        // Temporal does not report a run's attempt number through describe; a closed
-        // workflow counts as one attempt.
-        s.attempts_made = u32::from(state.is_finished());
+        // A retry is a new run of the chain; its start event carries the attempt number.
+        // Attempts made are those that ended: all of them once closed, the earlier ones
+        // while a run is open.
+        let run_id = desc
+            .raw()
+            .workflow_execution_info
+            .as_ref()
+            .and_then(|i| i.execution.as_ref())
+            .map(|e| e.run_id.clone())
+            .unwrap_or_default();
+        let attempt = self.run_attempt(wf, &run_id).await?;
+        s.attempts_made = if state.is_finished() {
+            attempt
+        } else {
+            attempt.saturating_sub(1)
+        };
         if matches!(state, TaskState::Completed | TaskState::Failed) {
             let result = self
                 .timed(

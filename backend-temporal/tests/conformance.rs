@@ -67,16 +67,11 @@ async fn setup() -> TemporalHarness {
 }
 
 fn main() -> std::process::ExitCode {
-    use orchestrator_core::{BackendFactory, Capability};
+    use orchestrator_core::BackendFactory;
     let descriptor = backend_temporal::TemporalFactory::DESCRIPTOR;
     assert_eq!(
         descriptor.capabilities,
         orchestrator_testkit::MEMORY_TEMPORAL.capabilities
     );
-    let gap = "the test worker does not see the workflow attempt and status does not read it \
-               from history yet (issue 16)";
-    Suite::new(descriptor)
-        .unobservable(Capability::Attempts, gap)
-        .unobservable(Capability::Backoff, gap)
-        .run(setup)
+    Suite::new(descriptor).run(setup)
 }

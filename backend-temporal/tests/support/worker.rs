@@ -41,6 +41,14 @@ impl ConformanceWorkflow {
                     .build(),
             )
             .build();
+        // The handler sees the orchestrator's task id (the chain's first run) and the
+        // workflow attempt (each retry is a new run of the chain).
+        let info = ctx.info();
+        let input = serde_json::json!({
+            "input": input,
+            "attempt": info.attempt(),
+            "taskId": format!("temporal:{}:{}", info.workflow_id(), info.first_execution_run_id()),
+        });
         match ctx
             .execute_activity(TestActivities::run_handler, input, opts)
             .await
@@ -117,9 +125,22 @@ impl TestActivities {
                 ApplicationFailure::new(format!("no handler for task queue {queue}")).into(),
             );
         };
-        let task_id =
-            orchestrator_core::TaskId::new("temporal", &format!("{queue}:activity")).expect("id");
-        let tc = TaskContext::new(task_id, queue, input, Vec::new(), 1, None);
+        let task_id: orchestrator_core::TaskId = input["taskId"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("the conformance workflow passes a task id: {input}"));
+        let attempt = input["attempt"]
+            .as_u64()
+            .and_then(|a| u32::try_from(a).ok())
+            .unwrap_or_else(|| panic!("the conformance workflow passes its attempt: {input}"));
+        let tc = TaskContext::new(
+            task_id,
+            queue,
+            input["input"].clone(),
+            Vec::new(),
+            attempt,
+            None,
+        );
         handler
             .call(tc)
             .await
