@@ -151,6 +151,16 @@ impl BullmqBackend {
             .conn
             .get_or_try_init(|| async {
                 let limit = config.connect_timeout();
+                // One plain connection first: the managed connection retries refused
+                // credentials until the timeout, which would turn `Unauthorized` into
+                // `Timeout`. This one fails fast with Redis's own answer (NOAUTH, WRONGPASS).
+                let client = redis::Client::open(config.connection().url.as_str())
+                    .map_err(|e| error::map_redis(&e, e.to_string()).with_source(e))?;
+                match tokio::time::timeout(limit, client.get_multiplexed_async_connection()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(error::map_redis(&e, e.to_string()).with_source(e)),
+                    Err(_) => return Err(error::timeout("connecting to Redis", limit)),
+                }
                 match tokio::time::timeout(
                     limit,
                     RedisConnection::new_managed_only(&config.connection()),

@@ -32,7 +32,7 @@ pub(crate) fn map(err: bullmq::Error) -> Error {
     Error::backend(NAME, kind, message).with_source(err)
 }
 
-fn map_redis(r: &redis::RedisError, text: String) -> Error {
+pub(crate) fn map_redis(r: &redis::RedisError, text: String) -> Error {
     let code = r.code().unwrap_or_default();
     if r.kind() == redis::ErrorKind::AuthenticationFailed
         || matches!(code, "NOAUTH" | "WRONGPASS" | "NOPERM")
