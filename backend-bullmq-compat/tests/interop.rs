@@ -61,6 +61,17 @@ async fn rust_schedules_node_worker_processes() {
     let processed = out["processed"].as_array().expect("processed");
     assert_eq!(processed.len(), 2, "{out}");
     assert_eq!(processed[1]["name"], "custom");
+    // What Node saw: our job ids, our data, a first attempt.
+    for (seen, (id, data)) in processed.iter().zip([
+        (&plain, json!({"x": 1, "s": "héllo ✓"})),
+        (&custom, json!({"x": 2})),
+    ]) {
+        let job_id = id.native().split_once(':').expect("native").1;
+        assert_eq!(seen["id"], json!(job_id), "{seen}");
+        assert_eq!(seen["data"], data, "{seen}");
+        assert_eq!(seen["attemptsMade"], json!(0), "{seen}");
+    }
+    assert_eq!(processed[1]["id"], "order-1");
     for id in [&plain, &custom] {
         let s = b.status(id).await.expect("status");
         assert_eq!(s.state, TaskState::Completed, "{s:?}");
@@ -109,7 +120,9 @@ async fn node_adds_rust_worker_processes() {
     let mut args = vec![q.as_str()];
     args.extend(ids.iter().map(String::as_str));
     let got = node(&redis.url(), "get.js", &args).await.expect("node");
-    for (i, job) in got["jobs"].as_array().expect("jobs").iter().enumerate() {
+    let jobs = got["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), ids.len(), "{got}");
+    for (i, job) in jobs.iter().enumerate() {
         assert_eq!(job["state"], "completed", "{job}");
         assert_eq!(job["returnvalue"], json!({"ok": i + 1}), "{job}");
         assert!(job["finishedOn"].as_u64().is_some(), "{job}");
@@ -156,7 +169,13 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
     }
     worker.close(Duration::from_secs(5)).await.expect("close");
     let out = node_worker.wait_with_output().await.expect("node output");
+    assert!(
+        out.status.success(),
+        "the Node worker exited with {}",
+        out.status
+    );
     let node_out: Value = serde_json::from_slice(&out.stdout).expect("json");
+    support::assert_node_bullmq(&node_out);
     let node_seen: Vec<i64> = node_out["processed"]
         .as_array()
         .expect("p")
@@ -174,6 +193,13 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
         rust_seen.len()
     );
     assert_eq!(distinct.len(), n);
+    // Both languages really served the queue.
+    assert!(
+        !node_seen.is_empty() && !rust_seen.is_empty(),
+        "node {} / rust {}",
+        node_seen.len(),
+        rust_seen.len()
+    );
     println!(
         "mixed: node processed {}, rust processed {}",
         node_seen.len(),
@@ -447,32 +473,45 @@ async fn node_queue_events_see_rust_worker_events() {
     wait_finished(&b, &ok, Duration::from_secs(10)).await;
     wait_finished(&b, &bad, Duration::from_secs(10)).await;
     w.close(Duration::from_secs(5)).await.expect("close");
-    let out = tokio::time::timeout(Duration::from_secs(20), async {
+    let out = tokio::time::timeout(Duration::from_secs(25), async {
         let mut stdout = events.stdout.take().expect("stdout");
         let mut text = String::new();
         tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
             .await
             .expect("read");
-        text
+        let status = events.wait().await.expect("events.js exit");
+        (text, status)
     })
     .await
     .expect("events.js finished");
-    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    assert!(out.1.success(), "events.js exited with {}", out.1);
+    let v: Value = serde_json::from_str(out.0.trim()).expect("json");
+    support::assert_node_bullmq(&v);
+    assert!(v.get("timeout").is_none(), "events.js timed out: {v}");
     let evs = v["events"].as_array().expect("events");
-    let completed = evs
-        .iter()
-        .find(|e| e["event"] == "completed")
-        .expect("completed event");
-    assert_eq!(completed["returnvalue"], json!({"done": 1}), "{v}");
-    let failed = evs
-        .iter()
-        .find(|e| e["event"] == "failed")
-        .expect("failed event");
-    assert_eq!(failed["failedReason"], "bad job", "{v}");
-    assert!(
+    let job =
+        |id: &orchestrator_core::TaskId| json!(id.native().split_once(':').expect("native").1);
+    let of = |event: &str, id: &orchestrator_core::TaskId| -> Vec<Value> {
         evs.iter()
-            .any(|e| e["event"] == "progress" && e["data"] == json!(50)),
+            .filter(|e| e["event"] == event && e["jobId"] == job(id))
+            .cloned()
+            .collect()
+    };
+    let completed = of("completed", &ok);
+    assert_eq!(completed.len(), 1, "{v}");
+    assert_eq!(completed[0]["returnvalue"], json!({"done": 1}), "{v}");
+    let failed = of("failed", &bad);
+    assert_eq!(failed.len(), 1, "{v}");
+    assert_eq!(failed[0]["failedReason"], "bad job", "{v}");
+    assert!(
+        of("completed", &bad).is_empty() && of("failed", &ok).is_empty(),
         "{v}"
     );
-    assert!(evs.iter().any(|e| e["event"] == "active"), "{v}");
+    for id in [&ok, &bad] {
+        assert!(
+            of("progress", id).iter().any(|e| e["data"] == json!(50)),
+            "{id}: {v}"
+        );
+        assert_eq!(of("active", id).len(), 1, "{id}: {v}");
+    }
 }

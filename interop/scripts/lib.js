@@ -3,5 +3,7 @@ const path = require('path');
 const bullmq = require(path.join(process.env.BULLMQ_DIR, 'node_modules', 'bullmq'));
 const url = new URL(process.env.REDIS_URL);
 const connection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
-const print = (v) => process.stdout.write(JSON.stringify(v) + '\n');
+// Every output names the BullMQ version that was loaded, so a test can check it.
+const version = require(path.join(process.env.BULLMQ_DIR, 'node_modules', 'bullmq', 'package.json')).version;
+const print = (v) => process.stdout.write(JSON.stringify({ bullmq: version, ...v }) + '\n');
 module.exports = { bullmq, connection, print };

@@ -380,10 +380,21 @@ pub async fn node(redis_url: &str, script: &str, args: &[&str]) -> Option<serde_
         "node {script} failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
-    Some(
-        serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("node {script} printed no JSON ({e}):\n{stdout}\n{stderr}")),
-    )
+    let out: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("node {script} printed no JSON ({e}):\n{stdout}\n{stderr}"));
+    assert_node_bullmq(&out);
+    Some(out)
+}
+
+/// Panic unless a script's output says it loaded BullMQ [`node_major`]`.x` (the scripts
+/// print `"bullmq": "<version>"` with every result).
+pub fn assert_node_bullmq(out: &serde_json::Value) {
+    let major = node_major();
+    let loaded = out["bullmq"].as_str().unwrap_or_default();
+    assert!(
+        loaded.starts_with(&format!("{major}.")),
+        "Node loaded bullmq `{loaded}`, expected {major}.x: {out}"
+    );
 }
 
 /// Start `interop/scripts/<script>` in the background (a long-running Node worker), killed
