@@ -138,25 +138,35 @@ mod tests {
         assert!(c.connection().url.contains("other-secret"));
         assert_eq!(c.prefix, "bull");
 
-        for bad in ["http://h", "not a url", "redis://"] {
+        for (bad, says) in [
+            ("http://h", "must start with redis:// or rediss://"),
+            ("not a url", "is not a URL"),
+            ("redis://", "has no host"),
+        ] {
             let e = BullmqConfig::new(bad).validate().expect_err(bad);
             assert_eq!(
                 e.kind(),
                 orchestrator_core::ErrorKind::InvalidConfig,
                 "{bad}"
             );
+            assert!(e.to_string().contains("backends.bullmq.url"), "{e}");
+            assert!(e.to_string().contains(says), "{bad}: {e}");
         }
-        assert!(
-            BullmqConfig::new("redis://h")
-                .prefix("a:b")
-                .validate()
-                .is_err()
-        );
-        assert!(
-            serde_json::from_value::<BullmqConfig>(
-                serde_json::json!({"url": "redis://h", "nope": 1})
-            )
-            .is_err()
-        );
+        let e = BullmqConfig::new("redis://h")
+            .prefix("a:b")
+            .validate()
+            .expect_err("prefix");
+        assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("prefix"), "{e}");
+        let e = BullmqConfig::new("redis://h")
+            .timeouts(Duration::ZERO, Duration::from_secs(1))
+            .validate()
+            .expect_err("zero timeout");
+        assert!(e.to_string().contains("connect_timeout_ms"), "{e}");
+        let e = serde_json::from_value::<BullmqConfig>(
+            serde_json::json!({"url": "redis://h", "nope": 1}),
+        )
+        .expect_err("unknown key");
+        assert!(e.to_string().contains("unknown field `nope`"), "{e}");
     }
 }

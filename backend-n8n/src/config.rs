@@ -312,12 +312,20 @@ mod tests {
         for s in ["eyJ-secret-key", "pw-secret", "hdr-secret", "mac-secret"] {
             assert!(!dbg.contains(s), "{dbg}");
         }
-        assert!(N8nConfig::new("ftp://x").validate().is_err());
-        assert!(
-            N8nConfig::new("http://x")
-                .delivery(Duration::from_secs(1), 0, Duration::ZERO)
-                .validate()
-                .is_err()
-        );
+        let e = N8nConfig::new("ftp://x").validate().expect_err("scheme");
+        assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("backends.n8n.url"), "{e}");
+        let e = N8nConfig::new("http://x")
+            .delivery(Duration::from_secs(1), 0, Duration::ZERO)
+            .validate()
+            .expect_err("attempts");
+        assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("attempts"), "{e}");
+        let e = N8nConfig::new("http://x")
+            .outbox(OutboxConfig::new("redis://u:hunter2@h:bad"))
+            .validate()
+            .expect_err("outbox url");
+        assert!(e.to_string().contains("outbox.redis_url"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

@@ -93,14 +93,50 @@ async fn webhooks_executions_and_cancellation() {
     assert_eq!(s.state, TaskState::Completed, "{s:?}");
 
     // Respond immediately: delivered, honestly untracked.
-    let id = schedule(&b, "async", json!({}), by_id("otAsyncEcho00001"))
-        .await
-        .expect("async");
+    let marker = orchestrator_testkit::engines::unique("async");
+    let id = schedule(
+        &b,
+        "async",
+        json!({"marker": marker}),
+        by_id("otAsyncEcho00001"),
+    )
+    .await
+    .expect("async");
     let s = b.status(&id).await.expect("status");
     assert_eq!(
         (s.state, s.native_state.as_str()),
         (TaskState::Unknown, "delivered, execution not tracked")
     );
+    // "Delivered" is true: n8n ran the workflow with this task's id and payload.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let list: Value = reqwest::Client::new()
+            .get(format!(
+                "{}/api/v1/executions?workflowId=otAsyncEcho00001&limit=50&includeData=true",
+                server.url()
+            ))
+            .header("X-N8N-API-KEY", server.api_key())
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        let runs: Vec<&Value> = list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|e| e.pointer("/data/resultData/runData/Echo/0/data/main/0/0/json"))
+            .filter(|out| out["received"]["marker"] == json!(marker))
+            .collect();
+        if let Some(out) = runs.first() {
+            assert_eq!(runs.len(), 1, "delivered once: {list}");
+            assert_eq!(out["taskId"], json!(id.to_string()), "{out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "n8n never ran {id}: {list}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 
     // A tracked workflow that fails: FAILED with n8n's message.
     let id = schedule(&b, "fail", json!({}), by_id("otFailTracked001"))

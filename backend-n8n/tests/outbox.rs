@@ -97,15 +97,15 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
     let second =
         N8nBackend::new(config(port, &redis, &prefix).api_key(server.api_key())).expect("backend");
     second.start_dispatcher();
-    for id in &ids {
+    for (i, id) in ids.iter().enumerate() {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let s = second.status(id).await.expect("status");
             if s.state == TaskState::Completed {
-                assert!(
-                    s.result.as_ref().expect("result")["received"]["i"]
-                        .as_i64()
-                        .is_some(),
+                // This task's own payload came back, not just some payload.
+                assert_eq!(
+                    s.result.as_ref().expect("result")["received"],
+                    json!({"i": i}),
                     "{s:?}"
                 );
                 break;
@@ -133,15 +133,23 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
         .json()
         .await
         .expect("json");
-    let mut seen: Vec<i64> = list["data"]
-        .as_array()
-        .expect("data")
+    // Every execution of the workflow, whatever it received: exactly the five dispatched
+    // payloads, the cancelled one absent.
+    let executions = list["data"].as_array().expect("data");
+    let mut seen: Vec<String> = executions
         .iter()
-        .filter_map(|e| {
-            e.pointer("/data/resultData/runData/Echo/0/data/main/0/0/json/received/i")
-                .and_then(Value::as_i64)
+        .map(|e| {
+            e.pointer("/data/resultData/runData/Echo/0/data/main/0/0/json/received")
+                .cloned()
+                .unwrap_or(Value::Null)
+                .to_string()
         })
         .collect();
-    seen.sort_unstable();
-    assert_eq!(seen, vec![0, 1, 2, 3, 4], "{list}");
+    seen.sort();
+    let expected: Vec<String> = (0..5).map(|i| json!({"i": i}).to_string()).collect();
+    assert_eq!(seen, expected, "{list}");
+    assert!(
+        !seen.contains(&json!({"i": "cancelled"}).to_string()),
+        "n8n ran the cancelled dispatch"
+    );
 }

@@ -141,13 +141,22 @@ mod tests {
         assert_eq!(c.namespace, "default");
         assert!(!format!("{c:?}").contains("tk-secret-123"));
         for bad in ["127.0.0.1:7233", "grpc://h:1", "http://"] {
-            assert!(TemporalConfig::new(bad).validate().is_err(), "{bad}");
+            let e = TemporalConfig::new(bad).validate().expect_err(bad);
+            assert_eq!(
+                e.kind(),
+                orchestrator_core::ErrorKind::InvalidConfig,
+                "{bad}"
+            );
+            assert!(
+                e.to_string().contains("backends.temporal.url"),
+                "{bad}: {e}"
+            );
         }
-        assert!(
-            TemporalConfig::new("http://h:1")
-                .namespace(" ")
-                .validate()
-                .is_err()
-        );
+        let e = TemporalConfig::new("http://h:1")
+            .namespace(" ")
+            .validate()
+            .expect_err("namespace");
+        assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("namespace"), "{e}");
     }
 }
