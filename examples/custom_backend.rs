@@ -39,8 +39,9 @@ impl BackendFactory for EchoFactory {
         Some(EchoConfig::default())
     }
 
-    fn build(config: EchoConfig) -> Result<SharedBackend> {
+    fn build(instance: &str, config: EchoConfig) -> Result<SharedBackend> {
         Ok(Arc::new(EchoBackend {
+            name: instance.to_string(),
             config,
             next: AtomicU64::new(0),
         }))
@@ -61,6 +62,8 @@ struct EchoConfig {
 /// A toy engine that "runs" every task at once and remembers nothing else.
 #[derive(Debug)]
 struct EchoBackend {
+    /// The instance name (`[backends.<name>] kind = "echo"`): the prefix of its task ids.
+    name: String,
     config: EchoConfig,
     next: AtomicU64,
 }
@@ -68,7 +71,7 @@ struct EchoBackend {
 #[async_trait]
 impl Backend for EchoBackend {
     fn name(&self) -> &str {
-        "echo"
+        &self.name
     }
 
     fn descriptor(&self) -> &Descriptor {
@@ -78,7 +81,7 @@ impl Backend for EchoBackend {
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
         self.descriptor().admit(self.name(), &request)?;
         let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        Ok(TaskId::new("echo", &format!("{}:{n}", request.name()))?)
+        Ok(TaskId::new(&self.name, &format!("{}:{n}", request.name()))?)
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
@@ -94,7 +97,7 @@ impl Backend for EchoBackend {
 
     async fn health(&self) -> Result<Health> {
         Ok(Health {
-            backend: "echo".into(),
+            backend: self.name.clone(),
             ok: true,
             detail: "always".into(),
             warnings: vec![],

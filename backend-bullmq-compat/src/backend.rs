@@ -30,6 +30,8 @@ pub struct BullmqBackend {
 }
 
 struct Inner {
+    /// The instance name: the prefix of task ids.
+    name: String,
     config: BullmqConfig,
     conn: OnceCell<RedisConnection>,
     /// Queue handles by name; `Arc` because a `Queue` clone copies every key string.
@@ -118,9 +120,21 @@ fn parse_json_text(text: &str) -> serde_json::Value {
 impl BullmqBackend {
     /// A backend for `config` (validated; no connection yet).
     pub fn new(config: BullmqConfig) -> Result<Self> {
+        Self::named(NAME, config)
+    }
+
+    /// A backend instance called `name` (its task ids are `<name>:<queue>:<job id>`), for
+    /// several Redis deployments in one orchestrator.
+    pub fn named(name: &str, config: BullmqConfig) -> Result<Self> {
+        if !orchestrator_core::config::is_instance_name(name) {
+            return Err(Error::config(format!(
+                "`{name}` is not a backend instance name ([a-z][a-z0-9-]*)"
+            )));
+        }
         config.validate()?;
         Ok(Self {
             inner: Arc::new(Inner {
+                name: name.to_string(),
                 config,
                 conn: OnceCell::new(),
                 queues: Mutex::new(HashMap::new()),
@@ -202,15 +216,15 @@ impl BullmqBackend {
         self.inner.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn task_id(queue: &str, job_id: &str) -> Result<TaskId> {
-        Ok(TaskId::new(NAME, &format!("{queue}:{job_id}"))?)
+    fn task_id(&self, queue: &str, job_id: &str) -> Result<TaskId> {
+        Ok(TaskId::new(&self.inner.name, &format!("{queue}:{job_id}"))?)
     }
 }
 
 #[async_trait]
 impl Backend for BullmqBackend {
     fn name(&self) -> &str {
-        NAME
+        &self.inner.name
     }
 
     fn descriptor(&self) -> &Descriptor {
@@ -226,7 +240,7 @@ impl Backend for BullmqBackend {
             .add(job_name, request.payload())
             .options(job_options(request.options()));
         let job = self.timed("adding a job", add.into_future()).await?;
-        Self::task_id(queue, job.id())
+        self.task_id(queue, job.id())
     }
 
     async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<TaskId>> {
@@ -252,7 +266,7 @@ impl Backend for BullmqBackend {
                     .collect();
                 let added = self.timed("adding jobs in bulk", q.add_bulk(jobs)).await?;
                 for (&i, job) in chunk.iter().zip(added) {
-                    ids[i] = Some(Self::task_id(queue, job.id())?);
+                    ids[i] = Some(self.task_id(queue, job.id())?);
                 }
             }
         }

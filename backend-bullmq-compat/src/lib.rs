@@ -45,8 +45,8 @@ impl BackendFactory for BullmqFactory {
     };
     type Config = BullmqConfig;
 
-    fn build(config: BullmqConfig) -> Result<SharedBackend> {
-        Ok(std::sync::Arc::new(BullmqBackend::new(config)?))
+    fn build(instance: &str, config: BullmqConfig) -> Result<SharedBackend> {
+        Ok(std::sync::Arc::new(BullmqBackend::named(instance, config)?))
     }
 }
 

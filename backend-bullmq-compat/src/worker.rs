@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::BullmqBackend;
-use crate::error::{self, NAME};
+use crate::error;
 
 /// How a [`TaskWorker`] runs.
 #[derive(Debug, Clone)]
@@ -198,17 +198,19 @@ impl BullmqBackend {
         let queue_handle = self.queue(queue).await?;
         let handler = Arc::new(handler);
         let queue_name = queue.to_string();
+        let instance = orchestrator_core::Backend::name(self).to_string();
         let processor = move |job: Job, _token: bullmq::worker::CancellationToken| {
             let handler = handler.clone();
             let queue_handle = queue_handle.clone();
             let queue_name = queue_name.clone();
+            let instance = instance.clone();
             async move {
                 let data: I = serde_json::from_value(job.data().clone()).map_err(|e| {
                     bullmq::Error::Unrecoverable(format!(
                         "job data does not match the handler's input type: {e}"
                     ))
                 })?;
-                let task_id = TaskId::new(NAME, &format!("{queue_name}:{}", job.id()))
+                let task_id = TaskId::new(&instance, &format!("{queue_name}:{}", job.id()))
                     .map_err(|e| bullmq::Error::Unrecoverable(e.to_string()))?;
                 let ctx = JobContext {
                     data,

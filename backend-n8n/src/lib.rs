@@ -69,8 +69,8 @@ impl BackendFactory for N8nFactory {
     };
     type Config = N8nConfig;
 
-    fn build(config: N8nConfig) -> Result<SharedBackend> {
-        Ok(std::sync::Arc::new(N8nBackend::new(config)?))
+    fn build(instance: &str, config: N8nConfig) -> Result<SharedBackend> {
+        Ok(std::sync::Arc::new(N8nBackend::named(instance, config)?))
     }
 }
 

@@ -37,6 +37,8 @@ pub struct TemporalBackend {
 }
 
 struct Inner {
+    /// The instance name: the prefix of task ids.
+    name: String,
     config: TemporalConfig,
     client: OnceCell<Client>,
 }
@@ -150,9 +152,20 @@ fn bad_namespace(e: Error, namespace: &str) -> Error {
 impl TemporalBackend {
     /// A backend for `config` (validated; no connection yet).
     pub fn new(config: TemporalConfig) -> Result<Self> {
+        Self::named(NAME, config)
+    }
+
+    /// A backend instance called `name` (its task ids are `<name>:<workflow id>:<run id>`).
+    pub fn named(name: &str, config: TemporalConfig) -> Result<Self> {
+        if !orchestrator_core::config::is_instance_name(name) {
+            return Err(Error::config(format!(
+                "`{name}` is not a backend instance name ([a-z][a-z0-9-]*)"
+            )));
+        }
         config.validate()?;
         Ok(Self {
             inner: Arc::new(Inner {
+                name: name.to_string(),
                 config,
                 client: OnceCell::new(),
             }),
@@ -254,8 +267,11 @@ impl TemporalBackend {
             .await
     }
 
-    fn task_id(workflow_id: &str, run_id: &str) -> Result<TaskId> {
-        Ok(TaskId::new(NAME, &format!("{workflow_id}:{run_id}"))?)
+    fn task_id(&self, workflow_id: &str, run_id: &str) -> Result<TaskId> {
+        Ok(TaskId::new(
+            &self.inner.name,
+            &format!("{workflow_id}:{run_id}"),
+        )?)
     }
 
     /// The id-only handle of a still-running workflow, or the outcome to report when it is
@@ -310,7 +326,7 @@ impl TemporalBackend {
 #[async_trait]
 impl Backend for TemporalBackend {
     fn name(&self) -> &str {
-        NAME
+        &self.inner.name
     }
 
     fn descriptor(&self) -> &Descriptor {
@@ -386,8 +402,8 @@ impl Backend for TemporalBackend {
             Ok(h) => h,
             Err(WorkflowStartError::AlreadyStarted { run_id, source }) => {
                 let existing = run_id
-                    .map(|r| format!("{NAME}:{workflow_id}:{r}"))
-                    .unwrap_or_else(|| format!("{NAME}:{workflow_id}"));
+                    .map(|r| format!("{}:{workflow_id}:{r}", self.inner.name))
+                    .unwrap_or_else(|| format!("{}:{workflow_id}", self.inner.name));
                 tracing::debug!(%existing, status = %source.message(), "workflow id already running");
                 return Err(Error::AlreadyExists { task_id: existing });
             }
@@ -409,7 +425,7 @@ impl Backend for TemporalBackend {
             }
         };
         let run_id = handle.info().run_id.clone().unwrap_or_default();
-        Self::task_id(&workflow_id, &run_id)
+        self.task_id(&workflow_id, &run_id)
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {

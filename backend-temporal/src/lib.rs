@@ -44,8 +44,10 @@ impl BackendFactory for TemporalFactory {
     };
     type Config = TemporalConfig;
 
-    fn build(config: TemporalConfig) -> Result<SharedBackend> {
-        Ok(std::sync::Arc::new(TemporalBackend::new(config)?))
+    fn build(instance: &str, config: TemporalConfig) -> Result<SharedBackend> {
+        Ok(std::sync::Arc::new(TemporalBackend::named(
+            instance, config,
+        )?))
     }
 }
 

@@ -15,10 +15,21 @@
 //! namespace = "default"
 //! ```
 //!
-//! Environment: `ORCHESTRATOR_<BACKEND>_<KEY>` sets `backends.<backend>.<key>` (for example
-//! `ORCHESTRATOR_BULLMQ_URL`, `ORCHESTRATOR_N8N_API_KEY`; a `-` in a backend name is `_`),
-//! `ORCHESTRATOR_ROUTE_<TYPE>` sets a route, `ORCHESTRATOR_CONFIG` names a TOML file read
-//! first. Environment values override the file.
+//! Instances: `[backends.<instance>]` with `kind = "<kind>"` (default: the instance's name),
+//! so two Redis deployments are `[backends.bullmq-eu] kind = "bullmq"` and
+//! `[backends.bullmq-us] kind = "bullmq"`; task ids start with the instance name and routes
+//! name instances.
+//!
+//! Environment (values override the file):
+//! * `ORCHESTRATOR_BACKENDS__<INSTANCE>__<KEY>` sets `backends.<instance>.<key>`; `_` in
+//!   INSTANCE stands for `-` (`ORCHESTRATOR_BACKENDS__BULLMQ_EU__URL`,
+//!   `ORCHESTRATOR_BACKENDS__BULLMQ_EU__KIND=bullmq`);
+//! * `ORCHESTRATOR_<KIND>_<KEY>` sets `backends.<kind>.<key>` for the instance named after a
+//!   compiled-in kind (`ORCHESTRATOR_BULLMQ_URL`, `ORCHESTRATOR_N8N_API_KEY`);
+//! * `ORCHESTRATOR_ROUTE_<TYPE>` sets a route; `ORCHESTRATOR_CONFIG` names a TOML file;
+//! * `ORCHESTRATOR_LOG` (log filter) and the exec worker's per-job variables
+//!   ([`NON_CONFIG_VARS`]) are accepted and ignored; any other `ORCHESTRATOR_*` variable is
+//!   refused with the list of valid forms.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -378,7 +389,7 @@ impl OrchestratorConfig {
             let Some(rest) = key.strip_prefix("ORCHESTRATOR_") else {
                 continue;
             };
-            if rest == "CONFIG" {
+            if NON_CONFIG_VARS.contains(&key.as_str()) {
                 continue;
             }
             if let Some(ty) = rest.strip_prefix("ROUTE_") {
@@ -390,21 +401,50 @@ impl OrchestratorConfig {
                 self.routing.set(task_type, value.clone());
                 continue;
             }
-            let matched = names.iter().find_map(|(env, name)| {
-                rest.strip_prefix(env.as_str())
-                    .and_then(|r| r.strip_prefix('_'))
-                    .filter(|field| !field.is_empty())
-                    .map(|field| (*name, field.to_ascii_lowercase()))
-            });
-            let Some((name, field)) = matched else {
-                return Err(Error::config(format!(
-                    "{key} names no known backend; expected ORCHESTRATOR_<BACKEND>_<KEY> with BACKEND one of: {}",
-                    backend_names.join(", ")
-                )));
+            let (instance, field) = if let Some(spec) = rest.strip_prefix("BACKENDS__") {
+                // `BACKENDS__<INSTANCE>__<KEY>`: `_` in INSTANCE stands for `-`.
+                let (inst, field) = spec
+                    .split_once("__")
+                    .filter(|(i, f)| !i.is_empty() && !f.is_empty() && !f.contains("__"))
+                    .ok_or_else(|| {
+                        Error::config(format!(
+                            "{key}: expected ORCHESTRATOR_BACKENDS__<INSTANCE>__<KEY>"
+                        ))
+                    })?;
+                let instance = inst.to_ascii_lowercase().replace('_', "-");
+                if !is_instance_name(&instance) {
+                    return Err(Error::config(format!(
+                        "{key}: `{instance}` is not an instance name ([a-z][a-z0-9-]*)"
+                    )));
+                }
+                (instance, field.to_ascii_lowercase())
+            } else {
+                let matched = names.iter().find_map(|(env, name)| {
+                    rest.strip_prefix(env.as_str())
+                        .and_then(|r| r.strip_prefix('_'))
+                        .filter(|field| !field.is_empty())
+                        .map(|field| (name.to_string(), field.to_ascii_lowercase()))
+                });
+                matched.ok_or_else(|| {
+                    Error::config(format!(
+                        "{key} is not a setting. Valid: ORCHESTRATOR_<KIND>_<KEY> with KIND one of {}; \
+                         ORCHESTRATOR_BACKENDS__<INSTANCE>__<KEY>; ORCHESTRATOR_ROUTE_<SIMPLE|COMPLEX|INTEGRATION>; {}",
+                        if backend_names.is_empty() {
+                            "(none compiled in)".to_string()
+                        } else {
+                            backend_names
+                                .iter()
+                                .map(|n| n.to_ascii_uppercase().replace('-', "_"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        },
+                        NON_CONFIG_VARS.join(", ")
+                    ))
+                })?
             };
             let table = self
                 .backends
-                .entry(name.to_string())
+                .entry(instance.clone())
                 .or_insert_with(|| serde_json::Value::Object(Default::default()));
             match table {
                 serde_json::Value::Object(map) => {
@@ -412,13 +452,58 @@ impl OrchestratorConfig {
                 }
                 _ => {
                     return Err(Error::config(format!(
-                        "backends.{name} must be a table to apply {key}"
+                        "backends.{instance} must be a table to apply {key}"
                     )));
                 }
             }
         }
         Ok(())
     }
+
+    /// Every configured instance as `(instance, kind, table without `kind`)`. `kind`
+    /// defaults to the instance's name, so `[backends.bullmq]` is a `bullmq` instance.
+    pub fn instances(&self) -> Result<Vec<(String, String, serde_json::Value)>> {
+        self.backends
+            .iter()
+            .map(|(instance, table)| {
+                if !is_instance_name(instance) {
+                    return Err(Error::config(format!(
+                        "[backends.{instance}]: instance names are [a-z][a-z0-9-]* (at most 64 bytes)"
+                    )));
+                }
+                let mut table = table.clone();
+                let kind = match table.as_object_mut().and_then(|m| m.remove("kind")) {
+                    None => instance.clone(),
+                    Some(serde_json::Value::String(k)) => k,
+                    Some(other) => {
+                        return Err(Error::config(format!(
+                            "backends.{instance}.kind must be a backend kind name, not {other}"
+                        )));
+                    }
+                };
+                Ok((instance.clone(), kind, table))
+            })
+            .collect()
+    }
+}
+
+/// `ORCHESTRATOR_*` variables that are not settings and that the loader accepts: the
+/// config file, the log filter, and what `orchestrator worker --exec` sets for its child.
+pub const NON_CONFIG_VARS: &[&str] = &[
+    "ORCHESTRATOR_CONFIG",
+    "ORCHESTRATOR_LOG",
+    "ORCHESTRATOR_TASK_ID",
+    "ORCHESTRATOR_JOB_ID",
+    "ORCHESTRATOR_JOB_NAME",
+    "ORCHESTRATOR_ATTEMPT",
+];
+
+/// Whether `name` is a backend instance name: `[a-z][a-z0-9-]*`, at most 64 bytes.
+pub fn is_instance_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && name.len() <= 64
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
 }
 
 /// Deserialize a backend's typed configuration from its table, with an error naming the
@@ -429,7 +514,8 @@ pub fn parse_backend_config<T: serde::de::DeserializeOwned>(
 ) -> Result<T> {
     if table.is_null() {
         return Err(Error::config(format!(
-            "backend `{backend}` needs settings: set ORCHESTRATOR_{}_URL or a [backends.{backend}] table",
+            "backend `{backend}` needs settings: a [backends.{backend}] table, or ORCHESTRATOR_BACKENDS__{}__URL (ORCHESTRATOR_{}_URL for an instance named after its kind)",
+            backend.to_ascii_uppercase().replace('-', "_"),
             backend.to_ascii_uppercase().replace('-', "_")
         )));
     }

@@ -319,8 +319,9 @@ pub trait BackendFactory: 'static {
         None
     }
 
-    /// Build an instance (validating `config`; no I/O: backends connect on first use).
-    fn build(config: Self::Config) -> Result<SharedBackend>;
+    /// Build the instance called `instance` (its [`crate::Backend::name`] and the prefix of
+    /// its task ids), validating `config; no I/O: backends connect on first use.
+    fn build(instance: &str, config: Self::Config) -> Result<SharedBackend>;
 }
 
 /// The capability sets of the engines this workspace ships, shared by each real backend and

@@ -281,6 +281,17 @@ impl Error {
         self
     }
 
+    /// Name the backend instance in an engine error (backends may report their kind).
+    #[must_use]
+    pub fn in_instance(mut self, instance: &str) -> Self {
+        if let Error::Backend { backend, .. } = &mut self {
+            if backend != instance {
+                *backend = instance.to_string();
+            }
+        }
+        self
+    }
+
     /// Override the retry hint of a backend error.
     #[must_use]
     pub fn retryable(mut self, value: bool) -> Self {

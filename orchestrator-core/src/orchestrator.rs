@@ -145,11 +145,12 @@ impl OrchestratorBuilder {
     pub fn build(self) -> Result<Orchestrator> {
         let registry = self.registry.as_ref().unwrap_or_else(|| Registry::global());
         let mut backends = self.instances;
-        for (name, table) in &self.config.backends {
-            if backends.contains_key(name) {
+        for (instance, kind, table) in self.config.instances()? {
+            if backends.contains_key(&instance) {
                 continue;
             }
-            backends.insert(name.clone(), registry.build(name, table)?);
+            let backend = registry.build(&kind, &instance, &table)?;
+            backends.insert(instance, backend);
         }
         // An explicit route to a registered backend with no table builds it with its
         // defaults (its factory says what is missing if it needs settings).
@@ -158,7 +159,7 @@ impl OrchestratorBuilder {
             if self.config.routing.is_explicit(t) && !backends.contains_key(name) {
                 backends.insert(
                     name.to_string(),
-                    registry.build(name, &serde_json::Value::Null)?,
+                    registry.build(name, name, &serde_json::Value::Null)?,
                 );
             }
         }
@@ -251,7 +252,10 @@ impl Orchestrator {
                 },
                 None => None,
             };
-            let id = backend.schedule(request).await?;
+            let id = backend
+                .schedule(request)
+                .await
+                .map_err(|e| e.in_instance(backend.name()))?;
             tracing::debug!(task.id = %id, "scheduled");
             if let Some(tracking) = tracking {
                 self.schedule_tracking(&id, tracking).await?;
@@ -379,7 +383,10 @@ impl Orchestrator {
             let mut ids: Vec<Option<TaskId>> = vec![None; count];
             for (name, (positions, requests)) in groups {
                 let backend = &self.inner.backends[name];
-                let got = backend.schedule_bulk(requests).await?;
+                let got = backend
+                    .schedule_bulk(requests)
+                    .await
+                    .map_err(|e| e.in_instance(name))?;
                 for (pos, id) in positions.into_iter().zip(got) {
                     ids[pos] = Some(id);
                 }
@@ -404,18 +411,24 @@ impl Orchestrator {
     pub async fn get_task_status(&self, task_id: impl IntoTaskId) -> Result<TaskStatus> {
         let id = task_id.into_task_id()?;
         let span = tracing::info_span!("orchestrator.status", task.id = %id);
-        async { self.owner(&id)?.status(&id).await }
-            .instrument(span)
-            .await
+        async {
+            let b = self.owner(&id)?;
+            b.status(&id).await.map_err(|e| e.in_instance(b.name()))
+        }
+        .instrument(span)
+        .await
     }
 
     /// Cancel a task and say what happened.
     pub async fn cancel(&self, task_id: impl IntoTaskId) -> Result<CancelOutcome> {
         let id = task_id.into_task_id()?;
         let span = tracing::info_span!("orchestrator.cancel", task.id = %id);
-        async { self.owner(&id)?.cancel(&id).await }
-            .instrument(span)
-            .await
+        async {
+            let b = self.owner(&id)?;
+            b.cancel(&id).await.map_err(|e| e.in_instance(b.name()))
+        }
+        .instrument(span)
+        .await
     }
 
     /// The seed's `cancelTask`: `true` when the task was (or is being) cancelled.

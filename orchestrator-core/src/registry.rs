@@ -22,7 +22,7 @@ pub struct BackendRegistration {
     /// What the kind is and can do.
     pub descriptor: Descriptor,
     config_schema: fn() -> Schema,
-    build: fn(&serde_json::Value) -> Result<SharedBackend>,
+    build: fn(&str, &serde_json::Value) -> Result<SharedBackend>,
 }
 
 impl BackendRegistration {
@@ -45,9 +45,15 @@ impl BackendRegistration {
         (self.config_schema)()
     }
 
-    /// Build an instance from its configuration table (`null`: no table given).
-    pub fn build(&self, table: &serde_json::Value) -> Result<SharedBackend> {
-        (self.build)(table)
+    /// Build the instance `instance` from its configuration table (`null`: no table
+    /// given; the `kind` key already removed).
+    pub fn build(&self, instance: &str, table: &serde_json::Value) -> Result<SharedBackend> {
+        if !crate::config::is_instance_name(instance) {
+            return Err(Error::config(format!(
+                "backend instance name `{instance}` is not valid: use [a-z][a-z0-9-]* (at most 64 bytes)"
+            )));
+        }
+        (self.build)(instance, table)
     }
 }
 
@@ -55,16 +61,17 @@ fn schema_of<F: BackendFactory>() -> Schema {
     schemars::schema_for!(F::Config)
 }
 
-fn build_of<F: BackendFactory>(table: &serde_json::Value) -> Result<SharedBackend> {
+fn build_of<F: BackendFactory>(instance: &str, table: &serde_json::Value) -> Result<SharedBackend> {
     let kind = F::DESCRIPTOR.kind;
     let config = match (table.is_null(), F::default_config()) {
         (true, Some(config)) => config,
-        _ => crate::config::parse_backend_config(kind, table)?,
+        _ => crate::config::parse_backend_config(instance, table)?,
     };
-    let backend = F::build(config)?;
-    if backend.descriptor().kind != kind {
+    let backend = F::build(instance, config)?;
+    if backend.descriptor().kind != kind || backend.name() != instance {
         return Err(Error::config(format!(
-            "factory `{kind}` built a backend of kind `{}`",
+            "factory `{kind}` built `{}` of kind `{}` when asked for instance `{instance}`",
+            backend.name(),
             backend.descriptor().kind
         )));
     }
@@ -183,8 +190,13 @@ impl Registry {
         })
     }
 
-    /// Build a backend from its configuration table.
-    pub fn build(&self, name: &str, config: &serde_json::Value) -> Result<SharedBackend> {
-        self.get(name)?.build(config)
+    /// Build instance `instance` of kind `kind` from its configuration table.
+    pub fn build(
+        &self,
+        kind: &str,
+        instance: &str,
+        config: &serde_json::Value,
+    ) -> Result<SharedBackend> {
+        self.get(kind)?.build(instance, config)
     }
 }

@@ -30,6 +30,7 @@ use orchestrator_core::{
 };
 use serde_json::{Value, json};
 
+#[cfg(feature = "harness")]
 pub use libtest_mimic;
 
 use crate::handler::Handler;
@@ -926,6 +927,7 @@ type CaseFn = for<'a> fn(&'a dyn Harness) -> BoxFuture<'a, ()>;
 
 /// What to run for one trial.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "harness"), allow(dead_code))]
 enum Run {
     Case(CaseFn),
     Refuse(Capability),
@@ -1120,6 +1122,7 @@ impl Suite {
         cases
     }
 
+    #[cfg(feature = "harness")]
     /// The suite as `libtest-mimic` trials over the harness `setup` builds, once, on the
     /// first trial that runs. Checks that the harness's backend has this suite's descriptor.
     pub fn trials<H, F, Fut>(self, setup: F) -> Vec<libtest_mimic::Trial>
@@ -1171,6 +1174,7 @@ impl Suite {
             .collect()
     }
 
+    #[cfg(feature = "harness")]
     /// Run the suite as a test binary's `main` (`harness = false`), parsing libtest's
     /// command line (filters, `--ignored`, `--list`…).
     pub fn run<H, F, Fut>(self, setup: F) -> std::process::ExitCode
@@ -1183,6 +1187,7 @@ impl Suite {
     }
 }
 
+#[cfg(feature = "harness")]
 /// Run `trials` (of one or several suites) as a test binary's `main`.
 pub fn run_trials(trials: Vec<libtest_mimic::Trial>) -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();

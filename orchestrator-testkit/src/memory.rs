@@ -120,14 +120,19 @@ impl std::fmt::Debug for MemoryBackend {
 }
 
 impl MemoryBackend {
-    fn with(descriptor: &'static Descriptor, flavor: Flavor, concurrency: usize) -> Self {
+    fn with(
+        name: &str,
+        descriptor: &'static Descriptor,
+        flavor: Flavor,
+        concurrency: usize,
+    ) -> Self {
         let state = State {
             concurrency: concurrency.max(1),
             ..State::default()
         };
         Self {
             engine: Arc::new(Engine {
-                name: descriptor.kind.to_string(),
+                name: name.to_string(),
                 descriptor,
                 flavor,
                 state: Mutex::new(state),
@@ -137,17 +142,30 @@ impl MemoryBackend {
 
     /// SIMPLE tasks with BullMQ's rules, named `memory-bullmq`, source `BULLMQ`.
     pub fn bullmq() -> Self {
-        Self::with(&MEMORY_BULLMQ, Flavor::Simple, 1)
+        Self::with(MEMORY_BULLMQ.kind, &MEMORY_BULLMQ, Flavor::Simple, 1)
     }
 
     /// COMPLEX tasks with Temporal's rules, named `memory-temporal`, source `TEMPORAL`.
     pub fn temporal() -> Self {
-        Self::with(&MEMORY_TEMPORAL, Flavor::Complex, 64)
+        Self::with(MEMORY_TEMPORAL.kind, &MEMORY_TEMPORAL, Flavor::Complex, 64)
     }
 
     /// INTEGRATION tasks with n8n's rules, named `memory-n8n`, source `N8N`.
     pub fn n8n() -> Self {
-        Self::with(&MEMORY_N8N, Flavor::Integration, 64)
+        Self::with(MEMORY_N8N.kind, &MEMORY_N8N, Flavor::Integration, 64)
+    }
+
+    /// A fresh backend of the same kind and concurrency called `name` (task ids start with
+    /// it), for several instances of one kind. Tasks are not carried over.
+    #[must_use]
+    pub fn named(&self, name: &str) -> Self {
+        let concurrency = self.lock().concurrency;
+        Self::with(
+            name,
+            self.engine.descriptor,
+            self.engine.flavor,
+            concurrency,
+        )
     }
 
     /// This backend as a shared trait object.
@@ -767,8 +785,8 @@ macro_rules! memory_factory {
                 Some(MemoryConfig::default())
             }
 
-            fn build(config: MemoryConfig) -> Result<SharedBackend> {
-                let b = MemoryBackend::$ctor();
+            fn build(instance: &str, config: MemoryConfig) -> Result<SharedBackend> {
+                let b = MemoryBackend::$ctor().named(instance);
                 if let Some(n) = config.concurrency {
                     b.set_concurrency(n);
                 }

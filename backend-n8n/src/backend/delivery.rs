@@ -65,7 +65,10 @@ impl N8nBackend {
         body: &[u8],
     ) -> Result<Vec<(String, String)>> {
         let mut headers = vec![
-            (TASK_ID_HEADER.to_string(), format!("{NAME}:{dispatch}")),
+            (
+                TASK_ID_HEADER.to_string(),
+                format!("{}:{dispatch}", self.inner.name),
+            ),
             (TASK_NAME_HEADER.to_string(), task_name.to_string()),
         ];
         if let Some(src) = &n.integration_source {

@@ -33,6 +33,8 @@ pub struct N8nBackend {
 }
 
 struct Inner {
+    /// The instance name: the prefix of task ids.
+    name: String,
     config: N8nConfig,
     http: reqwest::Client,
     /// Resolved webhooks by workflow id; one resolution in flight per workflow.
@@ -108,6 +110,16 @@ fn split_native(id: &TaskId) -> Result<(&str, Option<&str>)> {
 impl N8nBackend {
     /// A backend for `config` (validated; no request yet).
     pub fn new(config: N8nConfig) -> Result<Self> {
+        Self::named(NAME, config)
+    }
+
+    /// A backend instance called `name` (its task ids are `<name>:<dispatch>[:<execution>]`).
+    pub fn named(name: &str, config: N8nConfig) -> Result<Self> {
+        if !orchestrator_core::config::is_instance_name(name) {
+            return Err(Error::config(format!(
+                "`{name}` is not a backend instance name ([a-z][a-z0-9-]*)"
+            )));
+        }
         config.validate()?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout())
@@ -128,6 +140,7 @@ impl N8nBackend {
             .transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
+                name: name.to_string(),
                 config,
                 http,
                 targets: Mutex::new(HashMap::new()),
@@ -149,7 +162,7 @@ impl N8nBackend {
 #[async_trait]
 impl Backend for N8nBackend {
     fn name(&self) -> &str {
-        NAME
+        &self.inner.name
     }
 
     fn descriptor(&self) -> &Descriptor {
@@ -188,7 +201,7 @@ impl Backend for N8nBackend {
             };
             outbox.enqueue(&dispatch, &rec).await?;
             self.start_dispatcher();
-            return Ok(TaskId::new(NAME, &dispatch)?);
+            return Ok(TaskId::new(&self.inner.name, &dispatch)?);
         }
 
         let target = match (&n.webhook_url, &n.workflow_id) {
@@ -208,8 +221,11 @@ impl Backend for N8nBackend {
         // Without an execution id the answer is only n8n's "Workflow was started": nothing
         // worth keeping (a per-process cache of it grew without bound).
         match execution_id_from(&resp_headers, &response) {
-            Some(exec) => Ok(TaskId::new(NAME, &format!("{dispatch}:{exec}"))?),
-            None => Ok(TaskId::new(NAME, &dispatch)?),
+            Some(exec) => Ok(TaskId::new(
+                &self.inner.name,
+                &format!("{dispatch}:{exec}"),
+            )?),
+            None => Ok(TaskId::new(&self.inner.name, &dispatch)?),
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use orchestrator::bullmq::{BullmqBackend, BullmqConfig, HandlerError, JobContext, WorkerConfig};
-use orchestrator::{Error, OrchestratorConfig};
+use orchestrator::{Error, OrchestratorConfig, TaskType};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
@@ -16,21 +16,39 @@ pub(crate) struct WorkerArgs {
     /// Shell command run once per job (`sh -c CMD`).
     #[arg(long)]
     exec: String,
+    /// The bullmq instance to serve (`[backends.<instance>]`); default: the SIMPLE route.
+    #[arg(long, value_name = "INSTANCE")]
+    backend: Option<String>,
     /// Jobs run at once.
     #[arg(long, default_value_t = 1)]
     concurrency: usize,
     /// Worker name stored on processed jobs.
     #[arg(long)]
     name: Option<String>,
-    /// Lock duration in ms (a job whose worker dies is recovered after this).
-    #[arg(long, default_value_t = 30_000)]
-    lock_duration_ms: u64,
-    /// Stalled-job check interval in ms.
-    #[arg(long, default_value_t = 30_000)]
-    stalled_interval_ms: u64,
-    /// On shutdown, how long running jobs may take to finish, in ms.
-    #[arg(long, default_value_t = 30_000)]
-    grace_ms: u64,
+    /// Lock duration (a job whose worker dies is recovered after this).
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    lock_duration: Duration,
+    /// Stalled-job check interval.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    stalled_interval: Duration,
+    /// On shutdown, how long running jobs may take to finish.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    grace: Duration,
+    /// Alias of `--lock-duration`, in milliseconds.
+    #[arg(long, hide = true, conflicts_with = "lock_duration")]
+    lock_duration_ms: Option<u64>,
+    /// Alias of `--stalled-interval`, in milliseconds.
+    #[arg(long, hide = true, conflicts_with = "stalled_interval")]
+    stalled_interval_ms: Option<u64>,
+    /// Alias of `--grace`, in milliseconds.
+    #[arg(long, hide = true, conflicts_with = "grace")]
+    grace_ms: Option<u64>,
+}
+
+/// A human duration (`30s`, `500ms`, `5m`, `1h 30m`).
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write it like 30s, 500ms or 5m"))
 }
 
 async fn run_once(cmd: String, ctx: JobContext<Value>) -> Result<Value, HandlerError> {
@@ -68,19 +86,34 @@ async fn run_once(cmd: String, ctx: JobContext<Value>) -> Result<Value, HandlerE
 }
 
 pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<(), Error> {
-    let table = cfg.backends.get("bullmq").ok_or_else(|| {
-        Error::config(
-            "the worker needs Redis: set ORCHESTRATOR_BULLMQ_URL or [backends.bullmq] url",
-        )
-    })?;
-    let config: BullmqConfig = orchestrator::config::parse_backend_config("bullmq", table)?;
-    let backend = BullmqBackend::new(config)?;
+    let instance = args
+        .backend
+        .clone()
+        .unwrap_or_else(|| cfg.routing.backend_for(TaskType::Simple).to_string());
+    let (_, kind, table) = cfg
+        .instances()?
+        .into_iter()
+        .find(|(name, _, _)| *name == instance)
+        .ok_or_else(|| {
+            Error::config(format!(
+                "the worker serves backend instance `{instance}`, which is not configured: \
+                 set [backends.{instance}] url (kind = \"bullmq\") or ORCHESTRATOR_BULLMQ_URL"
+            ))
+        })?;
+    if kind != "bullmq" {
+        return Err(Error::config(format!(
+            "backend instance `{instance}` is of kind `{kind}`; `orchestrator worker` serves bullmq instances"
+        )));
+    }
+    let config: BullmqConfig = orchestrator::config::parse_backend_config(&instance, &table)?;
+    let backend = BullmqBackend::named(&instance, config)?;
+    let ms = |alias: Option<u64>, human: Duration| alias.map_or(human, Duration::from_millis);
+    let lock = ms(args.lock_duration_ms, args.lock_duration);
+    let stalled = ms(args.stalled_interval_ms, args.stalled_interval);
+    let grace = ms(args.grace_ms, args.grace);
     let mut wc = WorkerConfig::default()
         .concurrency(args.concurrency)
-        .stall_detection(
-            Duration::from_millis(args.lock_duration_ms),
-            Duration::from_millis(args.stalled_interval_ms),
-        );
+        .stall_detection(lock, stalled);
     if let Some(name) = args.name {
         wc = wc.name(name);
     }
@@ -98,5 +131,5 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<()
         _ = term.recv() => {}
     }
     eprintln!("shutting down: finishing running jobs");
-    worker.close(Duration::from_millis(args.grace_ms)).await
+    worker.close(grace).await
 }

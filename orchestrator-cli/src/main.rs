@@ -1,6 +1,10 @@
 //! `orchestrator`: schedule, inspect and cancel tasks from scripts.
 //!
 //! Exit codes: 0 success, 1 the operation failed, 2 usage error.
+//!
+//! Conventions every subcommand follows: durations are human strings (`30s`, `500ms`,
+//! `5m`; older `--*-ms` integer flags stay as aliases); enum values are case-insensitive
+//! (`--type simple` = `--type SIMPLE`).
 
 use std::process::ExitCode;
 
@@ -48,8 +52,8 @@ enum Command {
     Schedule {
         /// Task name (the queue for SIMPLE tasks).
         name: String,
-        /// Task type.
-        #[arg(long = "type", value_enum)]
+        /// Task type (any case: `simple`, `SIMPLE`).
+        #[arg(long = "type", value_enum, ignore_case = true)]
         task_type: TypeArg,
         /// Payload as JSON.
         #[arg(long, default_value = "{}")]

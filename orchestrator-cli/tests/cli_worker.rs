@@ -1,6 +1,6 @@
 //! `orchestrator worker --exec` against a real Redis, including a worker killed with
 //! SIGKILL mid-job whose job another worker recovers.
-#![cfg(all(feature = "cli", feature = "bullmq"))]
+#![cfg(feature = "bullmq")]
 
 use std::time::Duration;
 
@@ -94,4 +94,45 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     assert_eq!(s.state, TaskState::Completed, "{s:?}");
     assert_eq!(s.result, Some(json!({"n": 42})));
     let _ = second.kill().await;
+}
+
+/// A worker serving instance `bullmq-eu` (configured through the instance environment
+/// syntax, human durations): its child sees task ids of that instance and can itself call
+/// `orchestrator status` with the per-job variables set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_of_the_worker_can_call_the_cli_on_its_own_task() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let eu = orchestrator::bullmq::BullmqBackend::named(
+        "bullmq-eu",
+        orchestrator::bullmq::BullmqConfig::new(redis.url()),
+    )
+    .expect("backend");
+    let q = unique("child");
+    let exec = format!(
+        r#"{} status "$ORCHESTRATOR_TASK_ID" --json"#,
+        env!("CARGO_BIN_EXE_orchestrator")
+    );
+    let mut w = tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["worker", &q, "--exec", &exec, "--backend", "bullmq-eu"])
+        .args(["--lock-duration", "10s", "--grace", "2s"])
+        .env("ORCHESTRATOR_BACKENDS__BULLMQ_EU__KIND", "bullmq")
+        .env("ORCHESTRATOR_BACKENDS__BULLMQ_EU__URL", redis.url())
+        .env("ORCHESTRATOR_LOG", "info")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn worker");
+    let id = eu
+        .schedule(ScheduleRequest::new(q.as_str(), json!({}), TaskOptions::simple()).expect("req"))
+        .await
+        .expect("schedule");
+    assert!(id.to_string().starts_with("bullmq-eu:"), "{id}");
+    let s = wait_finished(&eu, &id, Duration::from_secs(15)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    // The child's `orchestrator status` saw its own task running.
+    let seen = s.result.expect("the child's status JSON");
+    assert_eq!(seen["taskId"], json!(id.to_string()), "{seen}");
+    assert_eq!(seen["state"], json!("RUNNING"), "{seen}");
+    let _ = w.kill().await;
 }

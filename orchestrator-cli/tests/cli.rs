@@ -1,5 +1,5 @@
 //! The `orchestrator` command line: output shapes and exit codes.
-#![cfg(feature = "cli")]
+#![cfg(feature = "testkit")]
 
 use std::process::Command;
 
@@ -92,4 +92,52 @@ fn exit_codes() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("attempts"), "{err}");
+}
+
+#[test]
+fn documented_variables_are_accepted_and_typos_refused_with_the_list() {
+    // The log switch and the exec worker's per-job variables are not settings.
+    let env = [
+        ("ORCHESTRATOR_ROUTE_SIMPLE", "memory-bullmq"),
+        ("ORCHESTRATOR_LOG", "debug"),
+        ("ORCHESTRATOR_TASK_ID", "bullmq:q:1"),
+        ("ORCHESTRATOR_JOB_ID", "1"),
+        ("ORCHESTRATOR_ATTEMPT", "1"),
+    ];
+    let (code, out, err) = cli(&["schedule", "q", "--type", "SIMPLE", "--json"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("memory-bullmq:q:"), "{out}");
+    assert!(
+        err.contains("DEBUG"),
+        "ORCHESTRATOR_LOG=debug shows debug logs: {err}"
+    );
+
+    let (code, _, err) = cli(
+        &["schedule", "q", "--type", "simple"],
+        &[("ORCHESTRATOR_BULMQ_URL", "redis://127.0.0.1:1")],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("ORCHESTRATOR_BULMQ_URL is not a setting"),
+        "{err}"
+    );
+    for valid in [
+        "ORCHESTRATOR_BACKENDS__<INSTANCE>__<KEY>",
+        "ORCHESTRATOR_ROUTE_",
+        "BULLMQ",
+        "ORCHESTRATOR_LOG",
+    ] {
+        assert!(err.contains(valid), "the message lists {valid}: {err}");
+    }
+}
+
+#[test]
+fn instances_from_the_environment() {
+    let env = [
+        ("ORCHESTRATOR_ROUTE_SIMPLE", "mem-eu"),
+        ("ORCHESTRATOR_BACKENDS__MEM_EU__KIND", "memory-bullmq"),
+    ];
+    let (code, out, err) = cli(&["schedule", "q", "--type", "Simple", "--json"], &env);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"mem-eu:q:1\""), "{out}");
 }
