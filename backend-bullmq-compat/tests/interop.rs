@@ -143,7 +143,23 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
         .collect();
     let ids = b.schedule_bulk(requests).await.expect("bulk");
     let node_worker =
-        node_spawn(&redis.url(), "worker.js", &[&q, "echo", "1500", "5"]).expect("node");
+        node_spawn(&redis.url(), "worker.js", &[&q, "paced", "1500", "5"]).expect("node");
+    // Node starts slower than a Rust worker drains 300 jobs: wait until Node has completed
+    // a job, so "both languages served the queue" is a fact the test can check.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    'node_ready: loop {
+        for id in ids.iter().take(20) {
+            let s = b.status(id).await.expect("status");
+            if s.result.as_ref().is_some_and(|r| r["node"] == json!(true)) {
+                break 'node_ready;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Node worker never took a job"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let seen = Arc::new(Mutex::new(Vec::<i64>::new()));
     let rust_seen = seen.clone();
     let worker = b
@@ -156,7 +172,7 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
                     seen.lock()
                         .expect("seen")
                         .push(ctx.data["i"].as_i64().expect("i"));
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                     Ok::<_, HandlerError>(json!("rust"))
                 }
             },

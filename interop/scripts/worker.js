@@ -2,7 +2,7 @@
 // Processes jobs until the queue has been idle for IDLE_MS (default 1500), then prints
 // {"processed":[{id,name,data,attemptsMade,priority,delay,at}]}.
 // MODE: echo (returns {node:true,data}), fail-twice (throws on the first two attempts),
-// slow (sleeps 30 s; for kill tests).
+// slow (sleeps 30 s; for kill tests), paced (echo after 50 ms, so a second worker can join).
 const { bullmq, connection, print } = require('./lib');
 const [queue, mode = 'echo', idleArg = '1500', concArg = '1'] = process.argv.slice(2);
 const idleMs = Number(idleArg);
@@ -14,6 +14,7 @@ const worker = new bullmq.Worker(queue, async (job) => {
     priority: job.opts.priority || 0, delay: job.opts.delay || 0, at: Date.now(), timestamp: job.timestamp });
   if (mode === 'fail-twice' && job.attemptsMade < 2) throw new Error(`node attempt ${job.attemptsMade + 1} failed`);
   if (mode === 'slow') await new Promise((r) => setTimeout(r, 30000));
+  if (mode === 'paced') await new Promise((r) => setTimeout(r, 50));
   last = Date.now();
   return { node: true, data: job.data };
 }, { connection, concurrency: Number(concArg), drainDelay: 1 });
