@@ -15,8 +15,9 @@ use temporalio_client::errors::{
 use temporalio_client::tonic;
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, UntypedWorkflow, WorkflowCancelOptions,
-    WorkflowDescribeOptions, WorkflowExecutionStatus, WorkflowGetResultOptions,
-    WorkflowIdConflictPolicy, WorkflowStartOptions, WorkflowTerminateOptions,
+    WorkflowDescribeOptions, WorkflowExecutionDescription, WorkflowExecutionStatus,
+    WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowStartOptions,
+    WorkflowTerminateOptions,
 };
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
@@ -81,15 +82,35 @@ pub(crate) fn payload_json(p: &Payload) -> serde_json::Value {
     }
 }
 
-/// `workflowId:runId` → (workflow id, run id). Run ids are UUIDs, so the last `:` splits.
-pub(crate) fn split_native(id: &TaskId) -> Result<(&str, Option<&str>)> {
+/// `workflowId:runId` → (workflow id, run id of the chain's first run). Run ids are UUIDs,
+/// so the last `:` splits; anything else is malformed (`temporal:order:42` is not workflow
+/// `order`, run `42`).
+pub(crate) fn split_native(id: &TaskId) -> Result<(&str, &str)> {
     match id.native().rsplit_once(':') {
-        Some((wf, run)) if !wf.is_empty() && !run.is_empty() => Ok((wf, Some(run))),
+        Some((wf, run)) if !wf.is_empty() && uuid::Uuid::parse_str(run).is_ok() => Ok((wf, run)),
         _ => Err(Error::from(TaskIdError::Malformed {
             id: id.to_string(),
-            reason: "a temporal task id is `temporal:<workflow id>:<run id>`".into(),
+            reason: "a temporal task id is `<instance>:<workflow id>:<run id (a UUID)>`".into(),
         })),
     }
+}
+
+/// Runs followed from a chain's first run before giving up (continue-as-new, retries, cron).
+const MAX_CHAIN_HOPS: usize = 256;
+
+fn first_run_of(desc: &WorkflowExecutionDescription) -> &str {
+    desc.raw()
+        .workflow_execution_info
+        .as_ref()
+        .map_or("", |i| i.first_run_id.as_str())
+}
+
+fn run_of(desc: &WorkflowExecutionDescription) -> &str {
+    desc.raw()
+        .workflow_execution_info
+        .as_ref()
+        .and_then(|i| i.execution.as_ref())
+        .map_or("", |e| e.run_id.as_str())
 }
 
 fn millis(t: Option<SystemTime>) -> Option<u64> {
@@ -274,32 +295,142 @@ impl TemporalBackend {
         )?)
     }
 
-    /// The id-only handle of a still-running workflow, or the outcome to report when it is
-    /// gone or closed.
-    async fn running(
+    /// A handle on run `run` of workflow `wf` (`None`: the latest run).
+    async fn handle(
+        &self,
+        wf: &str,
+        run: Option<&str>,
+    ) -> Result<temporalio_client::UntypedWorkflowHandle<Client>> {
+        let client = self.client().await?;
+        Ok(temporalio_client::WorkflowExecutionInfo::builder()
+            .namespace(self.inner.config.namespace.clone())
+            .workflow_id(wf)
+            .maybe_run_id(run.map(str::to_string))
+            .build()
+            .bind_untyped(client.clone()))
+    }
+
+    async fn describe(
         &self,
         id: &TaskId,
-    ) -> Result<std::result::Result<temporalio_client::UntypedWorkflowHandle<Client>, CancelOutcome>>
-    {
-        let (wf, _) = split_native(id)?;
-        let handle = self
-            .client()
-            .await?
-            .get_workflow_handle::<UntypedWorkflow>(wf);
+        wf: &str,
+        run: Option<&str>,
+    ) -> Result<(
+        temporalio_client::UntypedWorkflowHandle<Client>,
+        WorkflowExecutionDescription,
+    )> {
+        let handle = self.handle(wf, run).await?;
         let desc = self
             .timed(
                 "describe",
                 handle.describe(WorkflowDescribeOptions::default()),
             )
             .await?
-            .map_err(|e| interaction(e, id, "describe"));
-        match desc {
+            .map_err(|e| interaction(e, id, "describe"))?;
+        Ok((handle, desc))
+    }
+
+    /// The run that follows `run` in its chain (continue-as-new, retry, cron), from its close
+    /// event; `None` while `run` is open or when the chain ended with it.
+    async fn next_run(&self, id: &TaskId, wf: &str, run: &str) -> Result<Option<String>> {
+        use temporalio_client::grpc::WorkflowService;
+        use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
+        use temporalio_common::protos::temporal::api::enums::v1::HistoryEventFilterType;
+        use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+        use temporalio_common::protos::temporal::api::workflowservice::v1::GetWorkflowExecutionHistoryRequest;
+        let mut svc = self.client().await?.clone();
+        let request = GetWorkflowExecutionHistoryRequest {
+            namespace: self.inner.config.namespace.clone(),
+            execution: Some(WorkflowExecution {
+                workflow_id: wf.to_string(),
+                run_id: run.to_string(),
+            }),
+            history_event_filter_type: HistoryEventFilterType::CloseEvent as i32,
+            ..Default::default()
+        };
+        let reply = self
+            .timed(
+                "reading the run's close event",
+                svc.get_workflow_execution_history(tonic::Request::new(request)),
+            )
+            .await?
+            .map_err(|s| {
+                if s.code() == tonic::Code::NotFound {
+                    return Error::not_found(id);
+                }
+                let msg = s.message().to_string();
+                map_status(s.code(), &msg, "read history").with_source(s)
+            })?;
+        let next = reply
+            .into_inner()
+            .history
+            .and_then(|h| h.events.into_iter().last())
+            .and_then(|e| match e.attributes {
+                Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(a)) => {
+                    Some(a.new_execution_run_id)
+                }
+                Some(Attributes::WorkflowExecutionFailedEventAttributes(a)) => {
+                    Some(a.new_execution_run_id)
+                }
+                Some(Attributes::WorkflowExecutionTimedOutEventAttributes(a)) => {
+                    Some(a.new_execution_run_id)
+                }
+                Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) => {
+                    Some(a.new_execution_run_id)
+                }
+                _ => None,
+            })
+            .filter(|r| !r.is_empty());
+        Ok(next)
+    }
+
+    /// The current run of the chain task `id` names (the chain its first run began): the
+    /// latest run of the workflow id when it belongs to that chain, otherwise the chain
+    /// followed run by run from its first run. A later, separate start with the same
+    /// workflow id is never this task.
+    async fn chain_run(
+        &self,
+        id: &TaskId,
+    ) -> Result<(
+        temporalio_client::UntypedWorkflowHandle<Client>,
+        WorkflowExecutionDescription,
+    )> {
+        let (wf, first) = split_native(id)?;
+        let latest = self.describe(id, wf, None).await?;
+        if first_run_of(&latest.1) == first || run_of(&latest.1) == first {
+            return Ok(latest);
+        }
+        let mut run = first.to_string();
+        for _ in 0..MAX_CHAIN_HOPS {
+            match self.next_run(id, wf, &run).await? {
+                Some(next) => run = next,
+                None => return self.describe(id, wf, Some(&run)).await,
+            }
+        }
+        Err(Error::backend(
+            NAME,
+            ErrorKind::Unexpected,
+            format!("{id}: the chain has more than {MAX_CHAIN_HOPS} runs; not followed further"),
+        ))
+    }
+
+    /// A handle on the running run of task `id`'s chain, or the outcome to report when the
+    /// chain is gone or closed.
+    async fn running(
+        &self,
+        id: &TaskId,
+    ) -> Result<std::result::Result<temporalio_client::UntypedWorkflowHandle<Client>, CancelOutcome>>
+    {
+        match self.chain_run(id).await {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(Err(CancelOutcome::NotFound)),
             Err(e) => Err(e),
-            Ok(d) if d.status() != WorkflowExecutionStatus::Running => {
+            Ok((_, d)) if d.status() != WorkflowExecutionStatus::Running => {
                 Ok(Err(CancelOutcome::NotCancellableFinished))
             }
-            Ok(_) => Ok(Ok(handle)),
+            Ok((_, d)) => {
+                let (wf, _) = split_native(id)?;
+                Ok(Ok(self.handle(wf, Some(run_of(&d))).await?))
+            }
         }
     }
 
@@ -401,9 +532,20 @@ impl Backend for TemporalBackend {
         let handle = match started {
             Ok(h) => h,
             Err(WorkflowStartError::AlreadyStarted { run_id, source }) => {
-                let existing = run_id
-                    .map(|r| format!("{}:{workflow_id}:{r}", self.inner.name))
-                    .unwrap_or_else(|| format!("{}:{workflow_id}", self.inner.name));
+                // Every id returned carries a run id: ask for the running chain's first run
+                // when the server did not say.
+                let run = match run_id.filter(|r| !r.is_empty()) {
+                    Some(r) => r,
+                    None => {
+                        let probe = TaskId::new(&self.inner.name, &workflow_id)?;
+                        let (_, d) = self.describe(&probe, &workflow_id, None).await?;
+                        match first_run_of(&d) {
+                            "" => run_of(&d).to_string(),
+                            first => first.to_string(),
+                        }
+                    }
+                };
+                let existing = format!("{}:{workflow_id}:{run}", self.inner.name);
                 tracing::debug!(%existing, status = %source.message(), "workflow id already running");
                 return Err(Error::AlreadyExists { task_id: existing });
             }
@@ -429,18 +571,10 @@ impl Backend for TemporalBackend {
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
-        let (wf, _run) = split_native(id)?;
-        let client = self.client().await?;
-        // An id-only handle targets the latest run, so the status follows continue-as-new
-        // and retries; the run id in the task id records which run was started.
-        let handle = client.get_workflow_handle::<UntypedWorkflow>(wf);
-        let desc = self
-            .timed(
-                "describe",
-                handle.describe(WorkflowDescribeOptions::default()),
-            )
-            .await?
-            .map_err(|e| interaction(e, id, "describe"))?;
+        let (wf, _) = split_native(id)?;
+        // The current run of this task's chain: continue-as-new and retries are followed, a
+        // later separate start with the same workflow id is not.
+        let (handle, desc) = self.chain_run(id).await?;
         let native_state = match desc.status() {
             WorkflowExecutionStatus::Running => "Running",
             WorkflowExecutionStatus::Completed => "Completed",
@@ -474,14 +608,7 @@ impl Backend for TemporalBackend {
         // A retry is a new run of the chain; its start event carries the attempt number.
         // Attempts made are those that ended: all of them once closed, the earlier ones
         // while a run is open.
-        let run_id = desc
-            .raw()
-            .workflow_execution_info
-            .as_ref()
-            .and_then(|i| i.execution.as_ref())
-            .map(|e| e.run_id.clone())
-            .unwrap_or_default();
-        let attempt = self.run_attempt(wf, &run_id).await?;
+        let attempt = self.run_attempt(wf, run_of(&desc)).await?;
         s.attempts_made = if state.is_finished() {
             attempt
         } else {

@@ -316,3 +316,65 @@ async fn bad_workflow_options_are_rejected_before_any_rpc() {
         .expect_err("delay");
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
 }
+
+/// A task id names the chain its first run began: a later, separate start with the same
+/// workflow id is another task; status and cancel of the first id never touch it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_id_names_its_own_run_chain_only() {
+    let Some(server) = TemporalServer::start().await else {
+        return;
+    };
+    let b = support::backend(&server);
+    let q = unique("identity");
+    let _w = TestWorker::start(&b, &q).await;
+    let wf = unique("order");
+    let opts = || {
+        TaskOptions::complex(
+            TemporalOptions::new("sleep", &q)
+                .args(vec![json!(3600)])
+                .workflow_id(&wf),
+        )
+    };
+    let first = start(&b, "order", opts()).await;
+    assert_eq!(
+        b.cancel(&first).await.expect("cancel"),
+        CancelOutcome::CancelRequested
+    );
+    let s = wait_finished(&b, &first, Duration::from_secs(10)).await;
+    assert_eq!(s.state, TaskState::Cancelled, "{s:?}");
+
+    let second = start(&b, "order", opts()).await;
+    assert_ne!(first, second, "a new start is a new task");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first id still reads its own (cancelled) run, not the new one.
+    let s = b.status(&first).await.expect("status");
+    assert_eq!(s.state, TaskState::Cancelled, "{s:?}");
+    assert_eq!(
+        b.cancel(&first).await.expect("cancel"),
+        CancelOutcome::NotCancellableFinished
+    );
+    // ... and cancelling it left the second running.
+    let s = b.status(&second).await.expect("status");
+    assert_eq!(s.state, TaskState::Running, "{s:?}");
+
+    // A duplicate start under FAIL names the running chain, run id included.
+    let req = ScheduleRequest::new("order", json!(null), opts()).expect("valid");
+    match b.schedule(req).await {
+        Err(orchestrator_core::Error::AlreadyExists { task_id }) => {
+            assert_eq!(task_id, second.to_string());
+        }
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+
+    // Malformed ids are typed errors before any RPC.
+    for bad in [
+        format!("temporal:{wf}"),
+        format!("temporal:{wf}:42"),
+        "temporal:order:not-a-uuid".to_string(),
+    ] {
+        let id: orchestrator_core::TaskId = bad.parse().expect("well-formed task id");
+        let e = b.status(&id).await.expect_err(&bad);
+        assert_eq!(e.kind(), ErrorKind::InvalidTaskId, "{bad}: {e}");
+    }
+    let _ = b.terminate(&second, "test done").await;
+}
