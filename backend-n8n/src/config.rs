@@ -157,6 +157,11 @@ pub struct N8nConfig {
     /// Secret for the `X-Orchestrator-Signature` HMAC-SHA256 header over the body.
     #[serde(default)]
     pub hmac_secret: Option<Secret>,
+    /// Key that signs task ids, so any process of this deployment accepts the ids another
+    /// issued and refuses made-up ones; the API key (else `hmac_secret`) when unset. Never
+    /// printed.
+    #[serde(default)]
+    pub id_key: Option<Secret>,
     /// Durable outbox mode; direct delivery when unset.
     #[serde(default)]
     pub outbox: Option<OutboxConfig>,
@@ -194,6 +199,7 @@ impl N8nConfig {
             header_auth: None,
             basic_auth: None,
             hmac_secret: None,
+            id_key: None,
             outbox: None,
         }
     }

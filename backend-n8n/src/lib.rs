@@ -5,7 +5,7 @@
 //! webhook: `n8n.webhookUrl` when given, otherwise resolved once from `n8n.workflowId`
 //! through the public API (the workflow's Webhook node: path and method; a missing,
 //! inactive or webhook-less workflow is a typed error). Headers trace the run back:
-//! `X-Orchestrator-Task-Id` (`n8n:<dispatch id>`), `X-Orchestrator-Task-Name`,
+//! `X-Orchestrator-Task-Id` (the dispatch's signed task id), `X-Orchestrator-Task-Name`,
 //! `X-Orchestrator-Integration-Source`, and `X-Orchestrator-Signature: sha256=<hex>` when
 //! `hmac_secret` is set. Connection errors, 5xx and 429 are retried with exponential
 //! backoff up to `attempts`; other 4xx never are. A 404 means the webhook is not registered:
@@ -31,12 +31,18 @@
 //!   {{ $execution.id }}`. The caller gets the id in milliseconds and the workflow goes on.
 //! * **Last node** mode: the last node's output includes `executionId: $execution.id`.
 //!
-//! With an id the task id is `n8n:<dispatch id>:<execution id>`, and status follows the
+//! With an id the task id is `n8n:<dispatch id>:<execution id>.<signature>`, and status follows the
 //! execution (`new`→`PENDING`, `running`→`RUNNING`, `waiting`→`WAITING`,
 //! `success`→`COMPLETED` with the last node's output as result, `error`/`crashed`→`FAILED`
 //! with n8n's message, `canceled`→`CANCELLED`). In **respond immediately** mode n8n
-//! answers `Workflow was started` with no id: the task id is `n8n:<dispatch id>` and its
+//! answers `Workflow was started` with no id: the task id is `n8n:<dispatch id>.<signature>` and its
 //! status says so honestly: `UNKNOWN`, "delivered, execution not tracked".
+//!
+//! ## Identity
+//! Task ids are signed (HMAC-SHA256 with `id_key`, else the API key, else `hmac_secret`), so
+//! any process configured for the same deployment reads the ids another issued, across
+//! restarts, while a made-up id or an execution id spliced onto another dispatch is
+//! `NotFound`. Ids issued before signing existed are malformed (`InvalidTaskId`).
 //!
 //! ## Cancel
 //! A running or waiting execution is stopped through `POST /api/v1/executions/{id}/stop`

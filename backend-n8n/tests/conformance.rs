@@ -29,7 +29,7 @@ impl Harness for N8nHarness {
     }
 
     fn unknown_id(&self, _name: &str) -> orchestrator_core::TaskId {
-        "n8n:00000000-0000-4000-8000-000000000000:987654"
+        "n8n:00000000-0000-4000-8000-000000000000:987654.00000000000000000000000000000000"
             .parse()
             .expect("id")
     }

@@ -76,10 +76,18 @@ async fn webhooks_executions_and_cancellation() {
     assert_eq!(r["received"], json!({"job": "abc", "n": 42}));
     assert_eq!(r["taskName"], "sync");
     assert_eq!(r["source"], "github");
+    // The header carries the signed id of the dispatch; the returned id adds the execution.
+    let header: orchestrator_core::TaskId = r["taskId"]
+        .as_str()
+        .expect("task id header")
+        .parse()
+        .expect("a task id");
+    let dispatch_of =
+        |t: &orchestrator_core::TaskId| t.native().split([':', '.']).next().map(str::to_string);
+    assert_eq!(dispatch_of(&header), dispatch_of(&id), "{id} vs {r}");
     assert!(
-        id.to_string()
-            .starts_with(r["taskId"].as_str().expect("task id header")),
-        "{id} vs {r}"
+        b.status(&header).await.is_ok(),
+        "the header id is an id of this deployment"
     );
     assert_eq!(s.source.as_str(), "N8N");
 
@@ -187,19 +195,52 @@ async fn webhooks_executions_and_cancellation() {
         CancelOutcome::NotCancellableFinished
     );
 
-    // Unknown execution: NotFound for status and cancel.
-    let unknown: orchestrator_core::TaskId =
-        format!("n8n:{}:999999", "00000000-0000-4000-8000-000000000000")
-            .parse()
-            .expect("id");
+    // Ids are bound to their dispatch: a made-up id, or an execution of another dispatch
+    // spliced onto a real one, is NotFound for status and cancel; the unsigned old form is
+    // malformed.
+    let url = format!("{}/webhook/orchestrator-test-respond", server.url());
+    let a = schedule(&b, "respond", json!({"x": "a"}), by_url(url.clone()))
+        .await
+        .expect("respond a");
+    let other = schedule(&b, "respond", json!({"x": "b"}), by_url(url))
+        .await
+        .expect("respond b");
+    let (a_dispatch, a_rest) = a.native().split_once(':').expect("tracked");
+    let a_sig = a_rest.rsplit_once('.').expect("signed").1;
+    let other_exec = other.native().split_once(':').expect("tracked").1;
+    let other_exec = other_exec.rsplit_once('.').expect("signed").0;
+    let zeros = "0".repeat(32);
+    for forged in [
+        format!("n8n:00000000-0000-4000-8000-000000000000.{zeros}"),
+        format!("n8n:00000000-0000-4000-8000-000000000000:999999.{zeros}"),
+        format!("n8n:{a_dispatch}:{other_exec}.{a_sig}"),
+    ] {
+        let forged: orchestrator_core::TaskId = forged.parse().expect("well-formed");
+        assert_eq!(
+            b.status(&forged).await.expect_err("forged").kind(),
+            ErrorKind::NotFound,
+            "{forged}"
+        );
+        assert_eq!(
+            b.cancel(&forged).await.expect("cancel"),
+            CancelOutcome::NotFound,
+            "{forged}"
+        );
+    }
+    let legacy: orchestrator_core::TaskId = "n8n:00000000-0000-4000-8000-000000000000:999999"
+        .parse()
+        .expect("id");
     assert_eq!(
-        b.status(&unknown).await.expect_err("unknown").kind(),
-        ErrorKind::NotFound
+        b.status(&legacy).await.expect_err("unsigned").kind(),
+        ErrorKind::InvalidTaskId
     );
-    assert_eq!(
-        b.cancel(&unknown).await.expect("cancel"),
-        CancelOutcome::NotFound
-    );
+    // Another process (a backend built from the same configuration) reads the ids this one
+    // issued, with nothing shared but the configuration.
+    let another = N8nBackend::new(support::config(&server)).expect("another process");
+    for id in [&a, &other] {
+        let s = wait_finished(&another, id, Duration::from_secs(15)).await;
+        assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    }
 
     // Workflows that cannot take a delivery.
     for (wf, kind) in [

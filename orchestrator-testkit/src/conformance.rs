@@ -684,18 +684,40 @@ fn with_temporal(mut o: TaskOptions, f: impl FnOnce(&mut TemporalOptions)) -> Ta
     o
 }
 
-/// A given workflow id names the task; starting it again while it runs is `AlreadyExists`.
+/// A given workflow id names the task; starting it again while it runs is `AlreadyExists`;
+/// starting it again after it closed is a new task, the old id still names the old run.
 pub async fn honours_workflow_id(h: &dyn Harness) {
     let b = h.backend();
     let name = unique("wfid");
     let wf = unique("wf");
+    // A worker, so a cancel is carried out (Temporal cancels through the worker).
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (handler, _started) = gated(release.clone());
+    let _w = h.serve(&name, handler).await.expect("serve");
     let opts = with_temporal(h.options(&name), |t| t.workflow_id = Some(wf.clone()));
     let id = schedule(h, &name, json!({}), opts.clone()).await;
     assert!(id.native().starts_with(&wf), "{id}");
-    let req = ScheduleRequest::new(name.as_str(), json!({}), opts).expect("valid");
+    let req = ScheduleRequest::new(name.as_str(), json!({}), opts.clone()).expect("valid");
     let e = b.schedule(req).await.expect_err("duplicate workflow id");
     assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
-    let _ = b.cancel(&id).await;
+    // Once the first run is cancelled, the workflow id may start again: that is another
+    // task, and the first id keeps naming its own (cancelled) run.
+    assert!(b.cancel(&id).await.expect("cancel").is_cancelled());
+    let s = wait_finished(&*b, &id, h.pickup_timeout()).await;
+    assert_eq!(s.state, TaskState::Cancelled, "{s:?}");
+    let again = schedule(h, &name, json!({}), opts).await;
+    assert_ne!(again, id);
+    assert_eq!(
+        b.status(&id).await.expect("status").state,
+        TaskState::Cancelled
+    );
+    assert_eq!(
+        b.cancel(&id).await.expect("cancel"),
+        CancelOutcome::NotCancellableFinished
+    );
+    assert!(!b.status(&again).await.expect("status").state.is_finished());
+    let _ = b.cancel(&again).await;
+    release.notify_waiters();
 }
 
 /// `idConflictPolicy: USE_EXISTING` returns the running task's id instead of starting another.
@@ -993,7 +1015,6 @@ fn needs_handlers(c: Capability) -> bool {
         c,
         Capability::JobId
             | Capability::Deduplication
-            | Capability::WorkflowId
             | Capability::IdConflictPolicy
             | Capability::TrackingQueue
     )

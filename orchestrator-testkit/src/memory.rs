@@ -626,24 +626,33 @@ impl MemoryBackend {
                     .workflow_id
                     .clone()
                     .unwrap_or_else(|| format!("{}-{}", req.name(), uuid::Uuid::new_v4()));
-                if let Some(existing) = st.tasks.get_mut(&workflow_id) {
-                    if !existing.state.is_finished() {
-                        match t.id_conflict_policy {
-                            IdConflictPolicy::Fail => {
-                                return Err(Error::AlreadyExists {
-                                    task_id: existing.id.to_string(),
-                                });
+                // As on Temporal, an id names one run chain (`<workflow id>:<run id>`): a
+                // later start with the same workflow id is another task.
+                let running = st.tasks.values_mut().find(|r| {
+                    !r.state.is_finished()
+                        && r.id.native().rsplit_once(':').map(|(wf, _)| wf) == Some(&*workflow_id)
+                });
+                if let Some(existing) = running {
+                    match t.id_conflict_policy {
+                        IdConflictPolicy::Fail => {
+                            return Err(Error::AlreadyExists {
+                                task_id: existing.id.to_string(),
+                            });
+                        }
+                        IdConflictPolicy::UseExisting => return Ok(existing.id.clone()),
+                        IdConflictPolicy::TerminateExisting => {
+                            if let Some(run) = existing.run.take() {
+                                run.abort();
                             }
-                            IdConflictPolicy::UseExisting => return Ok(existing.id.clone()),
-                            IdConflictPolicy::TerminateExisting => {
-                                if let Some(run) = existing.run.take() {
-                                    run.abort();
-                                }
-                            }
+                            existing.generation += 1;
+                            existing.state = TaskState::Terminated;
+                            existing.native = "terminated";
+                            existing.finished_at = Some(now_ms());
                         }
                     }
                 }
-                self.insert(st, req, workflow_id, key)
+                let native = format!("{workflow_id}:{}", uuid::Uuid::new_v4());
+                self.insert(st, req, native, key)
             }
             Flavor::Integration => {
                 let native = uuid::Uuid::new_v4().to_string();

@@ -5,7 +5,7 @@ use super::api::message_of;
 use super::*;
 use hmac::{Hmac, KeyInit, Mac};
 
-/// Header carrying the orchestrator's dispatch id (`n8n:<dispatch id>`); the task id gains
+/// Header carrying the dispatch's signed task id (`n8n:<dispatch id>.<signature>`); the task id gains
 /// `:<execution id>` when n8n reports one.
 pub const TASK_ID_HEADER: &str = "X-Orchestrator-Task-Id";
 
@@ -67,7 +67,7 @@ impl N8nBackend {
         let mut headers = vec![
             (
                 TASK_ID_HEADER.to_string(),
-                format!("{}:{dispatch}", self.inner.name),
+                self.task_id(dispatch, None)?.to_string(),
             ),
             (TASK_NAME_HEADER.to_string(), task_name.to_string()),
         ];

@@ -15,6 +15,7 @@ use serde_json::Value;
 mod api;
 mod delivery;
 mod dispatcher;
+mod identity;
 mod status;
 
 pub use delivery::{SIGNATURE_HEADER, SOURCE_HEADER, TASK_ID_HEADER, TASK_NAME_HEADER};
@@ -35,6 +36,8 @@ pub struct N8nBackend {
 struct Inner {
     /// The instance name: the prefix of task ids.
     name: String,
+    /// Signs and checks task ids (see `identity`).
+    id_key: Vec<u8>,
     config: N8nConfig,
     http: reqwest::Client,
     /// Resolved webhooks by workflow id; one resolution in flight per workflow.
@@ -88,25 +91,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `<dispatch id>[:<execution id>]`.
-fn split_native(id: &TaskId) -> Result<(&str, Option<&str>)> {
-    let native = id.native();
-    let (dispatch, exec) = match native.split_once(':') {
-        Some((d, e)) => (d, Some(e)),
-        None => (native, None),
-    };
-    if uuid::Uuid::parse_str(dispatch).is_err()
-        || exec.is_some_and(|e| e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(TaskIdError::Malformed {
-            id: id.to_string(),
-            reason: "an n8n task id is `n8n:<dispatch uuid>[:<execution id>]`".into(),
-        }
-        .into());
-    }
-    Ok((dispatch, exec))
-}
-
 impl N8nBackend {
     /// A backend for `config` (validated; no request yet).
     pub fn new(config: N8nConfig) -> Result<Self> {
@@ -141,6 +125,7 @@ impl N8nBackend {
         Ok(Self {
             inner: Arc::new(Inner {
                 name: name.to_string(),
+                id_key: identity::id_key(&config),
                 config,
                 http,
                 targets: Mutex::new(HashMap::new()),
@@ -201,7 +186,7 @@ impl Backend for N8nBackend {
             };
             outbox.enqueue(&dispatch, &rec).await?;
             self.start_dispatcher();
-            return Ok(TaskId::new(&self.inner.name, &dispatch)?);
+            return self.task_id(&dispatch, None);
         }
 
         let target = match (&n.webhook_url, &n.workflow_id) {
@@ -221,16 +206,13 @@ impl Backend for N8nBackend {
         // Without an execution id the answer is only n8n's "Workflow was started": nothing
         // worth keeping (a per-process cache of it grew without bound).
         match execution_id_from(&resp_headers, &response) {
-            Some(exec) => Ok(TaskId::new(
-                &self.inner.name,
-                &format!("{dispatch}:{exec}"),
-            )?),
-            None => Ok(TaskId::new(&self.inner.name, &dispatch)?),
+            Some(exec) => self.task_id(&dispatch, Some(&exec)),
+            None => self.task_id(&dispatch, None),
         }
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
-        let (dispatch, exec) = split_native(id)?;
+        let (dispatch, exec) = self.verify(id)?;
         if let Some(exec) = exec {
             return self.execution_status(id, exec).await;
         }
@@ -258,7 +240,10 @@ impl Backend for N8nBackend {
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
-        let (dispatch, exec) = split_native(id)?;
+        let (dispatch, exec) = match self.verify(id) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(CancelOutcome::NotFound),
+            other => other?,
+        };
         let exec = match (exec, &self.inner.outbox) {
             (Some(exec), _) => exec.to_string(),
             (None, Some(outbox)) => match outbox.cancel(dispatch).await? {

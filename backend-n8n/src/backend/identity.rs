@@ -1,0 +1,84 @@
+//! Task ids bound to their dispatch.
+//!
+//! An n8n task id is `<instance>:<dispatch uuid>[:<execution id>].<signature>`: the
+//! signature is the first 16 bytes (hex) of HMAC-SHA256 over `<instance>:<dispatch>[:<exec>]`,
+//! keyed by `id_key`, else the API key, else `hmac_secret`, else the n8n URL (which binds ids
+//! to the deployment but, being no secret, does not stop a deliberate forgery: set one of
+//! the secrets for that). Any process configured for the same deployment verifies the ids
+//! another issued, across restarts, with nothing stored; a made-up id, or an execution id
+//! spliced onto another dispatch, fails the check and is `NotFound`.
+
+use hmac::{Hmac, KeyInit, Mac};
+
+use super::*;
+
+/// Signature bytes kept (128 bits).
+const SIG_BYTES: usize = 16;
+
+/// The key ids are signed with, from the configuration (see the module docs).
+pub(crate) fn id_key(config: &N8nConfig) -> Vec<u8> {
+    let secret = config
+        .id_key
+        .as_ref()
+        .or(config.api_key.as_ref())
+        .or(config.hmac_secret.as_ref())
+        .map(|s| s.expose().to_string());
+    // Domain-separated, so the key material never signs anything else as is.
+    format!(
+        "orchestrator n8n task ids|{}",
+        secret.unwrap_or_else(|| config.base().to_string())
+    )
+    .into_bytes()
+}
+
+fn mac(key: &[u8], body: &str) -> Hmac<sha2::Sha256> {
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(body.as_bytes());
+    mac
+}
+
+impl N8nBackend {
+    /// The signed task id of dispatch `dispatch` (and execution `exec`, once n8n named it).
+    pub(crate) fn task_id(&self, dispatch: &str, exec: Option<&str>) -> Result<TaskId> {
+        let name = &self.inner.name;
+        let body = match exec {
+            Some(e) => format!("{dispatch}:{e}"),
+            None => dispatch.to_string(),
+        };
+        let sig = mac(&self.inner.id_key, &format!("{name}:{body}")).finalize();
+        let sig = hex::encode(&sig.into_bytes()[..SIG_BYTES]);
+        Ok(TaskId::new(name, &format!("{body}.{sig}"))?)
+    }
+
+    /// `(dispatch, execution)` of an id this deployment issued. Malformed ids are
+    /// `InvalidTaskId`; well-formed ids with a wrong signature are `NotFound`.
+    pub(crate) fn verify<'a>(&self, id: &'a TaskId) -> Result<(&'a str, Option<&'a str>)> {
+        let malformed = || {
+            Error::from(TaskIdError::Malformed {
+                id: id.to_string(),
+                reason:
+                    "an n8n task id is `<instance>:<dispatch uuid>[:<execution id>].<signature>`"
+                        .into(),
+            })
+        };
+        let (body, sig) = id.native().rsplit_once('.').ok_or_else(malformed)?;
+        let (dispatch, exec) = match body.split_once(':') {
+            Some((d, e)) => (d, Some(e)),
+            None => (body, None),
+        };
+        if uuid::Uuid::parse_str(dispatch).is_err()
+            || exec.is_some_and(|e| e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(malformed());
+        }
+        let sig = hex::decode(sig)
+            .ok()
+            .filter(|s| s.len() == SIG_BYTES)
+            .ok_or_else(malformed)?;
+        mac(&self.inner.id_key, &format!("{}:{body}", self.inner.name))
+            .verify_truncated_left(&sig)
+            .map_err(|_| Error::not_found(id))?;
+        Ok((dispatch, exec))
+    }
+}
