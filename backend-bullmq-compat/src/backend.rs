@@ -46,15 +46,18 @@ impl std::fmt::Debug for BullmqBackend {
     }
 }
 
-/// Split a native id `queue:jobId` (queue names never contain `:`).
+/// Split a native id `queue:jobId` (queue names never contain `:`). A job id that is one
+/// of the queue's own key names (`meta`, `wait`, …) is refused: it would read that key.
 pub(crate) fn split_native(id: &TaskId) -> Result<(&str, &str)> {
     id.native()
         .split_once(':')
-        .filter(|(q, j)| !q.is_empty() && !j.is_empty())
+        .filter(|(q, j)| {
+            !q.is_empty() && !j.is_empty() && !orchestrator_core::validate::BULLMQ_KEY_NAMES.contains(j)
+        })
         .ok_or_else(|| {
             Error::from(TaskIdError::Malformed {
                 id: id.to_string(),
-                reason: "a bullmq task id is `bullmq:<queue>:<job id>`".into(),
+                reason: "a bullmq task id is `<instance>:<queue>:<job id>`, the job id not one of the queue's key names".into(),
             })
         })
 }
@@ -216,6 +219,13 @@ impl BullmqBackend {
         self.inner.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A job's state and hash through [`crate::state`]'s script.
+    async fn read_job(&self, queue: &str, job_id: &str) -> Result<crate::state::Answer> {
+        let conn = self.connection().await?;
+        let mut cmd = crate::state::command(&self.inner.config.prefix, queue, job_id);
+        self.timed("reading a job", conn.cmd(&mut cmd)).await
+    }
+
     fn task_id(&self, queue: &str, job_id: &str) -> Result<TaskId> {
         Ok(TaskId::new(&self.inner.name, &format!("{queue}:{job_id}"))?)
     }
@@ -285,23 +295,13 @@ impl Backend for BullmqBackend {
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
         let (queue, job_id) = split_native(id)?;
-        let q = self.queue(queue).await?;
-        // State first, then the hash: a job that finishes in between shows its result
-        // with a state read again below, never a finished state with an old hash.
-        let mut native = self
-            .timed("reading a job's state", q.get_job_state(job_id))
-            .await?;
-        let job = self
-            .timed("reading a job", q.get_job(job_id))
+        // State and hash in one atomic, read-only script: no queue handle, no writes.
+        let (native, fields) = self
+            .read_job(queue, job_id)
             .await?
             .ok_or_else(|| Error::not_found(id))?;
-        if job.finished_on().is_some() && !matches!(native, JobState::Completed | JobState::Failed)
-        {
-            native = self
-                .timed("reading a job's state", q.get_job_state(job_id))
-                .await?;
-        }
-        let (state, native_state) = map_state(native);
+        let job = bullmq::Job::from_redis_hash(job_id, &fields).map_err(error::map)?;
+        let (state, native_state) = map_state(crate::state::job_state(&native));
         let mut s = TaskStatus::new(id.clone(), Source::BULLMQ, state, native_state);
         s.attempts_made = job.attempts_made();
         s.created_at = Some(job.timestamp());
@@ -327,19 +327,20 @@ impl Backend for BullmqBackend {
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
         let (queue, job_id) = split_native(id)?;
-        let q = self.queue(queue).await?;
         let outcome_for = |s: JobState| match s {
             JobState::Completed | JobState::Failed => Some(CancelOutcome::NotCancellableFinished),
             JobState::Active => Some(CancelOutcome::NotCancellableRunning),
             JobState::Unknown => Some(CancelOutcome::NotFound),
             _ => None,
         };
-        let state = self
-            .timed("reading a job's state", q.get_job_state(job_id))
-            .await?;
-        if let Some(outcome) = outcome_for(state) {
+        // Read first with the read-only script: an unknown queue or job writes nothing.
+        let Some((state, _)) = self.read_job(queue, job_id).await? else {
+            return Ok(CancelOutcome::NotFound);
+        };
+        if let Some(outcome) = outcome_for(crate::state::job_state(&state)) {
             return Ok(outcome);
         }
+        let q = self.queue(queue).await?;
         if self.timed("removing a job", q.remove(job_id)).await? {
             return Ok(CancelOutcome::Cancelled);
         }

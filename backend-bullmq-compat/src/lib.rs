@@ -19,6 +19,7 @@
 mod backend;
 mod config;
 mod error;
+mod state;
 mod worker;
 
 pub use backend::BullmqBackend;

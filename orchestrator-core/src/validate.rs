@@ -61,9 +61,40 @@ pub fn queue_name(field: &str, value: &str) -> V {
     Ok(())
 }
 
-/// Check a custom BullMQ job id the way Node BullMQ does before adding.
+/// Key names BullMQ uses inside a queue (`<prefix>:<queue>:<name>`); a job id equal to one
+/// would name that key instead of a job.
+pub const BULLMQ_KEY_NAMES: &[&str] = &[
+    "id",
+    "meta",
+    "events",
+    "wait",
+    "paused",
+    "active",
+    "delayed",
+    "prioritized",
+    "completed",
+    "failed",
+    "waiting-children",
+    "stalled",
+    "stalled-check",
+    "limiter",
+    "marker",
+    "pc",
+    "de",
+    "repeat",
+    "metrics",
+];
+
+/// Check a custom BullMQ job id the way Node BullMQ does before adding, and refuse the
+/// queue's own key names.
 pub fn job_id(field: &str, id: &str) -> V {
     name(field, id)?;
+    if BULLMQ_KEY_NAMES.contains(&id) {
+        return Err(ValidationError::new(
+            field,
+            format!("`{id}` is one of BullMQ's key names inside a queue; choose another job id"),
+        ));
+    }
     if id == "0" || id.starts_with("0:") {
         return Err(ValidationError::new(
             field,
