@@ -118,18 +118,7 @@ async fn webhooks_executions_and_cancellation() {
     // "Delivered" is true: n8n ran the workflow with this task's id and payload.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let list: Value = reqwest::Client::new()
-            .get(format!(
-                "{}/api/v1/executions?workflowId=otAsyncEcho00001&limit=50&includeData=true",
-                server.url()
-            ))
-            .header("X-N8N-API-KEY", server.api_key())
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("json");
+        let list = support::executions(&server, "otAsyncEcho00001", 50).await;
         let runs: Vec<&Value> = list["data"]
             .as_array()
             .expect("data")

@@ -121,18 +121,7 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
 
     // Exactly once: n8n ran the workflow once per dispatch, and never for the cancelled one.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let list: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/api/v1/executions?workflowId=otSyncEcho000001&limit=250&includeData=true",
-            server.url()
-        ))
-        .header("X-N8N-API-KEY", server.api_key())
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let list = support::executions(&server, "otSyncEcho000001", 250).await;
     // Every execution of the workflow, whatever it received: exactly the five dispatched
     // payloads, the cancelled one absent.
     let executions = list["data"].as_array().expect("data");

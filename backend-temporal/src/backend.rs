@@ -178,11 +178,7 @@ impl TemporalBackend {
 
     /// A backend instance called `name` (its task ids are `<name>:<workflow id>:<run id>`).
     pub fn named(name: &str, config: TemporalConfig) -> Result<Self> {
-        if !orchestrator_core::config::is_instance_name(name) {
-            return Err(Error::config(format!(
-                "`{name}` is not a backend instance name ([a-z][a-z0-9-]*)"
-            )));
-        }
+        orchestrator_core::config::check_instance_name(name)?;
         config.validate()?;
         Ok(Self {
             inner: Arc::new(Inner {

@@ -498,6 +498,16 @@ pub const NON_CONFIG_VARS: &[&str] = &[
     "ORCHESTRATOR_ATTEMPT",
 ];
 
+/// `InvalidConfig` unless `name` is a backend instance name (see [`is_instance_name`]).
+pub fn check_instance_name(name: &str) -> Result<()> {
+    if is_instance_name(name) {
+        return Ok(());
+    }
+    Err(Error::config(format!(
+        "`{name}` is not a backend instance name: use [a-z][a-z0-9-]* (at most 64 bytes)"
+    )))
+}
+
 /// Whether `name` is a backend instance name: `[a-z][a-z0-9-]*`, at most 64 bytes.
 pub fn is_instance_name(name: &str) -> bool {
     let mut bytes = name.bytes();

@@ -48,11 +48,7 @@ impl BackendRegistration {
     /// Build the instance `instance` from its configuration table (`null`: no table
     /// given; the `kind` key already removed).
     pub fn build(&self, instance: &str, table: &serde_json::Value) -> Result<SharedBackend> {
-        if !crate::config::is_instance_name(instance) {
-            return Err(Error::config(format!(
-                "backend instance name `{instance}` is not valid: use [a-z][a-z0-9-]* (at most 64 bytes)"
-            )));
-        }
+        crate::config::check_instance_name(instance)?;
         (self.build)(instance, table)
     }
 }

@@ -99,11 +99,7 @@ impl N8nBackend {
 
     /// A backend instance called `name` (its task ids are `<name>:<dispatch>[:<execution>]`).
     pub fn named(name: &str, config: N8nConfig) -> Result<Self> {
-        if !orchestrator_core::config::is_instance_name(name) {
-            return Err(Error::config(format!(
-                "`{name}` is not a backend instance name ([a-z][a-z0-9-]*)"
-            )));
-        }
+        orchestrator_core::config::check_instance_name(name)?;
         config.validate()?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout())

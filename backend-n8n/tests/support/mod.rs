@@ -20,3 +20,19 @@ pub fn config(server: &N8nServer) -> N8nConfig {
 pub fn backend(server: &N8nServer) -> N8nBackend {
     N8nBackend::new(config(server)).expect("backend")
 }
+
+/// n8n's own list of `workflow_id`'s executions, with their data (the API's JSON).
+pub async fn executions(server: &N8nServer, workflow_id: &str, limit: u32) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/executions?workflowId={workflow_id}&limit={limit}&includeData=true",
+            server.url()
+        ))
+        .header("X-N8N-API-KEY", server.api_key())
+        .send()
+        .await
+        .expect("list executions")
+        .json()
+        .await
+        .expect("executions JSON")
+}
