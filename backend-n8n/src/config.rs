@@ -158,7 +158,8 @@ pub struct N8nConfig {
     #[serde(default)]
     pub hmac_secret: Option<Secret>,
     /// Key that signs task ids, so any process of this deployment accepts the ids another
-    /// issued and refuses made-up ones; the API key (else `hmac_secret`) when unset. Never
+    /// issued and refuses forged ones; when unset ids are bound to `url` (made-up ids are
+    /// still refused, but the URL is no secret). Changing it invalidates issued ids. Never
     /// printed.
     #[serde(default)]
     pub id_key: Option<Secret>,

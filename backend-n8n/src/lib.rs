@@ -39,7 +39,7 @@
 //! status says so honestly: `UNKNOWN`, "delivered, execution not tracked".
 //!
 //! ## Identity
-//! Task ids are signed (HMAC-SHA256 with `id_key`, else the API key, else `hmac_secret`), so
+//! Task ids are signed (HMAC-SHA256 with `id_key`, else bound to the n8n `url`), so
 //! any process configured for the same deployment reads the ids another issued, across
 //! restarts, while a made-up id or an execution id spliced onto another dispatch is
 //! `NotFound`. Ids issued before signing existed are malformed (`InvalidTaskId`).

@@ -2,11 +2,12 @@
 //!
 //! An n8n task id is `<instance>:<dispatch uuid>[:<execution id>].<signature>`: the
 //! signature is the first 16 bytes (hex) of HMAC-SHA256 over `<instance>:<dispatch>[:<exec>]`,
-//! keyed by `id_key`, else the API key, else `hmac_secret`, else the n8n URL (which binds ids
-//! to the deployment but, being no secret, does not stop a deliberate forgery: set one of
-//! the secrets for that). Any process configured for the same deployment verifies the ids
-//! another issued, across restarts, with nothing stored; a made-up id, or an execution id
-//! spliced onto another dispatch, fails the check and is `NotFound`.
+//! keyed by `id_key` when set, else by the n8n URL. Any process configured for the same
+//! deployment verifies the ids another issued, across restarts, with nothing stored; a
+//! made-up id, or an execution id spliced onto another dispatch, fails the check and is
+//! `NotFound`. The URL binds ids to the deployment but is no secret: set `id_key` to make
+//! ids unforgeable. Credentials are deliberately not used: adding or rotating an API key
+//! must not invalidate the ids already handed out (a test caught exactly that).
 
 use hmac::{Hmac, KeyInit, Mac};
 
@@ -17,12 +18,7 @@ const SIG_BYTES: usize = 16;
 
 /// The key ids are signed with, from the configuration (see the module docs).
 pub(crate) fn id_key(config: &N8nConfig) -> Vec<u8> {
-    let secret = config
-        .id_key
-        .as_ref()
-        .or(config.api_key.as_ref())
-        .or(config.hmac_secret.as_ref())
-        .map(|s| s.expose().to_string());
+    let secret = config.id_key.as_ref().map(|s| s.expose().to_string());
     // Domain-separated, so the key material never signs anything else as is.
     format!(
         "orchestrator n8n task ids|{}",
