@@ -151,7 +151,7 @@ impl TestActivities {
 /// A Rust worker on its own thread (`Worker::run` is `!Send`).
 pub struct TestWorker {
     shutdown: Option<Box<dyn Fn() + Send + Sync>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
 }
 
 impl TestWorker {
@@ -180,10 +180,8 @@ impl TestWorker {
                 let mut worker = Worker::new(&runtime, client, opts).expect("worker");
                 let handle = worker.shutdown_handle();
                 let _ = tx.send(Box::new(handle));
-                if let Err(e) = worker.run().await {
-                    eprintln!("test worker ended: {e}");
-                }
-            });
+                worker.run().await.map_err(|e| e.to_string())
+            })
         });
         let shutdown = rx
             .recv_timeout(Duration::from_secs(30))
@@ -194,12 +192,18 @@ impl TestWorker {
         }
     }
 
+    /// Shut the worker down and wait for it; a worker that failed (or whose thread
+    /// panicked) fails the test instead of passing silently.
     pub fn stop(&mut self) {
         if let Some(s) = self.shutdown.take() {
             s();
         }
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("the Temporal test worker failed: {e}"),
+                Err(_) => panic!("the Temporal test worker's thread panicked"),
+            }
         }
     }
 }
