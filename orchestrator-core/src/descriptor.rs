@@ -152,18 +152,6 @@ impl Capabilities {
         self.0 & c.bit() != 0
     }
 
-    /// The set plus `c`.
-    #[must_use]
-    pub const fn with(self, c: Capability) -> Self {
-        Capabilities(self.0 | c.bit())
-    }
-
-    /// The set without `c`.
-    #[must_use]
-    pub const fn without(self, c: Capability) -> Self {
-        Capabilities(self.0 & !c.bit())
-    }
-
     /// The members, in [`Capability::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Capability> {
         Capability::ALL.into_iter().filter(move |c| self.has(*c))
