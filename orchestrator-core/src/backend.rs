@@ -22,6 +22,9 @@ pub struct ScheduleRequest {
     payload: serde_json::Value,
     options: TaskOptions,
     created_at: u64,
+    /// The kind whose descriptor admitted this request, so a backend's own check after the
+    /// orchestrator's is free. Only core code sets it.
+    admitted_by: Option<&'static str>,
 }
 
 impl ScheduleRequest {
@@ -41,6 +44,7 @@ impl ScheduleRequest {
             payload,
             options,
             created_at,
+            admitted_by: None,
         })
     }
 
@@ -70,6 +74,16 @@ impl ScheduleRequest {
             map.insert(key.to_string(), value);
         }
         self
+    }
+
+    /// Whether `kind`'s descriptor already admitted this request.
+    pub(crate) fn admitted_by(&self, kind: &str) -> bool {
+        self.admitted_by == Some(kind)
+    }
+
+    /// Record that `kind`'s descriptor admitted this request.
+    pub(crate) fn mark_admitted(&mut self, kind: &'static str) {
+        self.admitted_by = Some(kind);
     }
 
     /// When the request was validated (epoch ms).
@@ -103,7 +117,8 @@ pub trait Backend: Send + Sync + Debug + 'static {
 
     /// Schedule one task and return its id. The orchestrator only passes requests the
     /// descriptor admitted; a backend called directly should run
-    /// `self.descriptor().admit(self.name(), &request)?` first (the in-tree ones do).
+    /// `self.descriptor().admit(self.name(), &request)?` first (the in-tree ones do; it
+    /// costs nothing for a request the orchestrator already admitted).
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId>;
 
     /// Schedule many tasks; ids come back in request order. The default runs

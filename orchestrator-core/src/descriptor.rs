@@ -222,6 +222,9 @@ impl Descriptor {
     /// type is one it runs, every option set is one it honours, and its input rules pass.
     /// No I/O; the orchestrator calls this before every schedule.
     pub fn admit(&self, backend: &str, request: &ScheduleRequest) -> Result<()> {
+        if request.admitted_by(self.kind) {
+            return Ok(());
+        }
         let task_type = request.task_type();
         if !self.runs(task_type) {
             return Err(Error::WrongTaskType {
@@ -241,6 +244,20 @@ impl Descriptor {
         }
         (self.input_rules)(request)?;
         Ok(())
+    }
+}
+
+impl Descriptor {
+    /// [`Descriptor::admit`] `request`, and mark it admitted so the backend's own check is
+    /// not run again.
+    pub(crate) fn admitted(
+        &self,
+        backend: &str,
+        mut request: ScheduleRequest,
+    ) -> Result<ScheduleRequest> {
+        self.admit(backend, &request)?;
+        request.mark_admitted(self.kind);
+        Ok(request)
     }
 }
 

@@ -242,7 +242,7 @@ impl Orchestrator {
         async move {
             let request = ScheduleRequest::new(name, payload, options)?;
             let backend = self.route(task_type)?;
-            backend.descriptor().admit(backend.name(), &request)?;
+            let request = backend.descriptor().admitted(backend.name(), request)?;
             // The tracking task is checked before the workflow starts, so a missing or
             // refusing SIMPLE route never leaves a started workflow behind an error.
             let tracking = match request.options().temporal.as_ref() {
@@ -283,15 +283,14 @@ impl Orchestrator {
         let simple = self.route(TaskType::Simple)?;
         simple
             .descriptor()
-            .admit(simple.name(), &request)
+            .admitted(simple.name(), request)
             .map_err(|e| match e {
                 // The tracking request's name is the tracking queue.
                 Error::InvalidInput(v) if v.field == "name" => Error::InvalidInput(
                     crate::ValidationError::new("temporal.trackingQueue", v.reason),
                 ),
                 e => e,
-            })?;
-        Ok(request)
+            })
     }
 
     async fn schedule_tracking(&self, id: &TaskId, request: ScheduleRequest) -> Result<()> {
@@ -374,7 +373,7 @@ impl Orchestrator {
                 }
                 let backend = self.route(options.task_type)?;
                 let request = ScheduleRequest::new(name, payload, options)?;
-                backend.descriptor().admit(backend.name(), &request)?;
+                let request = backend.descriptor().admitted(backend.name(), request)?;
                 let group = groups.entry(backend.name()).or_default();
                 group.0.push(i);
                 group.1.push(request);
