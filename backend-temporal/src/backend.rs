@@ -21,6 +21,7 @@ use temporalio_client::{
 };
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
+use temporalio_common::protos::temporal::api::history::v1::history_event;
 use temporalio_common::{MemoValues, RetryPolicy};
 use tokio::sync::OnceCell;
 
@@ -194,41 +195,65 @@ impl TemporalBackend {
         &self.inner.config
     }
 
-    /// The attempt number of run `run_id` (from its start event; 1 when absent).
-    async fn run_attempt(&self, workflow_id: &str, run_id: &str) -> Result<u32> {
+    /// One event of run `run` of `wf`, from a one-event history page: its start event, or
+    /// with `close_event` its close event (`None` while the run is open). A run the server
+    /// does not know is `NotFound` for task `id`.
+    async fn first_event(
+        &self,
+        id: &TaskId,
+        wf: &str,
+        run: &str,
+        close_event: bool,
+    ) -> Result<Option<history_event::Attributes>> {
         use temporalio_client::grpc::WorkflowService;
         use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
-        use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+        use temporalio_common::protos::temporal::api::enums::v1::HistoryEventFilterType;
         use temporalio_common::protos::temporal::api::workflowservice::v1::GetWorkflowExecutionHistoryRequest;
-        let mut svc = self.client().await?.clone();
+        let filter = if close_event {
+            HistoryEventFilterType::CloseEvent
+        } else {
+            HistoryEventFilterType::AllEvent
+        };
         let request = GetWorkflowExecutionHistoryRequest {
             namespace: self.inner.config.namespace.clone(),
             execution: Some(WorkflowExecution {
-                workflow_id: workflow_id.to_string(),
-                run_id: run_id.to_string(),
+                workflow_id: wf.to_string(),
+                run_id: run.to_string(),
             }),
             maximum_page_size: 1,
+            history_event_filter_type: filter as i32,
             ..Default::default()
         };
+        let mut svc = self.client().await?.clone();
         let reply = self
             .timed(
-                "reading the run's start event",
+                "reading a run's history",
                 svc.get_workflow_execution_history(tonic::Request::new(request)),
             )
             .await?
             .map_err(|s| {
+                if s.code() == tonic::Code::NotFound {
+                    return Error::not_found(id);
+                }
                 let msg = s.message().to_string();
                 map_status(s.code(), &msg, "read history").with_source(s)
             })?;
-        let attempt = reply
+        Ok(reply
             .into_inner()
             .history
             .and_then(|h| h.events.into_iter().next())
-            .and_then(|e| match e.attributes {
-                Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) => Some(a.attempt),
-                _ => None,
-            });
-        Ok(attempt.map_or(1, |a| u32::try_from(a).unwrap_or(1).max(1)))
+            .and_then(|e| e.attributes))
+    }
+
+    /// The attempt number of run `run` (from its start event; 1 when absent).
+    async fn run_attempt(&self, id: &TaskId, wf: &str, run: &str) -> Result<u32> {
+        let attempt = match self.first_event(id, wf, run, false).await? {
+            Some(history_event::Attributes::WorkflowExecutionStartedEventAttributes(a)) => {
+                a.attempt
+            }
+            _ => 1,
+        };
+        Ok(u32::try_from(attempt).unwrap_or(1).max(1))
     }
 
     async fn timed<T, E>(
@@ -329,55 +354,15 @@ impl TemporalBackend {
     /// The run that follows `run` in its chain (continue-as-new, retry, cron), from its close
     /// event; `None` while `run` is open or when the chain ended with it.
     async fn next_run(&self, id: &TaskId, wf: &str, run: &str) -> Result<Option<String>> {
-        use temporalio_client::grpc::WorkflowService;
-        use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
-        use temporalio_common::protos::temporal::api::enums::v1::HistoryEventFilterType;
-        use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
-        use temporalio_common::protos::temporal::api::workflowservice::v1::GetWorkflowExecutionHistoryRequest;
-        let mut svc = self.client().await?.clone();
-        let request = GetWorkflowExecutionHistoryRequest {
-            namespace: self.inner.config.namespace.clone(),
-            execution: Some(WorkflowExecution {
-                workflow_id: wf.to_string(),
-                run_id: run.to_string(),
-            }),
-            history_event_filter_type: HistoryEventFilterType::CloseEvent as i32,
-            ..Default::default()
+        use history_event::Attributes as A;
+        let next = match self.first_event(id, wf, run, true).await? {
+            Some(A::WorkflowExecutionContinuedAsNewEventAttributes(a)) => a.new_execution_run_id,
+            Some(A::WorkflowExecutionFailedEventAttributes(a)) => a.new_execution_run_id,
+            Some(A::WorkflowExecutionTimedOutEventAttributes(a)) => a.new_execution_run_id,
+            Some(A::WorkflowExecutionCompletedEventAttributes(a)) => a.new_execution_run_id,
+            _ => String::new(),
         };
-        let reply = self
-            .timed(
-                "reading the run's close event",
-                svc.get_workflow_execution_history(tonic::Request::new(request)),
-            )
-            .await?
-            .map_err(|s| {
-                if s.code() == tonic::Code::NotFound {
-                    return Error::not_found(id);
-                }
-                let msg = s.message().to_string();
-                map_status(s.code(), &msg, "read history").with_source(s)
-            })?;
-        let next = reply
-            .into_inner()
-            .history
-            .and_then(|h| h.events.into_iter().last())
-            .and_then(|e| match e.attributes {
-                Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(a)) => {
-                    Some(a.new_execution_run_id)
-                }
-                Some(Attributes::WorkflowExecutionFailedEventAttributes(a)) => {
-                    Some(a.new_execution_run_id)
-                }
-                Some(Attributes::WorkflowExecutionTimedOutEventAttributes(a)) => {
-                    Some(a.new_execution_run_id)
-                }
-                Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) => {
-                    Some(a.new_execution_run_id)
-                }
-                _ => None,
-            })
-            .filter(|r| !r.is_empty());
-        Ok(next)
+        Ok(Some(next).filter(|r| !r.is_empty()))
     }
 
     /// The current run of the chain task `id` names (the chain its first run began): the
@@ -604,7 +589,7 @@ impl Backend for TemporalBackend {
         // A retry is a new run of the chain; its start event carries the attempt number.
         // Attempts made are those that ended: all of them once closed, the earlier ones
         // while a run is open.
-        let attempt = self.run_attempt(wf, run_of(&desc)).await?;
+        let attempt = self.run_attempt(id, wf, run_of(&desc)).await?;
         s.attempts_made = if state.is_finished() {
             attempt
         } else {
