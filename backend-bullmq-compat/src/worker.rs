@@ -97,12 +97,8 @@ impl<I: std::fmt::Debug> std::fmt::Debug for JobContext<I> {
 impl<I> JobContext<I> {
     /// Report progress (a number or any JSON); Node `QueueEvents` receive a `progress` event.
     pub async fn progress(&self, progress: serde_json::Value) -> Result<()> {
-        let p = match progress.as_f64() {
-            Some(n) => JobProgress::Number(n),
-            None => JobProgress::Object(progress),
-        };
         self.queue
-            .update_job_progress(&self.job_id, p)
+            .update_job_progress(&self.job_id, job_progress(progress))
             .await
             .map_err(error::map)
     }
@@ -117,15 +113,23 @@ impl<I> JobContext<I> {
         move |progress: serde_json::Value| {
             let (queue, job_id) = (Arc::clone(&queue), job_id.clone());
             tokio::spawn(async move {
-                let p = match progress.as_f64() {
-                    Some(n) => JobProgress::Number(n),
-                    None => JobProgress::Object(progress),
-                };
-                if let Err(e) = queue.update_job_progress(&job_id, p).await {
+                if let Err(e) = queue
+                    .update_job_progress(&job_id, job_progress(progress))
+                    .await
+                {
                     tracing::warn!(job.id = %job_id, error = %e, "progress update failed");
                 }
             });
         }
+    }
+}
+
+/// BullMQ's progress value: a number as a number (Node's `updateProgress(42)`), anything
+/// else as JSON.
+fn job_progress(progress: serde_json::Value) -> JobProgress {
+    match progress.as_f64() {
+        Some(n) => JobProgress::Number(n),
+        None => JobProgress::Object(progress),
     }
 }
 
