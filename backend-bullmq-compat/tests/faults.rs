@@ -86,11 +86,7 @@ async fn wrong_type_key_is_rejected_not_a_panic() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut conn = support::redis_conn(&redis).await;
     let q = unique("wrongtype");
     let _: () = redis::cmd("SET")
         .arg(format!("bull:{q}:wait"))
@@ -238,16 +234,7 @@ async fn health_reports_the_redis_version() {
     };
     let h = support::backend(&redis).health().await.expect("health");
     // The version the server itself reports, so the check reads the real server.
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn)
-        .await
-        .expect("info");
+    let info = support::info(&mut support::redis_conn(&redis).await, "server").await;
     let version = info
         .lines()
         .find_map(|l| l.strip_prefix("redis_version:"))

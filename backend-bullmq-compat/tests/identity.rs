@@ -7,15 +7,7 @@ use orchestrator_core::{
     Backend, CancelOutcome, ErrorKind, ScheduleRequest, TaskOptions, TaskState,
 };
 use serde_json::json;
-use support::{RedisServer, unique};
-
-async fn redis_conn(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(redis.url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn")
-}
+use support::{RedisServer, commandstats_of, redis_conn, unique, usec_per_call};
 
 async fn dbsize(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
     redis::cmd("DBSIZE")
@@ -52,34 +44,19 @@ async fn status_costs_the_same_at_100k_jobs_waiting() {
         .await
         .expect("llen");
     assert_eq!(depth, 100_000);
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut conn)
-        .await
-        .expect("resetstat");
     // The first and the last job added: BullMQ's list scan is worst at one end.
-    for id in [&ids[0], &ids[99_999]] {
-        for _ in 0..50 {
-            let s = b.status(id).await.expect("status");
-            assert_eq!(s.state, TaskState::Pending, "{s:?}");
+    let stats = commandstats_of(&mut conn, async {
+        for id in [&ids[0], &ids[99_999]] {
+            for _ in 0..50 {
+                let s = b.status(id).await.expect("status");
+                assert_eq!(s.state, TaskState::Pending, "{s:?}");
+            }
         }
-    }
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await
-        .expect("info");
-    let line = stats
-        .lines()
-        .find(|l| l.starts_with("cmdstat_eval:"))
-        .unwrap_or_else(|| panic!("no EVAL ran: {stats}"));
-    let per_call: f64 = line
-        .split(',')
-        .find_map(|f| f.strip_prefix("usec_per_call="))
-        .and_then(|v| v.parse().ok())
-        .expect("usec_per_call");
-    println!("status at 100,000 waiting: {per_call} µs of Redis time per call ({line})");
-    assert!(per_call < 1000.0, "{line}");
+    })
+    .await;
+    let per_call = usec_per_call(&stats, "eval");
+    println!("status at 100,000 waiting: {per_call} µs of Redis time per call");
+    assert!(per_call < 1000.0, "{stats}");
     for scan in ["cmdstat_lrange:", "cmdstat_lpos:"] {
         assert!(
             !stats.lines().any(|l| l.starts_with(scan)),
@@ -125,4 +102,57 @@ async fn reads_and_cancels_of_unknown_jobs_write_nothing() {
         .await
         .expect_err("meta is a key name");
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
+/// A 10 MB payload is stored and runs, and reading the task's status does not move it: the
+/// script reads the fields a status needs, never the job's data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_10_mb_payload_is_not_read_by_status() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = support::backend(&redis);
+    let q = unique("big");
+    let big = "x".repeat(10 * 1024 * 1024);
+    let id = b
+        .schedule(
+            ScheduleRequest::new(q.as_str(), json!({ "blob": big }), TaskOptions::simple())
+                .expect("valid"),
+        )
+        .await
+        .expect("a 10 MB payload is accepted");
+    let mut conn = redis_conn(&redis).await;
+    let stats = commandstats_of(&mut conn, async {
+        for _ in 0..20 {
+            let s = b.status(&id).await.expect("status");
+            assert_eq!(s.state, TaskState::Pending, "{s:?}");
+        }
+    })
+    .await;
+    let per_call = usec_per_call(&stats, "eval");
+    println!("status of a 10 MB job: {per_call} µs of Redis time per call");
+    assert!(per_call < 200.0, "status read the payload: {stats}");
+    // The worker gets it whole.
+    let w = b
+        .worker(
+            &q,
+            backend_bullmq_compat::WorkerConfig::default(),
+            |ctx: backend_bullmq_compat::JobContext<serde_json::Value>| async move {
+                Ok::<_, backend_bullmq_compat::HandlerError>(json!(
+                    ctx.data["blob"].as_str().map(str::len)
+                ))
+            },
+        )
+        .await
+        .expect("worker");
+    let s = orchestrator_testkit::conformance::wait_finished(
+        &b,
+        &id,
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    w.close(std::time::Duration::from_secs(5))
+        .await
+        .expect("close");
+    assert_eq!(s.result, Some(json!(10 * 1024 * 1024)), "{s:?}");
 }
