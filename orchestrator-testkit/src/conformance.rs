@@ -207,16 +207,27 @@ async fn wait_gone(b: &dyn Backend, id: &TaskId, timeout: Duration) {
 
 type Log = Arc<Mutex<Vec<Value>>>;
 
-fn recording(log: &Log, result: Value) -> Handler {
+/// A handler that logs `pick(ctx)` for every attempt, then answers `outcome`.
+fn logging(
+    log: &Log,
+    pick: fn(&crate::TaskContext) -> Value,
+    outcome: crate::HandlerResult,
+) -> Handler {
     let log = log.clone();
     Handler::new(move |ctx| {
         let log = log.clone();
-        let result = result.clone();
+        let outcome = outcome.clone();
+        let picked = pick(&ctx);
         async move {
-            log.lock().expect("log").push(ctx.payload.clone());
-            Ok(result)
+            log.lock().expect("log").push(picked);
+            outcome
         }
     })
+}
+
+/// A handler that logs each payload and completes with `result`.
+fn recording(log: &Log, result: Value) -> Handler {
+    logging(log, |ctx| ctx.payload.clone(), Ok(result))
 }
 
 /// A handler that signals each start on the returned channel, then waits for `release`.
@@ -533,17 +544,10 @@ pub async fn honours_job_name(h: &dyn Harness) {
     let b = h.backend();
     let name = unique("jobname");
     let seen: Log = Arc::default();
-    let log = seen.clone();
     let _w = h
         .serve(
             &name,
-            Handler::new(move |ctx| {
-                let log = log.clone();
-                async move {
-                    log.lock().expect("log").push(json!(ctx.name));
-                    Ok(json!(null))
-                }
-            }),
+            logging(&seen, |ctx| json!(ctx.name), Ok(json!(null))),
         )
         .await
         .expect("serve");
@@ -613,17 +617,10 @@ pub async fn honours_remove_on_fail(h: &dyn Harness) {
     let b = h.backend();
     let name = unique("rmf");
     let ran: Log = Arc::default();
-    let log = ran.clone();
     let _w = h
         .serve(
             &name,
-            Handler::new(move |ctx| {
-                let log = log.clone();
-                async move {
-                    log.lock().expect("log").push(ctx.payload);
-                    Err("always".to_string())
-                }
-            }),
+            logging(&ran, |ctx| ctx.payload.clone(), Err("always".to_string())),
         )
         .await
         .expect("serve");
