@@ -215,11 +215,25 @@ impl BullmqBackend {
         self.inner.queues.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A job's state and hash through [`crate::state`]'s script.
-    async fn read_job(&self, queue: &str, job_id: &str) -> Result<crate::state::Answer> {
-        let conn = self.connection().await?;
-        let mut cmd = crate::state::command(&self.inner.config.prefix, queue, job_id);
-        self.timed("reading a job", conn.cmd(&mut cmd)).await
+    /// Run one of [`crate::scripts`] (EVALSHA; the text is loaded once) within the timeout.
+    async fn script<T: redis::FromRedisValue>(
+        &self,
+        what: &str,
+        invocation: redis::ScriptInvocation<'static>,
+    ) -> Result<T> {
+        let mut conn = self.connection().await?.connection();
+        let limit = self.inner.config.command_timeout();
+        match tokio::time::timeout(limit, invocation.invoke_async(&mut conn)).await {
+            Ok(r) => r.map_err(|e| error::map_redis(&e, e.to_string()).with_source(e)),
+            Err(_) => Err(error::timeout(what, limit)),
+        }
+    }
+
+    /// A job's state and status fields through [`crate::scripts::read`].
+    async fn read_job(&self, queue: &str, job_id: &str) -> Result<crate::scripts::Answer> {
+        let prefix = &self.inner.config.prefix;
+        self.script("reading a job", crate::scripts::read(prefix, queue, job_id))
+            .await
     }
 
     fn task_id(&self, queue: &str, job_id: &str) -> Result<TaskId> {
@@ -297,7 +311,7 @@ impl Backend for BullmqBackend {
             .await?
             .ok_or_else(|| Error::not_found(id))?;
         let job = bullmq::Job::from_redis_hash(job_id, &fields).map_err(error::map)?;
-        let (state, native_state) = map_state(crate::state::job_state(&native));
+        let (state, native_state) = map_state(crate::scripts::job_state(&native));
         let mut s = TaskStatus::new(id.clone(), Source::BULLMQ, state, native_state);
         s.attempts_made = job.attempts_made();
         s.created_at = Some(job.timestamp());
@@ -322,29 +336,40 @@ impl Backend for BullmqBackend {
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
+        use crate::scripts::Cancel;
         let (queue, job_id) = split_native(id)?;
-        let outcome_for = |s: JobState| match s {
-            JobState::Completed | JobState::Failed => Some(CancelOutcome::NotCancellableFinished),
-            JobState::Active => Some(CancelOutcome::NotCancellableRunning),
-            JobState::Unknown => Some(CancelOutcome::NotFound),
-            _ => None,
-        };
-        // Read first with the read-only script: an unknown queue or job writes nothing.
-        let Some((state, _)) = self.read_job(queue, job_id).await? else {
-            return Ok(CancelOutcome::NotFound);
-        };
-        if let Some(outcome) = outcome_for(crate::state::job_state(&state)) {
-            return Ok(outcome);
-        }
-        let q = self.queue(queue).await?;
-        if self.timed("removing a job", q.remove(job_id)).await? {
-            return Ok(CancelOutcome::Cancelled);
-        }
-        // A worker locked it between our two calls.
-        let state = self
-            .timed("reading a job's state", q.get_job_state(job_id))
+        // Check and remove in one script: a job a worker finishes meanwhile is never removed,
+        // and an unknown queue or job writes nothing.
+        let prefix = &self.inner.config.prefix;
+        let word: String = self
+            .script(
+                "cancelling a job",
+                crate::scripts::cancel(prefix, queue, job_id),
+            )
             .await?;
-        Ok(outcome_for(state).unwrap_or(CancelOutcome::NotCancellableRunning))
+        Ok(match crate::scripts::cancel_outcome(&word) {
+            Cancel::Removed => CancelOutcome::Cancelled,
+            Cancel::Missing => CancelOutcome::NotFound,
+            Cancel::Finished => CancelOutcome::NotCancellableFinished,
+            Cancel::Active => CancelOutcome::NotCancellableRunning,
+            Cancel::Flow => {
+                // BullMQ's removeJob handles parents and children; it refuses a locked job
+                // (or a locked child) but not a finished one, hence the state check first.
+                let q = self.queue(queue).await?;
+                let state = self
+                    .timed("reading a job's state", q.get_job_state(job_id))
+                    .await?;
+                match state {
+                    JobState::Completed | JobState::Failed => CancelOutcome::NotCancellableFinished,
+                    JobState::Active => CancelOutcome::NotCancellableRunning,
+                    JobState::Unknown => CancelOutcome::NotFound,
+                    _ if self.timed("removing a job", q.remove(job_id)).await? => {
+                        CancelOutcome::Cancelled
+                    }
+                    _ => CancelOutcome::NotCancellableRunning,
+                }
+            }
+        })
     }
 
     async fn health(&self) -> Result<Health> {

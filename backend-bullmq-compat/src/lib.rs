@@ -19,7 +19,7 @@
 mod backend;
 mod config;
 mod error;
-mod state;
+mod scripts;
 mod worker;
 
 pub use backend::BullmqBackend;

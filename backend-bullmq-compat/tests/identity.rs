@@ -3,9 +3,15 @@
 
 mod support;
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backend_bullmq_compat::{HandlerError, JobContext, WorkerConfig};
 use orchestrator_core::{
     Backend, CancelOutcome, ErrorKind, ScheduleRequest, TaskOptions, TaskState,
 };
+use orchestrator_testkit::conformance::wait_finished;
 use serde_json::json;
 use support::{RedisServer, commandstats_of, redis_conn, unique, usec_per_call};
 
@@ -54,7 +60,7 @@ async fn status_costs_the_same_at_100k_jobs_waiting() {
         }
     })
     .await;
-    let per_call = usec_per_call(&stats, "eval");
+    let per_call = usec_per_call(&stats, "evalsha");
     println!("status at 100,000 waiting: {per_call} µs of Redis time per call");
     assert!(per_call < 1000.0, "{stats}");
     for scan in ["cmdstat_lrange:", "cmdstat_lpos:"] {
@@ -129,7 +135,7 @@ async fn a_10_mb_payload_is_not_read_by_status() {
         }
     })
     .await;
-    let per_call = usec_per_call(&stats, "eval");
+    let per_call = usec_per_call(&stats, "evalsha");
     println!("status of a 10 MB job: {per_call} µs of Redis time per call");
     assert!(per_call < 200.0, "status read the payload: {stats}");
     // The worker gets it whole.
@@ -155,4 +161,86 @@ async fn a_10_mb_payload_is_not_read_by_status() {
         .await
         .expect("close");
     assert_eq!(s.result, Some(json!(10 * 1024 * 1024)), "{s:?}");
+}
+
+/// 1,000 cancels racing a worker that completes jobs as fast as it can: a job reported
+/// cancelled never ran, and a job that ran is never reported cancelled, its result kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_racing_completion_never_loses_a_result() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = support::backend(&redis);
+    let q = unique("race");
+    let ran: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let seen = Arc::clone(&ran);
+    let worker = b
+        .worker(
+            &q,
+            WorkerConfig::default().concurrency(4),
+            move |ctx: JobContext<serde_json::Value>| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    seen.lock().expect("lock").insert(ctx.job_id.clone());
+                    Ok::<_, HandlerError>(json!({"job": ctx.job_id}))
+                }
+            },
+        )
+        .await
+        .expect("worker");
+    let mut outcomes = Vec::new();
+    for _ in 0..20 {
+        let ids = futures::future::join_all((0..50).map(|_| {
+            b.schedule(
+                ScheduleRequest::new(q.as_str(), json!({}), TaskOptions::simple()).expect("valid"),
+            )
+        }))
+        .await;
+        let ids: Vec<_> = ids.into_iter().map(|r| r.expect("schedule")).collect();
+        let cancels = futures::future::join_all(ids.iter().map(|id| b.cancel(id))).await;
+        outcomes.extend(
+            ids.into_iter()
+                .zip(cancels.into_iter().map(|c| c.expect("cancel"))),
+        );
+    }
+    let (mut cancelled, mut finished, mut running) = (0, 0, 0);
+    for (id, outcome) in &outcomes {
+        let job = id.native().split_once(':').expect("native").1;
+        match outcome {
+            CancelOutcome::Cancelled => {
+                cancelled += 1;
+                assert_eq!(
+                    b.status(id).await.expect_err("removed").kind(),
+                    ErrorKind::NotFound
+                );
+            }
+            CancelOutcome::NotCancellableFinished | CancelOutcome::NotCancellableRunning => {
+                if *outcome == CancelOutcome::NotCancellableFinished {
+                    finished += 1;
+                } else {
+                    running += 1;
+                }
+                let s = wait_finished(&b, id, Duration::from_secs(10)).await;
+                assert_eq!(s.state, TaskState::Completed, "{s:?}");
+                assert_eq!(s.result, Some(json!({"job": job})), "{s:?}");
+            }
+            other => panic!("{id}: unexpected {other:?}"),
+        }
+    }
+    worker.close(Duration::from_secs(5)).await.expect("close");
+    let ran = ran.lock().expect("lock");
+    for (id, outcome) in &outcomes {
+        let job = id.native().split_once(':').expect("native").1;
+        assert_eq!(
+            ran.contains(job),
+            *outcome != CancelOutcome::Cancelled,
+            "{id}: {outcome:?}, ran: {}",
+            ran.contains(job)
+        );
+    }
+    println!("1,000 races: {cancelled} cancelled, {finished} finished first, {running} running");
+    assert!(
+        cancelled > 0 && finished + running > 0,
+        "the race was not exercised"
+    );
 }

@@ -531,3 +531,94 @@ async fn node_queue_events_see_rust_worker_events() {
         assert_eq!(of("active", id).len(), 1, "{id}: {v}");
     }
 }
+
+/// Our cancel script removes a job as BullMQ's `removeJob` does: Node sees a `removed` event
+/// with the job's previous state, the job is gone for Node, and its deduplication id is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_sees_a_rust_cancel_as_bullmq_removal() {
+    let redis = engines!();
+    let b = support::backend(&redis);
+    let q = unique("removed");
+    let mut events = node_spawn(&redis.url(), "events.js", &[&q, "4"]).expect("node");
+    tokio::time::sleep(Duration::from_millis(700)).await; // let QueueEvents connect
+    let dedup = TaskOptions::simple().deduplication("d1", None);
+    let waiting = schedule(&b, &q, json!("w"), dedup.clone()).await;
+    let delayed = schedule(
+        &b,
+        &q,
+        json!("d"),
+        TaskOptions::simple().delay(Duration::from_secs(60)),
+    )
+    .await;
+    let prioritized = schedule(&b, &q, json!("p"), TaskOptions::simple().priority(5)).await;
+    let added = node(
+        &redis.url(),
+        "add.js",
+        &[&q, r#"[{"name":"from-node","data":"n"}]"#],
+    )
+    .await
+    .expect("node add");
+    let node_id = added["ids"][0].as_str().expect("node id").to_string();
+    let from_node =
+        orchestrator_core::TaskId::new("bullmq", &format!("{q}:{node_id}")).expect("id");
+    for id in [&waiting, &delayed, &prioritized, &from_node] {
+        assert_eq!(
+            b.cancel(id).await.expect("cancel"),
+            CancelOutcome::Cancelled,
+            "{id}"
+        );
+        assert_eq!(
+            b.cancel(id).await.expect("cancel"),
+            CancelOutcome::NotFound,
+            "{id}"
+        );
+    }
+    let job =
+        |id: &orchestrator_core::TaskId| id.native().split_once(':').expect("native").1.to_string();
+    let ids: Vec<String> = [&waiting, &delayed, &prioritized, &from_node]
+        .map(job)
+        .to_vec();
+    let mut args = vec![q.as_str()];
+    args.extend(ids.iter().map(String::as_str));
+    let got = node(&redis.url(), "get.js", &args).await.expect("node get");
+    for j in got["jobs"].as_array().expect("jobs") {
+        assert_eq!(j["state"], "missing", "{got}");
+    }
+    for (state, n) in got["counts"].as_object().expect("counts") {
+        assert_eq!(n, &json!(0), "{state} count after the cancels: {got}");
+    }
+    let out = tokio::time::timeout(Duration::from_secs(25), async {
+        let mut stdout = events.stdout.take().expect("stdout");
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
+            .await
+            .expect("read");
+        events.wait().await.expect("events.js exit");
+        text
+    })
+    .await
+    .expect("events.js finished");
+    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    assert!(v.get("timeout").is_none(), "events.js timed out: {v}");
+    let removed: Vec<(String, String)> = v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["event"] == "removed")
+        .map(|e| {
+            (
+                e["jobId"].as_str().unwrap_or_default().to_string(),
+                e["prev"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = ids
+        .iter()
+        .cloned()
+        .zip(["wait", "delayed", "prioritized", "wait"].map(String::from))
+        .collect();
+    assert_eq!(removed, expected, "{v}");
+    // The deduplication id died with its job: the same id schedules a new job.
+    let again = schedule(&b, &q, json!("w2"), dedup).await;
+    assert_ne!(again, waiting);
+}

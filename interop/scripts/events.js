@@ -1,5 +1,5 @@
 // node events.js QUEUE N — prints "ready" on stderr once listening, then collects
-// completed/failed/progress/active events until N completed+failed arrived;
+// completed/failed/removed/progress/active events until N completed+failed+removed arrived;
 // prints {"events":[…]}.
 const { bullmq, connection, print } = require('./lib');
 (async () => {
@@ -13,5 +13,6 @@ const { bullmq, connection, print } = require('./lib');
   qe.on('progress', (e) => events.push({ event: 'progress', ...e }));
   qe.on('completed', (e) => { events.push({ event: 'completed', ...e }); done(); });
   qe.on('failed', (e) => { events.push({ event: 'failed', ...e }); done(); });
+  qe.on('removed', (e) => { events.push({ event: 'removed', ...e }); done(); });
   setTimeout(() => { print({ events, timeout: true }); process.exit(0); }, 20000);
 })().catch((e) => { console.error(e); process.exit(1); });

@@ -1,0 +1,182 @@
+//! The crate's own Lua scripts: reading a job in O(log N), and cancelling it atomically.
+//!
+//! Reading: BullMQ's own `getState` scans the `wait` and `active` lists (`LRANGE 0 -1`, or
+//! `LPOS`): O(depth), and Redis serves nobody else meanwhile. Here the sorted sets are asked
+//! with `ZSCORE` and an active job is recognised by its lock key, which a worker holds while
+//! it runs the job; a job that exists but is in no set and holds no lock is waiting (or is an
+//! active job whose worker died, which BullMQ's stalled check moves back to wait). The read
+//! script writes nothing, never creates a queue's keys, and reads only the fields a status
+//! shows (a job's `data` may be megabytes).
+//!
+//! Cancelling: reading the state and then calling BullMQ's `removeJob` leaves a window in
+//! which a worker can take the job and finish it, and the removal then deletes a completed
+//! job's result. The cancel script checks and removes in one atomic step, with the effects
+//! of BullMQ's `removeJob` on a plain job: the job leaves its list or set, its keys and its
+//! deduplication key (if it still owns it) are deleted, and a `removed` event goes to the
+//! queue's event stream, which Node `QueueEvents` listeners receive. A job in a flow (with
+//! a parent or children) or made by a job scheduler is left to BullMQ's own `removeJob`,
+//! which knows those structures (see [`Cancel::Flow`]).
+//!
+//! Both run through `EVALSHA`: the script text crosses the network once per connection.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use bullmq::JobState;
+
+/// KEYS: job hash, completed, failed, delayed, prioritized, waiting-children, lock.
+/// ARGV: job id, then the hash fields to read. Returns `false` for a missing job, else
+/// `{state, {field, value, …}}` with the fields present.
+static READ: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local id = ARGV[1]
+local state
+if redis.call('ZSCORE', KEYS[2], id) then state = 'completed'
+elseif redis.call('ZSCORE', KEYS[3], id) then state = 'failed'
+elseif redis.call('ZSCORE', KEYS[4], id) then state = 'delayed'
+elseif redis.call('ZSCORE', KEYS[5], id) then state = 'prioritized'
+elseif redis.call('ZSCORE', KEYS[6], id) then state = 'waiting-children'
+elseif redis.call('EXISTS', KEYS[7]) == 1 then state = 'active'
+else state = 'waiting' end
+local names = {unpack(ARGV, 2)}
+local values = redis.call('HMGET', KEYS[1], unpack(names))
+local fields = {}
+for i, name in ipairs(names) do
+  if values[i] then
+    fields[#fields + 1] = name
+    fields[#fields + 1] = values[i]
+  end
+end
+return {state, fields}
+",
+    )
+});
+
+/// KEYS: job hash, completed, failed, delayed, prioritized, waiting-children, lock, wait,
+/// paused, meta, events. ARGV: job id, the queue's key prefix (`bull:q:`).
+/// Returns one word: `missing`, `completed`, `failed`, `active`, `flow`, or `removed:<prev>`.
+///
+/// A job in no set, no list and without a lock is in `active` with an expired lock (its
+/// worker died): BullMQ's stalled check owns it, so it is reported active and left alone.
+static CANCEL: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local job, id, prefix = KEYS[1], ARGV[1], ARGV[2]
+if redis.call('EXISTS', job) == 0 then return 'missing' end
+if redis.call('ZSCORE', KEYS[2], id) then return 'completed' end
+if redis.call('ZSCORE', KEYS[3], id) then return 'failed' end
+if redis.call('EXISTS', KEYS[7]) == 1 then return 'active' end
+if redis.call('HEXISTS', job, 'parentKey') == 1 or redis.call('HEXISTS', job, 'rjk') == 1
+  or redis.call('EXISTS', job .. ':dependencies', job .. ':processed', job .. ':failed',
+                job .. ':unsuccessful') > 0 then
+  return 'flow'
+end
+local prev
+if redis.call('ZREM', KEYS[4], id) == 1 then prev = 'delayed'
+elseif redis.call('ZREM', KEYS[5], id) == 1 then prev = 'prioritized'
+elseif redis.call('ZREM', KEYS[6], id) == 1 then prev = 'waiting-children'
+elseif redis.call('LREM', KEYS[8], 1, id) == 1 then prev = 'wait'
+elseif redis.call('LREM', KEYS[9], 1, id) == 1 then prev = 'paused'
+else return 'active' end
+local dedup = redis.call('HGET', job, 'deid')
+if dedup and redis.call('GET', prefix .. 'de:' .. dedup) == id then
+  redis.call('DEL', prefix .. 'de:' .. dedup, prefix .. 'dn:' .. dedup)
+end
+redis.call('DEL', job, job .. ':logs')
+local max_events = tonumber(redis.call('HGET', KEYS[10], 'opts.maxLenEvents')) or 10000
+redis.call('XADD', KEYS[11], 'MAXLEN', '~', max_events, '*', 'event', 'removed',
+  'jobId', id, 'prev', prev)
+return 'removed:' .. prev
+",
+    )
+});
+
+/// The job hash fields a status reads (BullMQ's names: `atm` is attempts made).
+const STATUS_FIELDS: &[&str] = &[
+    "atm",
+    "timestamp",
+    "processedOn",
+    "finishedOn",
+    "returnvalue",
+    "failedReason",
+    "progress",
+];
+
+/// The keys both scripts start with, in their order.
+fn job_keys(inv: &mut redis::ScriptInvocation<'_>, base: &str, job_id: &str) {
+    inv.key(format!("{base}:{job_id}"))
+        .key(format!("{base}:completed"))
+        .key(format!("{base}:failed"))
+        .key(format!("{base}:delayed"))
+        .key(format!("{base}:prioritized"))
+        .key(format!("{base}:waiting-children"))
+        .key(format!("{base}:{job_id}:lock"));
+}
+
+/// The invocation reading job `job_id` of `queue` under `prefix`.
+pub(crate) fn read(prefix: &str, queue: &str, job_id: &str) -> redis::ScriptInvocation<'static> {
+    let base = format!("{prefix}:{queue}");
+    let mut inv = READ.prepare_invoke();
+    job_keys(&mut inv, &base, job_id);
+    inv.arg(job_id).arg(STATUS_FIELDS);
+    inv
+}
+
+/// The invocation cancelling job `job_id` of `queue` under `prefix`.
+pub(crate) fn cancel(prefix: &str, queue: &str, job_id: &str) -> redis::ScriptInvocation<'static> {
+    let base = format!("{prefix}:{queue}");
+    let mut inv = CANCEL.prepare_invoke();
+    job_keys(&mut inv, &base, job_id);
+    inv.key(format!("{base}:wait"))
+        .key(format!("{base}:paused"))
+        .key(format!("{base}:meta"))
+        .key(format!("{base}:events"))
+        .arg(job_id)
+        .arg(format!("{base}:"));
+    inv
+}
+
+/// The read script's answer: `None` for a missing job, else its state and hash.
+pub(crate) type Answer = Option<(String, HashMap<String, String>)>;
+
+/// What the cancel script did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cancel {
+    /// Removed; it will not run.
+    Removed,
+    /// No such job.
+    Missing,
+    /// Already completed or failed: left as it is, result kept.
+    Finished,
+    /// A worker holds it (or held it and died: BullMQ's stalled check owns it).
+    Active,
+    /// Part of a flow or made by a job scheduler: BullMQ's `removeJob` must do it.
+    Flow,
+}
+
+/// The cancel script's word, as a [`Cancel`].
+pub(crate) fn cancel_outcome(word: &str) -> Cancel {
+    match word {
+        "missing" => Cancel::Missing,
+        "completed" | "failed" => Cancel::Finished,
+        "flow" => Cancel::Flow,
+        w if w.starts_with("removed:") => Cancel::Removed,
+        _ => Cancel::Active,
+    }
+}
+
+/// The BullMQ state named by the read script.
+pub(crate) fn job_state(s: &str) -> JobState {
+    match s {
+        "completed" => JobState::Completed,
+        "failed" => JobState::Failed,
+        "delayed" => JobState::Delayed,
+        "prioritized" => JobState::Prioritized,
+        "waiting-children" => JobState::WaitingChildren,
+        "active" => JobState::Active,
+        "waiting" => JobState::Waiting,
+        _ => JobState::Unknown,
+    }
+}
