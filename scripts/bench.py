@@ -46,6 +46,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", default="", help="run only rows whose label contains this text")
+    ap.add_argument("--depths", default="1000,100000,1000000",
+                    help="queue depths (comma-separated) of the status-vs-depth rows")
     a = ap.parse_args()
 
     rbin = os.path.join(ROOT, "target", "release", "orchestrator-bench")
@@ -120,6 +122,34 @@ def main():
                     per[name]["usec_per_job"].append(server_usec(port) / jobs)
                     per[name]["rss"].append(rss)
             results[label] = (kind, per)
+        # Status vs depth: the queue is filled once per depth (never flushed between
+        # contenders: status reads write nothing) and the oldest waiting job is read, the
+        # worst case for a scan of the wait list (it sits at the list's far end).
+        status_results = {}
+        for depth in [int(d) for d in a.depths.split(",") if d]:
+            label = f"status of the oldest waiting job, {depth:,} waiting"
+            if a.only not in label:
+                continue
+            n += 1
+            queue = f"bench{n}"
+            cli(port, "FLUSHALL")
+            subprocess.run([rbin, "bulk", "direct", url, queue, str(depth), "1000"], check=True, capture_output=True)
+            # The scanning contenders get fewer calls at depth (one costs ~0.5 s at 1M).
+            scans = max(10, min(500, 20_000_000 // depth))
+            cont = {
+                "orchestrator": (500, rust("status", "orch", url, 1, 500)(queue)),
+                "bullmq-official": (scans, rust("status", "direct", url, 1, scans)(queue)),
+                "node bullmq": (scans, node("status", 1, scans)(queue)),
+            }
+            per = {name: {"calls": calls, "usec": [], "ms": []} for name, (calls, _) in cont.items()}
+            for _ in range(a.rounds):
+                for name, (calls, cmd) in cont.items():
+                    cli(port, "CONFIG", "RESETSTAT")
+                    out, _rss = run(cmd, env)
+                    # Every command the contender sent, its warm-up call (and script load) included.
+                    per[name]["usec"].append(server_usec(port) / (calls + 1))
+                    per[name]["ms"].append(out["seconds"] * 1000 / calls)
+            status_results[label] = per
         lat_results = {}
         for label, cont in latency_rows:
             if a.only not in label:
@@ -139,9 +169,10 @@ def main():
         print(f"machine: {os.cpu_count()} cores, {platform.machine()}, redis {redis_version}, node {node_version}, "
               f"node bullmq {json.load(open(os.path.join(node_dir, 'node_modules/bullmq/package.json')))['version']}, "
               f"jobs {a.jobs} (temporal/n8n/latency rows {side_jobs}), rounds {a.rounds}")
-        print()
-        print("| row | contender | median jobs/s | vs reference | vs node bullmq | redis usec/job | redis ceiling jobs/s | share of ceiling | peak RSS MiB |")
-        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        if results:
+            print()
+            print("| row | contender | median jobs/s | vs reference | vs node bullmq | redis usec/job | redis ceiling jobs/s | share of ceiling | peak RSS MiB |")
+            print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
         for label, (kind, per) in results.items():
             med = {k: statistics.median(v["rate"]) for k, v in per.items()}
             ref = list(per)[1]  # the direct client the orchestrator wraps
@@ -157,6 +188,15 @@ def main():
             for label, per in lat_results.items():
                 for name, v in per.items():
                     print(f"| {label} | {name} | {statistics.median(v['p50']):.2f} | {statistics.median(v['p99']):.2f} | {max(v['rss']):.0f} |")
+        if status_results:
+            print()
+            print("| row | contender | calls | redis usec/call | vs orchestrator | wall ms/call |")
+            print("|---|---|---:|---:|---:|---:|")
+            for label, per in status_results.items():
+                orch = statistics.median(per["orchestrator"]["usec"])
+                for name, v in per.items():
+                    usec = statistics.median(v["usec"])
+                    print(f"| {label} | {name} | {v['calls']} | {usec:,.1f} | {usec / orch:,.1f}x | {statistics.median(v['ms']):.3f} |")
     finally:
         redis.terminate(); redis.wait()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -8,12 +8,16 @@
 //! orchestrator-bench latency  orch|direct  REDIS_URL QUEUE JOBS RATE_PER_S
 //! orchestrator-bench temporal orch|direct  TEMPORAL_URL QUEUE JOBS CONCURRENCY
 //! orchestrator-bench n8n      orch|direct  -         -     JOBS CONCURRENCY
+//! orchestrator-bench status   orch|direct  REDIS_URL QUEUE CALLS JOB_ID
 //! ```
 //!
 //! `latency` schedules at a fixed offered rate with a worker running and prints
 //! `p50_ms`/`p99_ms` from schedule to handler start. `temporal` starts workflows (no worker:
 //! only the start RPC is measured). `n8n` dispatches to a local HTTP sink in this process
 //! that answers like an n8n webhook in respond-immediately mode.
+//!
+//! `status` reads one job's state CALLS times, one call at a time, after one warm-up call
+//! (the orchestrator's `status`, or bullmq-official's `get_job_state`).
 //!
 //! Each prints one JSON line: `{"jobs": N, "seconds": s, "rate": jobs_per_s}`. The `worker`
 //! contender expects the queue to be filled already and measures until all jobs completed.
@@ -169,6 +173,36 @@ async fn worker(mode: &str, url: &str, queue: &str, jobs: usize, conc: usize) ->
             Ok(elapsed)
         }
     }
+}
+
+async fn status(mode: &str, url: &str, queue: &str, calls: usize, job: usize) -> Res<f64> {
+    let t;
+    match mode {
+        "orch" => {
+            let backend = BullmqBackend::new(BullmqConfig::new(url))?;
+            let id = orchestrator_core::TaskId::new("bullmq", &format!("{queue}:{job}"))?;
+            backend.status(&id).await?;
+            t = Instant::now();
+            for _ in 0..calls {
+                backend.status(&id).await?;
+            }
+        }
+        _ => {
+            let q = bullmq::Queue::with_options(
+                queue,
+                bullmq::QueueOptions::new()
+                    .connection(bullmq::options::RedisConnectionOptions::new().url(url)),
+            )
+            .await?;
+            let id = job.to_string();
+            q.get_job_state(&id).await?;
+            t = Instant::now();
+            for _ in 0..calls {
+                q.get_job_state(&id).await?;
+            }
+        }
+    }
+    Ok(t.elapsed().as_secs_f64())
 }
 
 fn now_us() -> u64 {
@@ -404,7 +438,7 @@ async fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, mode, url, queue, jobs, param] = args.as_slice() else {
         eprintln!(
-            "usage: orchestrator-bench schedule|bulk|worker orch|direct REDIS_URL QUEUE JOBS PARAM"
+            "usage: orchestrator-bench schedule|bulk|worker|latency|temporal|n8n|status orch|direct URL QUEUE JOBS PARAM"
         );
         std::process::exit(2);
     };
@@ -425,6 +459,7 @@ async fn main() -> Res<()> {
         "schedule" => schedule(mode, url, queue, jobs, param).await?,
         "bulk" => bulk(mode, url, queue, jobs, param).await?,
         "worker" => worker(mode, url, queue, jobs, param).await?,
+        "status" => status(mode, url, queue, jobs, param).await?,
         other => return Err(format!("unknown benchmark {other}").into()),
     };
     println!(

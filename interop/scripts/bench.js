@@ -1,5 +1,6 @@
-// node bench.js schedule|bulk|worker QUEUE JOBS PARAM — the Node BullMQ contender.
-// Prints {"jobs", "seconds", "rate"}; `worker` expects a filled queue.
+// node bench.js schedule|bulk|worker|latency|status QUEUE JOBS PARAM — the Node BullMQ contender.
+// Prints {"jobs", "seconds", "rate"}; `worker` expects a filled queue; `status` reads job
+// PARAM's state JOBS times, one call at a time, after one warm-up call.
 const { bullmq, connection, print } = require('./lib');
 const [kind, queue, jobsArg, paramArg] = process.argv.slice(2);
 const jobs = Number(jobsArg), param = Number(paramArg);
@@ -21,6 +22,14 @@ const payload = (i) => ({ userId: i, email: 'user@example.com', template: 'welco
         await q.addBulk(batch);
       }
     }
+    seconds = Number(process.hrtime.bigint() - t) / 1e9;
+    await q.close();
+  } else if (kind === 'status') {
+    const q = new bullmq.Queue(queue, { connection });
+    const id = String(param);
+    await q.getJobState(id);
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < jobs; i++) await q.getJobState(id);
     seconds = Number(process.hrtime.bigint() - t) / 1e9;
     await q.close();
   } else if (kind === 'latency') {

@@ -1,0 +1,121 @@
+//! An n8n task id outlives the process that issued it: one `orchestrator` process schedules,
+//! others read and cancel it, before and after n8n itself restarts. Nothing is shared
+//! between the processes but the configuration (the id key).
+#![cfg(feature = "n8n")]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use orchestrator_testkit::engines::{N8nServer, free_port, n8n_default_version, unique};
+
+/// Run the CLI with n8n's settings; `(exit code, stdout, stderr)`.
+fn cli(server: &N8nServer, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORCHESTRATOR_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd
+        .args(args)
+        .env("ORCHESTRATOR_ROUTE_INTEGRATION", "n8n")
+        .env("ORCHESTRATOR_N8N_URL", server.url())
+        .env("ORCHESTRATOR_N8N_API_KEY", server.api_key())
+        .env(
+            "ORCHESTRATOR_N8N_ID_KEY",
+            "a-key-only-this-deployment-knows",
+        )
+        .output()
+        .expect("run orchestrator");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `status --json` in a fresh process, polled until the task finished (15 s at most).
+fn finished_status(server: &N8nServer, id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (code, out, err) = cli(server, &["status", id, "--json"]);
+        assert_eq!(code, 0, "status {id}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("status JSON");
+        if v["state"] != "RUNNING" && v["state"] != "PENDING" {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{id} still {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
+    let data = std::env::temp_dir().join(unique("n8n-restart"));
+    let port = free_port().to_string();
+    let data_arg = data.to_string_lossy().into_owned();
+    let args = ["--port", port.as_str(), "--data-dir", data_arg.as_str()];
+    let Some(mut server) = N8nServer::start_version(&n8n_default_version(), &args) else {
+        return;
+    };
+    let options = serde_json::json!({
+        "n8n": {"webhookUrl": format!("{}/webhook/orchestrator-test-respond", server.url())}
+    })
+    .to_string();
+    let schedule = |server: &N8nServer| {
+        let (code, out, err) = cli(
+            server,
+            &[
+                "schedule",
+                "respond",
+                "--type",
+                "integration",
+                "--data",
+                r#"{"x":1}"#,
+                "--options",
+                &options,
+                "--json",
+            ],
+        );
+        assert_eq!(code, 0, "schedule: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("schedule JSON");
+        v["taskId"].as_str().expect("taskId").to_string()
+    };
+    let id = schedule(&server);
+    let before = finished_status(&server, &id);
+    assert_eq!(before["state"], "COMPLETED", "{before}");
+    assert_eq!(before["source"], "N8N", "{before}");
+
+    server.stop();
+    let server = N8nServer::start_version(&n8n_default_version(), &args).expect("n8n restarted");
+    let after = finished_status(&server, &id);
+    assert_eq!(after["state"], before["state"], "{after}");
+    assert_eq!(after["result"], before["result"], "{after}");
+    let (code, out, err) = cli(&server, &["cancel", &id, "--json"]);
+    assert_eq!(code, 1, "a finished task is not cancelled: {out} {err}");
+
+    // A process with another id key does not accept the id: it names no dispatch it made.
+    let (code, _, err) = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["status", &id])
+        .env("ORCHESTRATOR_ROUTE_INTEGRATION", "n8n")
+        .env("ORCHESTRATOR_N8N_URL", server.url())
+        .env("ORCHESTRATOR_N8N_API_KEY", server.api_key())
+        .env("ORCHESTRATOR_N8N_ID_KEY", "another-deployment")
+        .output()
+        .map(|o| {
+            (
+                o.status.code().unwrap_or(-1),
+                (),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })
+        .expect("run orchestrator");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("not found") || err.contains("NotFound"),
+        "{err}"
+    );
+    // And the restarted n8n takes new dispatches, read by yet another process.
+    let second = schedule(&server);
+    assert_eq!(finished_status(&server, &second)["state"], "COMPLETED");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}
