@@ -133,6 +133,17 @@ impl Harness for MemoryHarness {
         self.task_type
     }
 
+    fn unknown_id(&self, name: &str) -> TaskId {
+        // Shaped as the fake's engine shapes its ids (see `malformed_id_invalid`).
+        let zero = uuid::Uuid::nil();
+        let native = match self.task_type {
+            TaskType::Simple => format!("{name}:does-not-exist"),
+            TaskType::Complex => format!("{name}:{zero}"),
+            TaskType::Integration => zero.to_string(),
+        };
+        TaskId::new(self.backend.name(), &native).expect("a valid id")
+    }
+
     async fn serve(&self, name: &str, handler: Handler) -> Result<Box<dyn Worker>> {
         self.backend.set_handler(name, handler);
         Ok(Box::new(MemoryWorker {
@@ -313,6 +324,17 @@ pub async fn unknown_id_not_found(h: &dyn Harness) {
         b.cancel(&id).await.expect("cancel"),
         CancelOutcome::NotFound
     );
+}
+
+/// An id this backend could never have issued (no queue/run/signature part) is
+/// `InvalidTaskId` for status and cancel, on the engine and on its fake alike.
+pub async fn malformed_id_invalid(h: &dyn Harness) {
+    let b = h.backend();
+    let id = TaskId::new(b.name(), "nonsense").expect("well-formed outer id");
+    let e = b.status(&id).await.expect_err("malformed");
+    assert_eq!(e.kind(), ErrorKind::InvalidTaskId, "{e}");
+    let e = b.cancel(&id).await.expect_err("malformed");
+    assert_eq!(e.kind(), ErrorKind::InvalidTaskId, "{e}");
 }
 
 /// Invalid input is a typed InvalidInput error from the orchestrator and from the backend's
@@ -1082,6 +1104,11 @@ impl Suite {
             (
                 "unknown_id_not_found",
                 case_fn!(unknown_id_not_found),
+                false,
+            ),
+            (
+                "malformed_id_invalid",
+                case_fn!(malformed_id_invalid),
                 false,
             ),
             (

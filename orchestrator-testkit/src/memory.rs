@@ -41,6 +41,40 @@ enum Flavor {
     Integration,
 }
 
+impl Flavor {
+    /// Refuse an id of a shape this engine never issues, as the real backends do: BullMQ
+    /// `<queue>:<job id>` (not one of the queue's key names), Temporal
+    /// `<workflow id>:<run id UUID>`, n8n a dispatch UUID.
+    fn check_id(self, id: &TaskId) -> Result<()> {
+        let native = id.native();
+        let ok = match self {
+            Flavor::Simple => native.split_once(':').is_some_and(|(q, j)| {
+                !q.is_empty()
+                    && !j.is_empty()
+                    && !orchestrator_core::validate::BULLMQ_KEY_NAMES.contains(&j)
+            }),
+            Flavor::Complex => native
+                .rsplit_once(':')
+                .is_some_and(|(wf, run)| !wf.is_empty() && uuid::Uuid::parse_str(run).is_ok()),
+            Flavor::Integration => uuid::Uuid::parse_str(native).is_ok(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(orchestrator_core::TaskIdError::Malformed {
+                id: id.to_string(),
+                reason: match self {
+                    Flavor::Simple => "a BullMQ task id is `<instance>:<queue>:<job id>`",
+                    Flavor::Complex => "a Temporal task id is `<instance>:<workflow id>:<run id>`",
+                    Flavor::Integration => "an n8n task id names a dispatch",
+                }
+                .into(),
+            }
+            .into())
+        }
+    }
+}
+
 /// Configuration of an in-memory backend (`[backends.memory-bullmq]` and friends).
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -685,6 +719,7 @@ impl Backend for MemoryBackend {
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
         self.injected_fault()?;
+        self.engine.flavor.check_id(id)?;
         let st = self.lock();
         let rec = st
             .tasks
@@ -712,6 +747,7 @@ impl Backend for MemoryBackend {
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
         self.injected_fault()?;
+        self.engine.flavor.check_id(id)?;
         let mut st = self.lock();
         let Some(rec) = st.tasks.get_mut(id.native()).filter(|r| r.id == *id) else {
             return Ok(CancelOutcome::NotFound);
