@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, IntoFuture};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bullmq::redis_connection::RedisConnection;
 use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
@@ -12,7 +13,7 @@ use bullmq::{
 use orchestrator_core::{
     Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health,
     RemovePolicy, Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState,
-    TaskStatus, async_trait, native_states,
+    TaskStatus, WaitOutcome, async_trait, native_states,
 };
 use tokio::sync::OnceCell;
 
@@ -36,6 +37,8 @@ struct Inner {
     conn: OnceCell<RedisConnection>,
     /// Queue handles by name; `Arc` because a `Queue` clone copies every key string.
     queues: Mutex<HashMap<String, Arc<Queue>>>,
+    /// The event-stream listeners of [`Backend::wait`].
+    listeners: Arc<crate::events::Listeners>,
 }
 
 impl std::fmt::Debug for BullmqBackend {
@@ -137,6 +140,7 @@ impl BullmqBackend {
                 config,
                 conn: OnceCell::new(),
                 queues: Mutex::new(HashMap::new()),
+                listeners: Arc::default(),
             }),
         })
     }
@@ -310,6 +314,13 @@ impl Backend for BullmqBackend {
             .read_job(queue, job_id)
             .await?
             .ok_or_else(|| Error::not_found(id))?;
+        if native == "removed" {
+            // Removed by our cancel (remembered for `CANCEL_MEMORY`).
+            let state = native_states::map(native_states::BULLMQ, "removed");
+            let mut s = TaskStatus::new(id.clone(), Source::BULLMQ, state, "removed");
+            s.finished_at = fields.get("finishedOn").and_then(|t| t.parse().ok());
+            return Ok(s);
+        }
         let job = bullmq::Job::from_redis_hash(job_id, &fields).map_err(error::map)?;
         let (state, native_state) = map_state(crate::scripts::job_state(&native));
         let mut s = TaskStatus::new(id.clone(), Source::BULLMQ, state, native_state);
@@ -350,6 +361,7 @@ impl Backend for BullmqBackend {
         Ok(match crate::scripts::cancel_outcome(&word) {
             Cancel::Removed => CancelOutcome::Cancelled,
             Cancel::Missing => CancelOutcome::NotFound,
+            Cancel::AlreadyCancelled => CancelOutcome::NotCancellableFinished,
             Cancel::Finished => CancelOutcome::NotCancellableFinished,
             Cancel::Active => CancelOutcome::NotCancellableRunning,
             Cancel::Flow => {
@@ -370,6 +382,49 @@ impl Backend for BullmqBackend {
                 }
             }
         })
+    }
+
+    /// Wait on the queue's event stream (see [`crate::events`]), re-reading the status on
+    /// each finished job of the queue and at least every 5 s.
+    async fn wait(&self, id: &TaskId, timeout: Duration) -> Result<WaitOutcome> {
+        use tokio::sync::broadcast::error::RecvError;
+        let deadline = orchestrator_core::wait::deadline(timeout)?;
+        let (queue, job) = split_native(id)?;
+        let config = &self.inner.config;
+        let stream = format!("{}:{queue}:events", config.prefix);
+        let url = config.connection().url;
+        let Some(mut finished) = self
+            .inner
+            .listeners
+            .subscribe(&url, stream, queue, config.command_timeout())
+            .await?
+        else {
+            return orchestrator_core::wait::poll(self, id, timeout).await;
+        };
+        loop {
+            let status = self.status(id).await?;
+            let now = tokio::time::Instant::now();
+            if status.state.is_finished() || now >= deadline {
+                return Ok(WaitOutcome::of(status));
+            }
+            let nap = (deadline - now).min(crate::events::RECHECK);
+            let closed = tokio::time::timeout(nap, async {
+                loop {
+                    match finished.recv().await {
+                        Ok(j) if &*j == job => return false,
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(_)) => return false,
+                        Err(RecvError::Closed) => return true,
+                    }
+                }
+            })
+            .await
+            .unwrap_or(false);
+            if closed {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                return orchestrator_core::wait::poll(self, id, left).await;
+            }
+        }
     }
 
     async fn health(&self) -> Result<Health> {

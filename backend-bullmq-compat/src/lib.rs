@@ -19,11 +19,13 @@
 mod backend;
 mod config;
 mod error;
+mod events;
 mod scripts;
 mod worker;
 
 pub use backend::BullmqBackend;
 pub use config::BullmqConfig;
+pub use scripts::{CANCEL_MEMORY, CANCEL_MEMORY_MAX};
 pub use worker::{HandlerError, JobContext, TaskWorker, WorkerConfig};
 
 /// The `bullmq` crate this backend runs on, for what the wrapper does not expose.

@@ -24,14 +24,19 @@ use std::sync::LazyLock;
 
 use bullmq::JobState;
 
-/// KEYS: job hash, completed, failed, delayed, prioritized, waiting-children, lock.
-/// ARGV: job id, then the hash fields to read. Returns `false` for a missing job, else
+/// KEYS: job hash, completed, failed, delayed, prioritized, waiting-children, lock,
+/// cancelled. ARGV: job id, then the hash fields to read. Returns `false` for a missing job,
+/// `{'removed', {'finishedOn', ms}}` for one our cancel removed, else
 /// `{state, {field, value, …}}` with the fields present.
 static READ: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local id = ARGV[1]
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local at = redis.call('ZSCORE', KEYS[8], id)
+  if at then return {'removed', {'finishedOn', at}} end
+  return false
+end
 local state
 if redis.call('ZSCORE', KEYS[2], id) then state = 'completed'
 elseif redis.call('ZSCORE', KEYS[3], id) then state = 'failed'
@@ -54,9 +59,11 @@ return {state, fields}
     )
 });
 
-/// KEYS: job hash, completed, failed, delayed, prioritized, waiting-children, lock, wait,
-/// paused, meta, events. ARGV: job id, the queue's key prefix (`bull:q:`).
-/// Returns one word: `missing`, `completed`, `failed`, `active`, `flow`, or `removed:<prev>`.
+/// KEYS: job hash, completed, failed, delayed, prioritized, waiting-children, lock,
+/// cancelled, wait, paused, meta, events. ARGV: job id, the queue's key prefix (`bull:q:`),
+/// how long (ms) and how many cancels the `cancelled` set remembers.
+/// Returns one word: `missing`, `cancelled` (by an earlier cancel), `completed`, `failed`,
+/// `active`, `flow`, or `removed:<prev>`.
 ///
 /// A job in no set, no list and without a lock is in `active` with an expired lock (its
 /// worker died): BullMQ's stalled check owns it, so it is reported active and left alone.
@@ -64,7 +71,10 @@ static CANCEL: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local job, id, prefix = KEYS[1], ARGV[1], ARGV[2]
-if redis.call('EXISTS', job) == 0 then return 'missing' end
+if redis.call('EXISTS', job) == 0 then
+  if redis.call('ZSCORE', KEYS[8], id) then return 'cancelled' end
+  return 'missing'
+end
 if redis.call('ZSCORE', KEYS[2], id) then return 'completed' end
 if redis.call('ZSCORE', KEYS[3], id) then return 'failed' end
 if redis.call('EXISTS', KEYS[7]) == 1 then return 'active' end
@@ -77,17 +87,23 @@ local prev
 if redis.call('ZREM', KEYS[4], id) == 1 then prev = 'delayed'
 elseif redis.call('ZREM', KEYS[5], id) == 1 then prev = 'prioritized'
 elseif redis.call('ZREM', KEYS[6], id) == 1 then prev = 'waiting-children'
-elseif redis.call('LREM', KEYS[8], 1, id) == 1 then prev = 'wait'
-elseif redis.call('LREM', KEYS[9], 1, id) == 1 then prev = 'paused'
+elseif redis.call('LREM', KEYS[9], 1, id) == 1 then prev = 'wait'
+elseif redis.call('LREM', KEYS[10], 1, id) == 1 then prev = 'paused'
 else return 'active' end
 local dedup = redis.call('HGET', job, 'deid')
 if dedup and redis.call('GET', prefix .. 'de:' .. dedup) == id then
   redis.call('DEL', prefix .. 'de:' .. dedup, prefix .. 'dn:' .. dedup)
 end
 redis.call('DEL', job, job .. ':logs')
-local max_events = tonumber(redis.call('HGET', KEYS[10], 'opts.maxLenEvents')) or 10000
-redis.call('XADD', KEYS[11], 'MAXLEN', '~', max_events, '*', 'event', 'removed',
+local max_events = tonumber(redis.call('HGET', KEYS[11], 'opts.maxLenEvents')) or 10000
+redis.call('XADD', KEYS[12], 'MAXLEN', '~', max_events, '*', 'event', 'removed',
   'jobId', id, 'prev', prev)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[8], now, id)
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - tonumber(ARGV[3]))
+redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -tonumber(ARGV[4]) - 1)
+redis.call('PEXPIRE', KEYS[8], ARGV[3])
 return 'removed:' .. prev
 ",
     )
@@ -112,8 +128,20 @@ fn job_keys(inv: &mut redis::ScriptInvocation<'_>, base: &str, job_id: &str) {
         .key(format!("{base}:delayed"))
         .key(format!("{base}:prioritized"))
         .key(format!("{base}:waiting-children"))
-        .key(format!("{base}:{job_id}:lock"));
+        .key(format!("{base}:{job_id}:lock"))
+        .key(format!("{base}:{CANCELLED_KEY}"));
 }
+
+/// The sorted set (per queue) of the job ids our cancels removed, scored by the time of the
+/// cancel: a status read of such a job says `CANCELLED` rather than `NotFound`. Its name is
+/// refused as a job id ([`orchestrator_core::validate::BULLMQ_KEY_NAMES`]).
+pub(crate) const CANCELLED_KEY: &str = "orchestrator-cancelled";
+
+/// How long a cancel is remembered (24 hours); later, the job's status is `NotFound`.
+pub const CANCEL_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// How many cancels a queue remembers at most (the oldest are forgotten first).
+pub const CANCEL_MEMORY_MAX: u64 = 100_000;
 
 /// The invocation reading job `job_id` of `queue` under `prefix`.
 pub(crate) fn read(prefix: &str, queue: &str, job_id: &str) -> redis::ScriptInvocation<'static> {
@@ -134,7 +162,9 @@ pub(crate) fn cancel(prefix: &str, queue: &str, job_id: &str) -> redis::ScriptIn
         .key(format!("{base}:meta"))
         .key(format!("{base}:events"))
         .arg(job_id)
-        .arg(format!("{base}:"));
+        .arg(format!("{base}:"))
+        .arg(u64::try_from(CANCEL_MEMORY.as_millis()).unwrap_or(u64::MAX))
+        .arg(CANCEL_MEMORY_MAX);
     inv
 }
 
@@ -148,6 +178,8 @@ pub(crate) enum Cancel {
     Removed,
     /// No such job.
     Missing,
+    /// An earlier cancel removed it.
+    AlreadyCancelled,
     /// Already completed or failed: left as it is, result kept.
     Finished,
     /// A worker holds it (or held it and died: BullMQ's stalled check owns it).
@@ -160,6 +192,7 @@ pub(crate) enum Cancel {
 pub(crate) fn cancel_outcome(word: &str) -> Cancel {
     match word {
         "missing" => Cancel::Missing,
+        "cancelled" => Cancel::AlreadyCancelled,
         "completed" | "failed" => Cancel::Finished,
         "flow" => Cancel::Flow,
         w if w.starts_with("removed:") => Cancel::Removed,

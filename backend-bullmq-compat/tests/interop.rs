@@ -453,8 +453,8 @@ async fn cancelled_delayed_job_never_reaches_a_node_worker() {
         .collect();
     assert_eq!(data, vec![json!("kept")]);
     assert_eq!(
-        b.status(&id).await.expect_err("removed").kind(),
-        orchestrator_core::ErrorKind::NotFound
+        b.status(&id).await.expect("remembered").state,
+        TaskState::Cancelled
     );
     assert_eq!(
         b.status(&keep).await.expect("status").state,
@@ -569,8 +569,12 @@ async fn node_sees_a_rust_cancel_as_bullmq_removal() {
         );
         assert_eq!(
             b.cancel(id).await.expect("cancel"),
-            CancelOutcome::NotFound,
+            CancelOutcome::NotCancellableFinished,
             "{id}"
+        );
+        assert_eq!(
+            b.status(id).await.expect("remembered").state,
+            TaskState::Cancelled
         );
     }
     let job =

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use orchestrator_core::{
     Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health,
     IdConflictPolicy, Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskState, TaskStatus,
-    async_trait,
+    WaitOutcome, async_trait,
 };
 use temporalio_client::errors::{
     WorkflowGetResultError, WorkflowInteractionError, WorkflowStartError,
@@ -205,6 +205,19 @@ impl TemporalBackend {
         run: &str,
         close_event: bool,
     ) -> Result<Option<history_event::Attributes>> {
+        self.history_event(id, wf, run, close_event, None).await
+    }
+
+    /// [`Self::first_event`]; with `long_poll`, the server holds the call until the event
+    /// exists, up to that long (`None` when it did not come in time).
+    async fn history_event(
+        &self,
+        id: &TaskId,
+        wf: &str,
+        run: &str,
+        close_event: bool,
+        long_poll: Option<Duration>,
+    ) -> Result<Option<history_event::Attributes>> {
         use temporalio_client::grpc::WorkflowService;
         use temporalio_common::protos::temporal::api::common::v1::WorkflowExecution;
         use temporalio_common::protos::temporal::api::enums::v1::HistoryEventFilterType;
@@ -222,22 +235,25 @@ impl TemporalBackend {
             }),
             maximum_page_size: 1,
             history_event_filter_type: filter as i32,
+            wait_new_event: long_poll.is_some(),
             ..Default::default()
         };
         let mut svc = self.client().await?.clone();
-        let reply = self
-            .timed(
-                "reading a run's history",
-                svc.get_workflow_execution_history(tonic::Request::new(request)),
-            )
-            .await?
-            .map_err(|s| {
-                if s.code() == tonic::Code::NotFound {
-                    return Error::not_found(id);
-                }
-                let msg = s.message().to_string();
-                map_status(s.code(), &msg, "read history").with_source(s)
-            })?;
+        let call = svc.get_workflow_execution_history(tonic::Request::new(request));
+        let reply = match long_poll {
+            None => self.timed("reading a run's history", call).await?,
+            Some(limit) => match tokio::time::timeout(limit, call).await {
+                Ok(r) => r,
+                Err(_) => return Ok(None),
+            },
+        }
+        .map_err(|s| {
+            if s.code() == tonic::Code::NotFound {
+                return Error::not_found(id);
+            }
+            let msg = s.message().to_string();
+            map_status(s.code(), &msg, "read history").with_source(s)
+        })?;
         Ok(reply
             .into_inner()
             .history
@@ -415,6 +431,74 @@ impl TemporalBackend {
         }
     }
 
+    /// The status of task `id` and the id of the run it describes (the chain's current run).
+    async fn status_and_run(&self, id: &TaskId) -> Result<(TaskStatus, String)> {
+        let (wf, _) = split_native(id)?;
+        // The current run of this task's chain: continue-as-new and retries are followed, a
+        // later separate start with the same workflow id is not.
+        let (handle, desc) = self.chain_run(id).await?;
+        let native_state = match desc.status() {
+            WorkflowExecutionStatus::Running => "Running",
+            WorkflowExecutionStatus::Completed => "Completed",
+            WorkflowExecutionStatus::Failed => "Failed",
+            WorkflowExecutionStatus::Canceled => "Canceled",
+            WorkflowExecutionStatus::Terminated => "Terminated",
+            WorkflowExecutionStatus::TimedOut => "TimedOut",
+            WorkflowExecutionStatus::ContinuedAsNew => "ContinuedAsNew",
+            WorkflowExecutionStatus::Paused => "Paused",
+            _ => "Unknown",
+        };
+        let mut state = orchestrator_core::native_states::map(
+            orchestrator_core::native_states::TEMPORAL,
+            native_state,
+        );
+        // No worker has picked the first workflow task yet: pending, not running.
+        if state == TaskState::Running
+            && desc.history_length() <= 2
+            && desc
+                .raw()
+                .pending_workflow_task
+                .as_ref()
+                .is_some_and(|p| p.state == 1)
+        {
+            state = TaskState::Pending;
+        }
+        let mut s = TaskStatus::new(id.clone(), Source::TEMPORAL, state, native_state);
+        s.created_at = millis(desc.start_time());
+        s.started_at = millis(desc.execution_time());
+        s.finished_at = millis(desc.close_time());
+        // A retry is a new run of the chain; its start event carries the attempt number.
+        // Attempts made are those that ended: all of them once closed, the earlier ones
+        // while a run is open.
+        let attempt = self.run_attempt(id, wf, run_of(&desc)).await?;
+        s.attempts_made = if state.is_finished() {
+            attempt
+        } else {
+            attempt.saturating_sub(1)
+        };
+        if matches!(state, TaskState::Completed | TaskState::Failed) {
+            let result = self
+                .timed(
+                    "get result",
+                    handle.get_result(WorkflowGetResultOptions::default()),
+                )
+                .await?;
+            match result {
+                Ok(raw) => {
+                    s.result = Some(
+                        raw.payloads
+                            .first()
+                            .map(payload_json)
+                            .unwrap_or(serde_json::Value::Null),
+                    )
+                }
+                Err(WorkflowGetResultError::Failed(e)) => s.error = Some(e.to_string()),
+                Err(other) => s.error = Some(other.to_string()),
+            }
+        }
+        Ok((s, run_of(&desc).to_string()))
+    }
+
     /// Terminate a running workflow at once (no cleanup runs in the workflow).
     pub async fn terminate(&self, id: &TaskId, reason: &str) -> Result<CancelOutcome> {
         let handle = match self.running(id).await? {
@@ -552,70 +636,25 @@ impl Backend for TemporalBackend {
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
+        Ok(self.status_and_run(id).await?.0)
+    }
+
+    /// Wait on the server: a long poll of the current run's close event, then the chain's
+    /// status again (a run that continued as new or retried leaves the chain open).
+    async fn wait(&self, id: &TaskId, timeout: Duration) -> Result<WaitOutcome> {
+        let deadline = orchestrator_core::wait::deadline(timeout)?;
         let (wf, _) = split_native(id)?;
-        // The current run of this task's chain: continue-as-new and retries are followed, a
-        // later separate start with the same workflow id is not.
-        let (handle, desc) = self.chain_run(id).await?;
-        let native_state = match desc.status() {
-            WorkflowExecutionStatus::Running => "Running",
-            WorkflowExecutionStatus::Completed => "Completed",
-            WorkflowExecutionStatus::Failed => "Failed",
-            WorkflowExecutionStatus::Canceled => "Canceled",
-            WorkflowExecutionStatus::Terminated => "Terminated",
-            WorkflowExecutionStatus::TimedOut => "TimedOut",
-            WorkflowExecutionStatus::ContinuedAsNew => "ContinuedAsNew",
-            WorkflowExecutionStatus::Paused => "Paused",
-            _ => "Unknown",
-        };
-        let mut state = orchestrator_core::native_states::map(
-            orchestrator_core::native_states::TEMPORAL,
-            native_state,
-        );
-        // No worker has picked the first workflow task yet: pending, not running.
-        if state == TaskState::Running
-            && desc.history_length() <= 2
-            && desc
-                .raw()
-                .pending_workflow_task
-                .as_ref()
-                .is_some_and(|p| p.state == 1)
-        {
-            state = TaskState::Pending;
-        }
-        let mut s = TaskStatus::new(id.clone(), Source::TEMPORAL, state, native_state);
-        s.created_at = millis(desc.start_time());
-        s.started_at = millis(desc.execution_time());
-        s.finished_at = millis(desc.close_time());
-        // A retry is a new run of the chain; its start event carries the attempt number.
-        // Attempts made are those that ended: all of them once closed, the earlier ones
-        // while a run is open.
-        let attempt = self.run_attempt(id, wf, run_of(&desc)).await?;
-        s.attempts_made = if state.is_finished() {
-            attempt
-        } else {
-            attempt.saturating_sub(1)
-        };
-        if matches!(state, TaskState::Completed | TaskState::Failed) {
-            let result = self
-                .timed(
-                    "get result",
-                    handle.get_result(WorkflowGetResultOptions::default()),
-                )
-                .await?;
-            match result {
-                Ok(raw) => {
-                    s.result = Some(
-                        raw.payloads
-                            .first()
-                            .map(payload_json)
-                            .unwrap_or(serde_json::Value::Null),
-                    )
-                }
-                Err(WorkflowGetResultError::Failed(e)) => s.error = Some(e.to_string()),
-                Err(other) => s.error = Some(other.to_string()),
+        // Each hop of the chain costs one long poll; the chain walk itself is bounded.
+        for _ in 0..=MAX_CHAIN_HOPS {
+            let (status, run) = self.status_and_run(id).await?;
+            let now = tokio::time::Instant::now();
+            if status.state.is_finished() || now >= deadline {
+                return Ok(WaitOutcome::of(status));
             }
+            self.history_event(id, wf, &run, true, Some(deadline - now))
+                .await?;
         }
-        Ok(s)
+        Ok(WaitOutcome::of(self.status(id).await?))
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::id::TaskId;
 use crate::status::{CancelOutcome, Health, Source, TaskStatus};
 use crate::task::{TaskOptions, TaskType};
+use crate::wait::WaitOutcome;
 
 /// A validated request to schedule one task.
 ///
@@ -141,6 +142,15 @@ pub trait Backend: Send + Sync + Debug + 'static {
 
     /// Cancel a task this backend returned.
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome>;
+
+    /// Wait until the task finishes or `timeout` passes, whichever comes first; a deadline
+    /// reached is [`WaitOutcome::StillRunning`], not an error. At most
+    /// [`crate::wait::MAX_WAIT`]. The default polls [`Backend::status`] with a doubling
+    /// pause ([`crate::wait::poll`]); backends whose engine can tell them (events, long
+    /// polls) override it.
+    async fn wait(&self, id: &TaskId, timeout: std::time::Duration) -> Result<WaitOutcome> {
+        crate::wait::poll(self, id, timeout).await
+    }
 
     /// Check that the engine is reachable and usable.
     async fn health(&self) -> Result<Health>;

@@ -15,6 +15,7 @@ pub mod registry;
 mod status;
 mod task;
 pub mod validate;
+pub mod wait;
 
 pub use async_trait::async_trait;
 pub use backend::{Backend, ScheduleRequest, SharedBackend};
@@ -29,6 +30,7 @@ pub use task::{
     Backoff, Deduplication, IdConflictPolicy, N8nOptions, RemovePolicy, TaskOptions, TaskType,
     TemporalOptions,
 };
+pub use wait::WaitOutcome;
 
 #[doc(hidden)]
 pub use inventory;

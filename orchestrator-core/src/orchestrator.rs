@@ -15,6 +15,7 @@ use crate::id::TaskId;
 use crate::registry::Registry;
 use crate::status::{CancelOutcome, Health, Source, TaskStatus};
 use crate::task::{TaskOptions, TaskType};
+use crate::wait::WaitOutcome;
 
 /// Anything that names a task: a [`TaskId`] or its string form.
 pub trait IntoTaskId {
@@ -413,6 +414,44 @@ impl Orchestrator {
         async {
             let b = self.owner(&id)?;
             b.status(&id).await.map_err(|e| e.in_instance(b.name()))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Wait until a task finishes or `timeout` (at most [`crate::wait::MAX_WAIT`]) passes:
+    /// [`WaitOutcome::Finished`] with its final status, or [`WaitOutcome::StillRunning`]
+    /// with the last status read. Each engine waits its own way: BullMQ on the queue's
+    /// events, Temporal on a long poll of the run's close event, n8n by polling with a
+    /// doubling pause.
+    ///
+    /// The seed's flow (a prep task, then a workflow that uses it) without polling by hand:
+    ///
+    /// ```
+    /// # async fn demo(orch: orchestrator_core::Orchestrator, prep: orchestrator_core::TaskId)
+    /// # -> orchestrator_core::Result<()> {
+    /// use std::time::Duration;
+    /// use orchestrator_core::WaitOutcome;
+    /// match orch.wait(&prep, Duration::from_secs(30)).await? {
+    ///     WaitOutcome::Finished(s) => println!("prep ended {:?}", s.state),
+    ///     WaitOutcome::StillRunning(s) => println!("still {:?} after 30 s", s.state),
+    ///     _ => {}
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait(
+        &self,
+        task_id: impl IntoTaskId,
+        timeout: std::time::Duration,
+    ) -> Result<WaitOutcome> {
+        let id = task_id.into_task_id()?;
+        let span = tracing::info_span!("orchestrator.wait", task.id = %id);
+        async {
+            crate::wait::deadline(timeout)?;
+            let b = self.owner(&id)?;
+            b.wait(&id, timeout)
+                .await
+                .map_err(|e| e.in_instance(b.name()))
         }
         .instrument(span)
         .await

@@ -11,7 +11,7 @@
 //! | `WAITING`    | `waiting-children`                   | `Paused`                    | `waiting`                           |
 //! | `COMPLETED`  | `completed`                          | `Completed`                 | `success`                           |
 //! | `FAILED`     | `failed`                             | `Failed`                    | `error`, `crashed`, dispatch `failed` |
-//! | `CANCELLED`  | (removed: see below)                 | `Canceled`                  | `canceled`, dispatch `cancelled`    |
+//! | `CANCELLED`  | `removed` (by our cancel: see below) | `Canceled`                  | `canceled`, dispatch `cancelled`    |
 //! | `TERMINATED` | —                                    | `Terminated`                | —                                   |
 //! | `TIMED_OUT`  | —                                    | `TimedOut`                  | —                                   |
 //! | `CONTINUED_AS_NEW` | —                              | `ContinuedAsNew`            | —                                   |
@@ -21,8 +21,10 @@
 //! checks this table against them, so the docs and the code cannot drift.
 //!
 //! A task the engine does not know is an [`crate::Error::NotFound`], never a pending
-//! state. BullMQ removes a cancelled job, so after `cancel_task` its status is `NotFound`;
-//! Temporal keeps cancelled workflows, so theirs is `CANCELLED`.
+//! state. BullMQ removes a cancelled job; the orchestrator's cancel remembers the removal
+//! (24 hours, 100,000 cancels per queue), so the status of a job it cancelled reads
+//! `CANCELLED` (`removed`), then `NotFound` once forgotten. A job removed by anything else
+//! (Node's `job.remove()`, retention) is `NotFound`. Temporal keeps cancelled workflows.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -276,6 +278,7 @@ pub mod native_states {
         ("waiting-children", TaskState::Waiting),
         ("completed", TaskState::Completed),
         ("failed", TaskState::Failed),
+        ("removed", TaskState::Cancelled),
         ("unknown", TaskState::Unknown),
     ];
 

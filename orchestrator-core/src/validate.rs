@@ -61,8 +61,9 @@ pub fn queue_name(field: &str, value: &str) -> V {
     Ok(())
 }
 
-/// Key names BullMQ uses inside a queue (`<prefix>:<queue>:<name>`); a job id equal to one
-/// would name that key instead of a job.
+/// Key names BullMQ (and the orchestrator's cancel, `orchestrator-cancelled`) use inside a
+/// queue (`<prefix>:<queue>:<name>`); a job id equal to one would name that key instead of a
+/// job.
 pub const BULLMQ_KEY_NAMES: &[&str] = &[
     "id",
     "meta",
@@ -83,6 +84,7 @@ pub const BULLMQ_KEY_NAMES: &[&str] = &[
     "de",
     "repeat",
     "metrics",
+    "orchestrator-cancelled",
 ];
 
 /// Check a custom BullMQ job id the way Node BullMQ does before adding, and refuse the

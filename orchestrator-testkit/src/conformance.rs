@@ -280,6 +280,106 @@ pub async fn schedule_status_complete(h: &dyn Harness) {
     assert!(s.finished_at.is_some());
 }
 
+/// `wait` ends with the task: completed with its result, failed with its error.
+pub async fn wait_returns_the_outcome(h: &dyn Harness) {
+    let b = h.backend();
+    let name = unique("wait");
+    let _w = h
+        .serve(
+            &name,
+            Handler::new(|ctx| async move {
+                if ctx.payload["ok"] == json!(true) {
+                    Ok(json!({"done": 1}))
+                } else {
+                    Err("boom".to_string())
+                }
+            }),
+        )
+        .await
+        .expect("serve");
+    let ok = schedule(h, &name, json!({"ok": true}), h.options(&name)).await;
+    let bad = schedule(h, &name, json!({"ok": false}), h.options(&name)).await;
+    let out = b.wait(&ok, h.pickup_timeout()).await.expect("wait");
+    assert!(out.is_finished(), "{out:?}");
+    assert_eq!(out.status().state, TaskState::Completed, "{out:?}");
+    assert_eq!(out.status().result, Some(json!({"done": 1})), "{out:?}");
+    let out = b.wait(&bad, h.pickup_timeout()).await.expect("wait");
+    assert!(out.is_finished(), "{out:?}");
+    assert_eq!(out.status().state, TaskState::Failed, "{out:?}");
+    assert!(
+        out.status()
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("boom")),
+        "{out:?}"
+    );
+    // Through the orchestrator too.
+    let out = orchestrator_for(h)
+        .wait(&ok, Duration::from_secs(1))
+        .await
+        .expect("wait");
+    assert_eq!(out.status().state, TaskState::Completed, "{out:?}");
+}
+
+/// A wait whose deadline comes first is `StillRunning` (not an error, not `TIMED_OUT`) and
+/// lasts its timeout; a cancel ends a wait in progress as `CANCELLED`; a wait longer than
+/// the maximum is refused.
+pub async fn wait_deadline_and_cancel(h: &dyn Harness) {
+    let b = h.backend();
+    let name = unique("waitd");
+    // Where a running task can be cancelled it runs (gated); elsewhere it stays pending.
+    let release = Arc::new(tokio::sync::Notify::new());
+    let running = b.capabilities().has(Capability::CancelRunning);
+    let (handler, mut started) = gated(release.clone());
+    let _w = if running {
+        Some(h.serve(&name, handler).await.expect("serve"))
+    } else {
+        None
+    };
+    let id = schedule(h, &name, json!({}), h.options(&name)).await;
+    if running {
+        tokio::time::timeout(h.pickup_timeout(), started.recv())
+            .await
+            .expect("task started")
+            .expect("channel open");
+    }
+    let t = tokio::time::Instant::now();
+    let out = b.wait(&id, Duration::from_millis(300)).await.expect("wait");
+    let took = t.elapsed();
+    assert!(!out.is_finished(), "{out:?}");
+    assert!(!out.status().state.is_finished(), "{out:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "returned after {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "returned after {took:?}");
+
+    let waiter = {
+        let b = b.clone();
+        let id = id.clone();
+        tokio::spawn(async move { b.wait(&id, Duration::from_secs(60)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(b.cancel(&id).await.expect("cancel").is_cancelled());
+    let out = tokio::time::timeout(h.pickup_timeout(), waiter)
+        .await
+        .expect("the wait ended with the cancel")
+        .expect("join")
+        .expect("wait");
+    assert!(out.is_finished(), "{out:?}");
+    assert_eq!(out.status().state, TaskState::Cancelled, "{out:?}");
+    release.notify_waiters();
+
+    let e = b
+        .wait(
+            &id,
+            orchestrator_core::wait::MAX_WAIT + Duration::from_secs(1),
+        )
+        .await
+        .expect_err("too long");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+}
+
 /// Cancelling a finished task is refused as finished, and the task stays completed.
 pub async fn cancel_finished(h: &dyn Harness) {
     let b = h.backend();
@@ -811,14 +911,15 @@ async fn assert_cancelled_and_never_runs(h: &dyn Harness, name: &str, id: &TaskI
         let s = wait_finished(&*b, id, h.pickup_timeout()).await;
         assert_eq!(s.state, TaskState::Cancelled, "{s:?}");
     } else {
-        // BullMQ removes a cancelled job, so reading it is NotFound; every other engine keeps
-        // it, CANCELLED.
-        let removes = b.source() == orchestrator_core::Source::BULLMQ;
-        match b.status(id).await {
-            Ok(s) if !removes => assert_eq!(s.state, TaskState::Cancelled, "{s:?}"),
-            Err(e) if removes => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
-            other => panic!("a cancelled {} task read back as {other:?}", b.source()),
-        }
+        // Every engine reads it back CANCELLED (BullMQ removes the job; our cancel remembers
+        // it), and a second cancel finds it finished.
+        let s = b.status(id).await.expect("a cancelled task has a status");
+        assert_eq!(s.state, TaskState::Cancelled, "{s:?}");
+        assert!(s.finished_at.is_some(), "{s:?}");
+        assert_eq!(
+            b.cancel(id).await.expect("cancel again"),
+            CancelOutcome::NotCancellableFinished
+        );
     }
     let ran = log.lock().expect("log").clone();
     assert_eq!(ran, vec![json!("control")], "a cancelled task ran");
@@ -1100,6 +1201,16 @@ impl Suite {
                 true,
             ),
             ("cancel_finished", case_fn!(cancel_finished), true),
+            (
+                "wait_returns_the_outcome",
+                case_fn!(wait_returns_the_outcome),
+                true,
+            ),
+            (
+                "wait_deadline_and_cancel",
+                case_fn!(wait_deadline_and_cancel),
+                true,
+            ),
             ("task_id_round_trip", case_fn!(task_id_round_trip), false),
             (
                 "unknown_id_not_found",

@@ -627,7 +627,12 @@ impl MemoryBackend {
                 let queue = req.name();
                 if let Some(job_id) = &o.job_id {
                     let native = format!("{queue}:{job_id}");
-                    if let Some(existing) = st.tasks.get(&native) {
+                    // BullMQ ignores an add whose id exists; a job our cancel removed is gone.
+                    if let Some(existing) = st
+                        .tasks
+                        .get(&native)
+                        .filter(|r| r.state != TaskState::Cancelled)
+                    {
                         return Ok(existing.id.clone());
                     }
                     return self.insert(st, req, native, key);
@@ -758,7 +763,10 @@ impl Backend for MemoryBackend {
                 CancelOutcome::NotCancellableRunning
             }
             _ if self.engine.flavor == Flavor::Simple => {
-                st.tasks.remove(id.native());
+                // As the bullmq backend: the job is removed and the cancel remembered.
+                rec.state = TaskState::Cancelled;
+                rec.native = "removed";
+                rec.finished_at = Some(now_ms());
                 CancelOutcome::Cancelled
             }
             _ => {
