@@ -97,8 +97,9 @@ async fn webhooks_executions_and_cancellation() {
         .await
         .expect("respond");
     assert!(id.native().contains(':'), "execution id tracked: {id}");
-    let s = wait_finished(&b, &id, Duration::from_secs(15)).await;
-    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    let out = b.wait(&id, Duration::from_secs(15)).await.expect("wait");
+    assert!(out.is_finished(), "{out:?}");
+    assert_eq!(out.status().state, TaskState::Completed, "{out:?}");
 
     // Respond immediately: delivered, honestly untracked.
     let marker = orchestrator_testkit::engines::unique("async");
@@ -139,7 +140,9 @@ async fn webhooks_executions_and_cancellation() {
     let id = schedule(&b, "fail", json!({}), by_id("otFailTracked001"))
         .await
         .expect("fail tracked");
-    let s = wait_finished(&b, &id, Duration::from_secs(15)).await;
+    let out = b.wait(&id, Duration::from_secs(15)).await.expect("wait");
+    assert!(out.is_finished(), "{out:?}");
+    let s = out.into_status();
     assert_eq!(s.state, TaskState::Failed, "{s:?}");
     assert!(
         s.error
@@ -170,11 +173,25 @@ async fn webhooks_executions_and_cancellation() {
         matches!(s.state, TaskState::Running | TaskState::Waiting),
         "{s:?}"
     );
+    // Still running at the deadline: an outcome, not an error.
+    let out = b.wait(&id, Duration::from_millis(500)).await.expect("wait");
+    assert!(!out.is_finished(), "{out:?}");
+    let waiter = {
+        let b = b.clone();
+        let id = id.clone();
+        tokio::spawn(async move { b.wait(&id, Duration::from_secs(30)).await })
+    };
     assert_eq!(
         b.cancel(&id).await.expect("cancel"),
         CancelOutcome::Cancelled
     );
-    let s = wait_finished(&b, &id, Duration::from_secs(15)).await;
+    let out = tokio::time::timeout(Duration::from_secs(15), waiter)
+        .await
+        .expect("the wait ended with the cancel")
+        .expect("join")
+        .expect("wait");
+    assert!(out.is_finished(), "{out:?}");
+    let s = out.into_status();
     assert_eq!(
         (s.state, s.native_state.as_str()),
         (TaskState::Cancelled, "canceled")

@@ -73,6 +73,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Wait until a task finishes, then print its status like `status`. Exit 0 when it
+    /// completed; 1 when it failed, was cancelled, or still runs at the deadline.
+    Wait {
+        /// The task id.
+        task_id: String,
+        /// How long to wait at most (`30s`, `5m`; at most 24h).
+        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        timeout: std::time::Duration,
+        /// Print the status as JSON (as `status --json`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Cancel a task.
     Cancel {
         /// The task id.
@@ -125,6 +137,29 @@ fn parse_json(flag: &str, text: &str) -> Result<serde_json::Value, Failure> {
     serde_json::from_str(text).map_err(|e| Failure::Usage(format!("{flag} is not valid JSON: {e}")))
 }
 
+/// A human duration (`30s`, `500ms`, `5m`, `1h 30m`).
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); write it like 30s, 500ms or 5m"))
+}
+
+fn print_status(s: &orchestrator::TaskStatus, json: bool) {
+    if json {
+        print_json(s);
+        return;
+    }
+    println!(
+        "{} {} {} ({})",
+        s.task_id, s.source, s.state, s.native_state
+    );
+    if let Some(r) = &s.result {
+        println!("result: {r}");
+    }
+    if let Some(e) = &s.error {
+        println!("error: {e}");
+    }
+}
+
 fn print_json(value: &impl serde::Serialize) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
@@ -159,19 +194,33 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status { task_id, json } => {
             let orch = load(cli.config.as_deref())?;
             let s = orch.get_task_status(task_id.as_str()).await?;
-            if json {
-                print_json(&s);
-            } else {
-                println!(
-                    "{} {} {} ({})",
-                    s.task_id, s.source, s.state, s.native_state
-                );
-                if let Some(r) = &s.result {
-                    println!("result: {r}");
-                }
-                if let Some(e) = &s.error {
-                    println!("error: {e}");
-                }
+            print_status(&s, json);
+        }
+        Command::Wait {
+            task_id,
+            timeout,
+            json,
+        } => {
+            let orch = load(cli.config.as_deref())?;
+            let outcome = orch.wait(task_id.as_str(), timeout).await?;
+            print_status(outcome.status(), json);
+            let state = outcome.status().state;
+            if !outcome.is_finished() {
+                return Err(Failure::Operation(orchestrator::Error::backend(
+                    "orchestrator",
+                    orchestrator::ErrorKind::Timeout,
+                    format!(
+                        "{task_id} is still {state} after {}",
+                        humantime::format_duration(timeout)
+                    ),
+                )));
+            }
+            if state != orchestrator::TaskState::Completed {
+                return Err(Failure::Operation(orchestrator::Error::backend(
+                    "orchestrator",
+                    orchestrator::ErrorKind::Rejected,
+                    format!("{task_id} ended {state}"),
+                )));
             }
         }
         Command::Cancel { task_id, json } => {

@@ -7,6 +7,8 @@ use clap::Args;
 use orchestrator::bullmq::{BullmqBackend, BullmqConfig, HandlerError, JobContext, WorkerConfig};
 use orchestrator::{Error, OrchestratorConfig, TaskType};
 use serde_json::Value;
+
+use crate::parse_duration;
 use tokio::io::AsyncWriteExt;
 
 #[derive(Args, Debug)]
@@ -43,12 +45,6 @@ pub(crate) struct WorkerArgs {
     /// Alias of `--grace`, in milliseconds.
     #[arg(long, hide = true, conflicts_with = "grace")]
     grace_ms: Option<u64>,
-}
-
-/// A human duration (`30s`, `500ms`, `5m`, `1h 30m`).
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration ({e}); write it like 30s, 500ms or 5m"))
 }
 
 async fn run_once(cmd: String, ctx: JobContext<Value>) -> Result<Value, HandlerError> {

@@ -136,3 +136,76 @@ async fn a_child_of_the_worker_can_call_the_cli_on_its_own_task() {
     assert_eq!(seen["state"], json!("RUNNING"), "{seen}");
     let _ = w.kill().await;
 }
+
+/// `orchestrator wait ID`: exit 0 and the status when the task completed; exit 1 when it
+/// failed, was cancelled or still runs at the deadline; exit 2 for a bad `--timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_exits_by_outcome() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let url = redis.url();
+    let wait = |id: String, timeout: &'static str| {
+        let url = url.clone();
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .args(["wait", &id, "--timeout", timeout, "--json"])
+            .env("ORCHESTRATOR_BULLMQ_URL", url)
+            .env("ORCHESTRATOR_ROUTE_SIMPLE", "bullmq")
+            .output()
+    };
+    let b = bullmq(&redis);
+    let q = unique("wait");
+    let add = |data: serde_json::Value| {
+        let b = b.clone();
+        let q = q.clone();
+        async move {
+            b.schedule(ScheduleRequest::new(q.as_str(), data, TaskOptions::simple()).expect("req"))
+                .await
+                .expect("schedule")
+        }
+    };
+    // Nothing serves the queue yet: still waiting at the deadline.
+    let ok = add(json!({"x": "ok"})).await;
+    let out = wait(ok.to_string(), "300ms").await.expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["state"], "PENDING", "{v}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("still"),
+        "{out:?}"
+    );
+
+    let pending_wait = tokio::spawn(wait(ok.to_string(), "20s"));
+    let bad = add(json!({"x": "fail"})).await;
+    let mut w = worker(
+        &redis.url(),
+        &q,
+        r#"if grep -q fail; then echo "it failed" >&2; exit 3; fi; echo '{"done": true}'"#,
+        &[],
+    );
+    let out = pending_wait.await.expect("join").expect("run");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (v["state"].clone(), v["result"].clone()),
+        (json!("COMPLETED"), json!({"done": true}))
+    );
+    let out = wait(bad.to_string(), "20s").await.expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["state"], "FAILED", "{v}");
+    let _ = w.kill().await;
+
+    // Cancelled while waited on.
+    let cancelled = add(json!({"x": "never"})).await;
+    let waiting = tokio::spawn(wait(cancelled.to_string(), "20s"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(b.cancel(&cancelled).await.expect("cancel").is_cancelled());
+    let out = waiting.await.expect("join").expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["state"], "CANCELLED", "{v}");
+
+    let out = wait(cancelled.to_string(), "soon").await.expect("run");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
