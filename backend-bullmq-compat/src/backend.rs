@@ -1,15 +1,13 @@
 //! The `bullmq` backend: SIMPLE tasks as BullMQ jobs, through the official crate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bullmq::redis_connection::RedisConnection;
 use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
-use bullmq::{
-    BulkJob, DeduplicationOptions, JobOptions, JobProgress, JobState, Queue, QueueOptions,
-};
+use bullmq::{DeduplicationOptions, JobOptions, JobProgress, JobState, Queue, QueueOptions};
 use orchestrator_core::{
     Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health,
     RemovePolicy, Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState,
@@ -48,6 +46,9 @@ impl std::fmt::Debug for BullmqBackend {
             .finish_non_exhaustive()
     }
 }
+
+/// Requests sent at once by [`Backend::schedule_bulk`].
+const BULK_CHUNK: usize = 1000;
 
 /// Split a native id `queue:jobId` (queue names never contain `:`). A job id that is one
 /// of the queue's own key names (`meta`, `wait`, …) is refused: it would read that key.
@@ -240,6 +241,18 @@ impl BullmqBackend {
             .await
     }
 
+    /// Add one admitted request with BullMQ's own scripts.
+    async fn schedule_one(&self, request: &ScheduleRequest) -> Result<TaskId> {
+        let queue = request.name();
+        let q = self.queue(queue).await?;
+        let job_name = request.options().job_name.as_deref().unwrap_or(queue);
+        let add = q
+            .add(job_name, request.payload())
+            .options(job_options(request.options()));
+        let job = self.timed("adding a job", add.into_future()).await?;
+        self.task_id(queue, job.id())
+    }
+
     fn task_id(&self, queue: &str, job_id: &str) -> Result<TaskId> {
         Ok(TaskId::new(&self.inner.name, &format!("{queue}:{job_id}"))?)
     }
@@ -257,54 +270,40 @@ impl Backend for BullmqBackend {
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
         self.descriptor().admit(self.name(), &request)?;
-        let queue = request.name();
-        let q = self.queue(queue).await?;
-        let job_name = request.options().job_name.as_deref().unwrap_or(queue);
-        let add = q
-            .add(job_name, request.payload())
-            .options(job_options(request.options()));
-        let job = self.timed("adding a job", add.into_future()).await?;
-        self.task_id(queue, job.id())
+        self.schedule_one(&request).await
     }
 
-    async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<TaskId>> {
+    /// One add per request, sent concurrently on the multiplexed connection in chunks of
+    /// [`BULK_CHUNK`], each with its own result (BullMQ's `add_bulk` fails the whole call
+    /// when one add fails, losing the ids written). After a chunk in which Redis was
+    /// unreachable, the rest are not sent: they fail with [`Error::NotSent`].
+    async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
         for r in &requests {
             self.descriptor().admit(self.name(), r)?;
         }
-        // One add_bulk per queue (it pipelines the adds), results put back in order.
-        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, r) in requests.iter().enumerate() {
-            groups.entry(r.name()).or_default().push(i);
-        }
-        let mut ids: Vec<Option<TaskId>> = vec![None; requests.len()];
-        for (queue, positions) in groups {
-            let q = self.queue(queue).await?;
-            for chunk in positions.chunks(1000) {
-                let jobs: Vec<BulkJob> = chunk
-                    .iter()
-                    .map(|&i| {
-                        let r = &requests[i];
-                        let name = r.options().job_name.as_deref().unwrap_or(queue);
-                        BulkJob::with_options(name, r.payload(), job_options(r.options()))
+        let mut results: Vec<Result<TaskId>> = Vec::with_capacity(requests.len());
+        let mut broken: Option<String> = None;
+        for chunk in requests.chunks(BULK_CHUNK) {
+            if let Some(why) = &broken {
+                results.extend(chunk.iter().map(|_| {
+                    Err(Error::NotSent {
+                        backend: self.name().to_string(),
+                        reason: why.clone(),
                     })
-                    .collect();
-                let added = self.timed("adding jobs in bulk", q.add_bulk(jobs)).await?;
-                for (&i, job) in chunk.iter().zip(added) {
-                    ids[i] = Some(self.task_id(queue, job.id())?);
+                }));
+                continue;
+            }
+            let added = futures::future::join_all(chunk.iter().map(|r| self.schedule_one(r))).await;
+            for r in added {
+                if let Err(e) = &r {
+                    if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) {
+                        broken.get_or_insert_with(|| e.to_string());
+                    }
                 }
+                results.push(r);
             }
         }
-        ids.into_iter()
-            .map(|id| {
-                id.ok_or_else(|| {
-                    Error::backend(
-                        NAME,
-                        ErrorKind::Unexpected,
-                        "add_bulk returned fewer jobs than requested",
-                    )
-                })
-            })
-            .collect()
+        Ok(results)
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {

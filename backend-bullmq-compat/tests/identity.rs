@@ -41,7 +41,13 @@ async fn status_costs_the_same_at_100k_jobs_waiting() {
                 .expect("valid")
             })
             .collect();
-        ids.extend(b.schedule_bulk(requests).await.expect("bulk"));
+        ids.extend(
+            b.schedule_bulk(requests)
+                .await
+                .expect("bulk")
+                .into_iter()
+                .map(|r| r.expect("scheduled")),
+        );
     }
     let mut conn = redis_conn(&redis).await;
     let depth: u64 = redis::cmd("LLEN")

@@ -141,7 +141,13 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
             ScheduleRequest::new(q.as_str(), json!({"i": i}), TaskOptions::simple()).expect("valid")
         })
         .collect();
-    let ids = b.schedule_bulk(requests).await.expect("bulk");
+    let ids: Vec<_> = b
+        .schedule_bulk(requests)
+        .await
+        .expect("bulk")
+        .into_iter()
+        .map(|r| r.expect("scheduled"))
+        .collect();
     let node_worker =
         node_spawn(&redis.url(), "worker.js", &[&q, "paced", "1500", "5"]).expect("node");
     // Node starts slower than a Rust worker drains 300 jobs: wait until Node has completed

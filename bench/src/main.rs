@@ -102,7 +102,9 @@ async fn bulk(mode: &str, url: &str, queue: &str, jobs: usize, batch: usize) -> 
                 let reqs = (start..(start + batch).min(jobs))
                     .map(|i| ScheduleRequest::new(queue, payload(i), TaskOptions::simple()))
                     .collect::<Result<Vec<_>, _>>()?;
-                backend.schedule_bulk(reqs).await?;
+                for r in backend.schedule_bulk(reqs).await? {
+                    r?;
+                }
             }
         }
         _ => {

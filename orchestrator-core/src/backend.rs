@@ -122,18 +122,21 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// costs nothing for a request the orchestrator already admitted).
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId>;
 
-    /// Schedule many tasks; ids come back in request order. The default runs
-    /// [`Backend::schedule`] concurrently (up to 64 at a time) and stops at the first
-    /// error; backends with a native bulk call override it.
-    async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<TaskId>> {
+    /// Schedule many tasks: one result per request, in request order, so a failure on the
+    /// engine never hides the ids of the tasks that were written. The outer error is for a
+    /// batch refused before any I/O (a request the descriptor does not admit): then nothing
+    /// was written. The default admits every request, then runs [`Backend::schedule`]
+    /// concurrently (up to 64 at a time); backends with a faster bulk path override it.
+    async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
         use futures::StreamExt;
-        futures::stream::iter(requests)
+        for r in &requests {
+            self.descriptor().admit(self.name(), r)?;
+        }
+        Ok(futures::stream::iter(requests)
             .map(|r| self.schedule(r))
             .buffered(64)
             .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
+            .await)
     }
 
     /// The status of a task this backend returned. A task the engine does not know is

@@ -182,6 +182,18 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A task of a bulk call that was not sent because the engine failed earlier in the
+    /// same call: it was not written, so scheduling it again cannot duplicate it. (A task
+    /// whose own call failed with `Unavailable` or `Timeout` may have been written: the
+    /// engine's answer was lost.)
+    #[error("{backend}: not sent, nothing written ({reason})")]
+    NotSent {
+        /// The backend's name.
+        backend: String,
+        /// The failure that stopped the call.
+        reason: String,
+    },
+
     /// An engine call failed.
     #[error("{backend}: {kind}: {message}")]
     Backend {
@@ -237,6 +249,7 @@ impl Error {
             | Error::UnsupportedOption { .. }
             | Error::WrongTaskType { .. } => ErrorKind::Unsupported,
             Error::TrackingFailed { .. } => ErrorKind::TrackingFailed,
+            Error::NotSent { .. } => ErrorKind::Unavailable,
             Error::Backend { kind, .. } => *kind,
         }
     }
@@ -246,6 +259,7 @@ impl Error {
         match self {
             Error::Backend { retryable, .. } => *retryable,
             Error::TrackingFailed { source, .. } => source.is_retryable(),
+            Error::NotSent { .. } => true,
             _ => false,
         }
     }
@@ -284,7 +298,7 @@ impl Error {
     /// Name the backend instance in an engine error (backends may report their kind).
     #[must_use]
     pub fn in_instance(mut self, instance: &str) -> Self {
-        if let Error::Backend { backend, .. } = &mut self {
+        if let Error::Backend { backend, .. } | Error::NotSent { backend, .. } = &mut self {
             if backend != instance {
                 *backend = instance.to_string();
             }

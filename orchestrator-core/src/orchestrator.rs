@@ -350,13 +350,31 @@ impl Orchestrator {
             .await
     }
 
-    /// Schedule many tasks at once; ids come back in input order. Every task is validated
-    /// before any is sent. Tasks are grouped per backend and sent through each backend's
-    /// bulk call. Tracking queues are not supported here (use [`Self::schedule_task`]).
+    /// Schedule many tasks at once, across backends: one result per task, in input order.
+    ///
+    /// Every task is validated and routed before any is sent; if one is refused, the call
+    /// fails and nothing is written. Then the tasks are grouped per backend and sent
+    /// through each backend's bulk call; an engine failure fails only the tasks it hit, so
+    /// every id written comes back (a task whose result is an error was not scheduled,
+    /// except for a timeout, which cannot tell: see [`Error::is_retryable`]). Tracking
+    /// queues are not supported here (use [`Self::schedule_task`]).
+    ///
+    /// ```
+    /// # async fn demo(orch: orchestrator_core::Orchestrator) -> orchestrator_core::Result<()> {
+    /// use orchestrator_core::TaskOptions;
+    /// let tasks = (0..3).map(|i| ("emails".to_string(), serde_json::json!({"i": i}), TaskOptions::simple()));
+    /// for (i, result) in orch.schedule_bulk(tasks).await?.into_iter().enumerate() {
+    ///     match result {
+    ///         Ok(id) => println!("task {i}: {id}"),
+    ///         Err(e) => println!("task {i} not scheduled: {e}"),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn schedule_bulk<P: Serialize>(
         &self,
         tasks: impl IntoIterator<Item = (String, P, TaskOptions)>,
-    ) -> Result<Vec<TaskId>> {
+    ) -> Result<Vec<Result<TaskId>>> {
         let span = tracing::info_span!("orchestrator.schedule_bulk");
         async move {
             let mut groups: BTreeMap<&str, (Vec<usize>, Vec<ScheduleRequest>)> = BTreeMap::new();
@@ -380,28 +398,43 @@ impl Orchestrator {
                 group.1.push(request);
                 count = i + 1;
             }
-            let mut ids: Vec<Option<TaskId>> = vec![None; count];
+            let mut results: Vec<Option<Result<TaskId>>> = Vec::new();
+            results.resize_with(count, || None);
             for (name, (positions, requests)) in groups {
                 let backend = &self.inner.backends[name];
-                let got = backend
-                    .schedule_bulk(requests)
-                    .await
-                    .map_err(|e| e.in_instance(name))?;
-                for (pos, id) in positions.into_iter().zip(got) {
-                    ids[pos] = Some(id);
+                match backend.schedule_bulk(requests).await {
+                    Ok(got) => {
+                        for (pos, r) in positions.into_iter().zip(got) {
+                            results[pos] = Some(r.map_err(|e| e.in_instance(name)));
+                        }
+                    }
+                    // Refused before any I/O by this backend: its tasks fail, the tasks
+                    // other backends wrote keep their ids.
+                    Err(e) => {
+                        let e = e.in_instance(name);
+                        let (kind, text) = (e.kind(), e.to_string());
+                        let mut first = Some(e);
+                        for pos in positions {
+                            let err = first.take().unwrap_or_else(|| {
+                                Error::backend(name.to_string(), kind, text.clone())
+                            });
+                            results[pos] = Some(Err(err));
+                        }
+                    }
                 }
             }
-            ids.into_iter()
-                .map(|id| {
-                    id.ok_or_else(|| {
-                        Error::backend(
+            Ok(results
+                .into_iter()
+                .map(|r| {
+                    r.unwrap_or_else(|| {
+                        Err(Error::backend(
                             "orchestrator",
                             crate::ErrorKind::Unexpected,
-                            "a backend returned fewer ids than tasks",
-                        )
+                            "a backend returned fewer results than tasks",
+                        ))
                     })
                 })
-                .collect()
+                .collect())
         }
         .instrument(span)
         .await

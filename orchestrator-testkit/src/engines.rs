@@ -260,6 +260,8 @@ pub struct N8nServer {
     /// What `n8n-up.sh` printed (`N8N_URL`, `N8N_API_KEY`, `N8N_PID`, …).
     pub env: HashMap<String, String>,
     pid: String,
+    /// The data directory `n8n-up.sh` made (removed on stop); `None` when the caller gave one.
+    own_data: Option<PathBuf>,
 }
 
 impl N8nServer {
@@ -296,7 +298,10 @@ impl N8nServer {
             .get("N8N_PID")
             .cloned()
             .unwrap_or_else(|| panic!("scripts/n8n-up.sh printed no N8N_PID: {env:?}"));
-        Some(Self { env, pid })
+        let own_data = (!args.contains(&"--data-dir"))
+            .then(|| env.get("N8N_DATA_DIR").map(PathBuf::from))
+            .flatten();
+        Some(Self { env, pid, own_data })
     }
 
     /// n8n's base URL.
@@ -316,6 +321,15 @@ impl N8nServer {
                 .arg(&self.pid)
                 .status();
             self.pid.clear();
+        }
+        // Each start makes a data directory (SQLite database, logs): do not let runs pile
+        // up, but keep it (and n8n.log) when a test failed.
+        if let Some(dir) = self.own_data.take() {
+            if std::thread::panicking() {
+                eprintln!("n8n data and log kept in {}", dir.display());
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
         }
     }
 }
