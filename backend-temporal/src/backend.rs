@@ -551,7 +551,7 @@ impl Backend for TemporalBackend {
             .clone()
             .unwrap_or_else(|| format!("{}-{}", request.name(), uuid::Uuid::new_v4()));
         // The seed passes workflow arguments explicitly; without them the payload is the
-        // single argument.
+        // single argument, with them it is kept in the memo (size checked at admission).
         let args: Vec<Payload> = if t.workflow_args.is_empty() {
             vec![json_payload(request.payload())]
         } else {
@@ -559,6 +559,9 @@ impl Backend for TemporalBackend {
         };
         let mut memo = MemoValues::new();
         memo.insert("orchestratorTaskName", request.name().to_string());
+        if orchestrator_core::validate::payload_in_memo(&request) {
+            memo.insert("orchestratorPayload", request.payload().clone());
+        }
         let retry = o.attempts.map(|attempts| {
             let (initial, coefficient) = match o.backoff {
                 Some(Backoff::Fixed { delay_ms }) => (Duration::from_millis(delay_ms.max(1)), 1.0),

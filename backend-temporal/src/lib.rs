@@ -40,7 +40,7 @@ impl BackendFactory for TemporalFactory {
         task_types: &[TaskType::Complex],
         capabilities: orchestrator_core::descriptor::engines::TEMPORAL,
         summary: "COMPLEX tasks as Temporal workflows (temporalio-client)",
-        input_rules: orchestrator_core::descriptor::no_rules,
+        input_rules: orchestrator_core::validate::temporal_rules,
     };
     type Config = TemporalConfig;
 

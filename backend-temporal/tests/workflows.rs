@@ -138,6 +138,58 @@ async fn a_workflow_nobody_serves_is_pending_and_duplicates_follow_the_policy() 
     )
     .await;
     assert_eq!(same, first);
+
+    // The seed's full example passes a payload *and* workflowArgs: the arguments go to the
+    // workflow, the payload to its memo (`orchestratorPayload`), never dropped.
+    let payload =
+        json!({"projectId": "p1", "prepTaskId": "bullmq:prep:1", "options": {"dryRun": true}});
+    let wf = unique("memo");
+    let with_args = TaskOptions::complex(
+        TemporalOptions::new("sleep", &q)
+            .workflow_id(&wf)
+            .args(vec![json!(1)]),
+    );
+    b.schedule(ScheduleRequest::new("memo", payload.clone(), with_args.clone()).expect("valid"))
+        .await
+        .expect("schedule");
+    let client = b.client().await.expect("client");
+    let desc = temporalio_client::WorkflowExecutionInfo::builder()
+        .namespace("default".to_string())
+        .workflow_id(wf.as_str())
+        .build()
+        .bind_untyped(client.clone())
+        .describe(temporalio_client::WorkflowDescribeOptions::default())
+        .await
+        .expect("describe");
+    let memo = desc
+        .raw()
+        .workflow_execution_info
+        .as_ref()
+        .and_then(|i| i.memo.as_ref())
+        .and_then(|m| m.fields.get("orchestratorPayload"))
+        .expect("payload in the memo");
+    let kept: serde_json::Value = serde_json::from_slice(&memo.data).expect("JSON");
+    assert_eq!(kept, payload);
+    // Too big for the memo: refused before anything starts, with the limit in the message.
+    let big = json!({"blob": "x".repeat(orchestrator_core::validate::MAX_MEMO_PAYLOAD)});
+    let wf2 = unique("memo-big");
+    let e = b
+        .schedule(
+            ScheduleRequest::new(
+                "memo",
+                big,
+                TaskOptions::complex(
+                    TemporalOptions::new("sleep", &q)
+                        .workflow_id(&wf2)
+                        .args(vec![json!(1)]),
+                ),
+            )
+            .expect("valid"),
+        )
+        .await
+        .expect_err("too big");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("262144"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

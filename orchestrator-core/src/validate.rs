@@ -251,3 +251,56 @@ pub fn bullmq_rules(request: &crate::ScheduleRequest) -> V {
     }
     Ok(())
 }
+
+/// The largest payload (serialized JSON, bytes) kept beside explicit `workflowArgs` in a
+/// Temporal workflow's memo (`orchestratorPayload`): 256 KiB, well under Temporal's 2 MB
+/// blob limit for the whole start request.
+pub const MAX_MEMO_PAYLOAD: usize = 256 * 1024;
+
+/// Whether a COMPLEX request's payload is carried beside its `workflowArgs` (in the memo):
+/// when there are explicit arguments and the payload is neither `null` nor `{}`. Without
+/// arguments the payload is the workflow's single argument.
+pub fn payload_in_memo(request: &crate::ScheduleRequest) -> bool {
+    let args = request
+        .options()
+        .temporal
+        .as_ref()
+        .is_some_and(|t| !t.workflow_args.is_empty());
+    let p = request.payload();
+    args && !(p.is_null() || p.as_object().is_some_and(serde_json::Map::is_empty))
+}
+
+/// Temporal's rules (the `temporal` backend and `memory-temporal`): a payload sent beside
+/// `workflowArgs` is kept in the memo, so it must fit [`MAX_MEMO_PAYLOAD`].
+pub fn temporal_rules(request: &crate::ScheduleRequest) -> V {
+    if payload_in_memo(request) {
+        let size = json_size(request.payload());
+        if size > MAX_MEMO_PAYLOAD {
+            return Err(ValidationError::new(
+                "payload",
+                format!(
+                    "is {size} bytes; beside workflowArgs it is kept in the workflow memo, at most {MAX_MEMO_PAYLOAD} bytes (pass it as an argument instead)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The size of `value` serialized as JSON, without building the text.
+pub fn json_size(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut n, value);
+    n.0
+}

@@ -811,7 +811,7 @@ pub const MEMORY_TEMPORAL: Descriptor = Descriptor {
     task_types: &[TaskType::Complex],
     capabilities: engines::TEMPORAL,
     summary: "in-memory COMPLEX workflows with Temporal's rules (tests, local runs)",
-    input_rules: orchestrator_core::descriptor::no_rules,
+    input_rules: orchestrator_core::validate::temporal_rules,
 };
 
 /// Descriptor of `memory-n8n`: n8n's capabilities.
