@@ -26,7 +26,7 @@ mod worker;
 pub use backend::BullmqBackend;
 pub use config::BullmqConfig;
 pub use scripts::{CANCEL_MEMORY, CANCEL_MEMORY_MAX};
-pub use worker::{HandlerError, JobContext, TaskWorker, WorkerConfig};
+pub use worker::{HandlerError, JobContext, Reschedule, TaskWorker, WorkerConfig};
 
 /// The `bullmq` crate this backend runs on, for what the wrapper does not expose.
 pub use bullmq;

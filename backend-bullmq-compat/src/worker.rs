@@ -136,6 +136,31 @@ fn job_progress(progress: serde_json::Value) -> JobProgress {
 /// A handler's failure: its message becomes the job's `failedReason`.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A handler's answer "not yet": return it as the error (`Err(Reschedule::after(d).into())`)
+/// and the job goes back to `delayed` for `after`, then runs again, without counting an
+/// attempt (Node BullMQ's `job.moveToDelayed` + `DelayedError`). The worker slot is free
+/// meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reschedule {
+    /// How long the job waits before it runs again.
+    pub after: Duration,
+}
+
+impl Reschedule {
+    /// Run the job again after `after`.
+    pub fn after(after: Duration) -> Self {
+        Self { after }
+    }
+}
+
+impl std::fmt::Display for Reschedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rescheduled in {:?}", self.after)
+    }
+}
+
+impl std::error::Error for Reschedule {}
+
 /// A running worker. Stop it with [`TaskWorker::close`]; dropping it leaves it running
 /// until the process ends.
 pub struct TaskWorker {
@@ -225,11 +250,22 @@ impl BullmqBackend {
                     queue: queue_handle,
                 };
                 // Catch a panic so it fails this attempt only and the worker lives.
-                let output = std::panic::AssertUnwindSafe(handler(ctx))
+                let output = match std::panic::AssertUnwindSafe(handler(ctx))
                     .catch_unwind()
                     .await
                     .map_err(|p| bullmq::Error::ProcessingError(panic_message(p)))?
-                    .map_err(|e| bullmq::Error::ProcessingError(e.to_string()))?;
+                {
+                    Ok(output) => output,
+                    Err(e) => match e.downcast_ref::<Reschedule>() {
+                        Some(r) => {
+                            let now = orchestrator_core::now_ms();
+                            let after = u64::try_from(r.after.as_millis()).unwrap_or(u64::MAX);
+                            job.move_to_delayed(now.saturating_add(after)).await?;
+                            return Err(bullmq::Error::Delayed);
+                        }
+                        None => return Err(bullmq::Error::ProcessingError(e.to_string())),
+                    },
+                };
                 serde_json::to_value(output).map_err(|e| {
                     bullmq::Error::ProcessingError(format!("handler output is not JSON: {e}"))
                 })

@@ -54,6 +54,9 @@ impl std::fmt::Debug for TemporalBackend {
 }
 
 /// A JSON value as a Temporal payload, the way every SDK's default converter writes it.
+/// The memo field holding a workflow's tracking task id.
+const TRACKING_MEMO: &str = "orchestratorTrackingTaskId";
+
 pub(crate) fn json_payload(v: &serde_json::Value) -> Payload {
     if v.is_null() {
         return Payload {
@@ -464,6 +467,14 @@ impl TemporalBackend {
             state = TaskState::Pending;
         }
         let mut s = TaskStatus::new(id.clone(), Source::TEMPORAL, state, native_state);
+        s.tracking_task_id = desc
+            .raw()
+            .workflow_execution_info
+            .as_ref()
+            .and_then(|i| i.memo.as_ref())
+            .and_then(|m| m.fields.get(TRACKING_MEMO))
+            .and_then(|p| serde_json::from_slice::<String>(&p.data).ok())
+            .and_then(|t| t.parse().ok());
         s.created_at = millis(desc.start_time());
         s.started_at = millis(desc.execution_time());
         s.finished_at = millis(desc.close_time());
@@ -561,6 +572,9 @@ impl Backend for TemporalBackend {
         memo.insert("orchestratorTaskName", request.name().to_string());
         if orchestrator_core::validate::payload_in_memo(&request) {
             memo.insert("orchestratorPayload", request.payload().clone());
+        }
+        if let Some(tracking) = request.tracking_task_id() {
+            memo.insert(TRACKING_MEMO, tracking.to_string());
         }
         let retry = o.attempts.map(|attempts| {
             let (initial, coefficient) = match o.backoff {

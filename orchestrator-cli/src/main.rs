@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[cfg(feature = "bullmq")]
+mod track_cmd;
+#[cfg(feature = "bullmq")]
 mod worker_cmd;
 use orchestrator::{Orchestrator, OrchestratorConfig, Registry, TaskOptions, TaskType};
 
@@ -104,6 +106,11 @@ enum Command {
     /// with stderr as the reason. Stops gracefully on Ctrl-C / SIGTERM.
     #[cfg(feature = "bullmq")]
     Worker(worker_cmd::WorkerArgs),
+    /// Make the tracking jobs of a tracking queue mirror their workflows: each completes
+    /// with its workflow's result or fails with its failure when the workflow closes
+    /// (delayed between checks meanwhile). Stops gracefully on Ctrl-C / SIGTERM.
+    #[cfg(feature = "bullmq")]
+    Track(track_cmd::TrackArgs),
 }
 
 enum Failure {
@@ -293,6 +300,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         #[cfg(feature = "bullmq")]
         Command::Worker(args) => {
             worker_cmd::run(&load_config(cli.config.as_deref())?, args).await?;
+        }
+        #[cfg(feature = "bullmq")]
+        Command::Track(args) => {
+            track_cmd::run(load_config(cli.config.as_deref())?, args).await?;
         }
     }
     Ok(())

@@ -81,28 +81,46 @@ async fn run_once(cmd: String, ctx: JobContext<Value>) -> Result<Value, HandlerE
         .map_err(|e| format!("command output is not JSON ({e}): {}", stdout.trim()).into())
 }
 
-pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<(), Error> {
-    let instance = args
-        .backend
-        .clone()
-        .unwrap_or_else(|| cfg.routing.backend_for(TaskType::Simple).to_string());
+/// The bullmq backend instance `backend` (default: the SIMPLE route) of `cfg`, for a
+/// command (`what`) that serves one of its queues.
+pub(crate) fn bullmq_instance(
+    cfg: &OrchestratorConfig,
+    backend: Option<String>,
+    what: &str,
+) -> Result<BullmqBackend, Error> {
+    let instance = backend.unwrap_or_else(|| cfg.routing.backend_for(TaskType::Simple).to_string());
     let (_, kind, table) = cfg
         .instances()?
         .into_iter()
         .find(|(name, _, _)| *name == instance)
         .ok_or_else(|| {
             Error::config(format!(
-                "the worker serves backend instance `{instance}`, which is not configured: \
+                "`orchestrator {what}` serves backend instance `{instance}`, which is not configured: \
                  set [backends.{instance}] url (kind = \"bullmq\") or ORCHESTRATOR_BULLMQ_URL"
             ))
         })?;
     if kind != "bullmq" {
         return Err(Error::config(format!(
-            "backend instance `{instance}` is of kind `{kind}`; `orchestrator worker` serves bullmq instances"
+            "backend instance `{instance}` is of kind `{kind}`; `orchestrator {what}` serves bullmq instances"
         )));
     }
     let config: BullmqConfig = orchestrator::config::parse_backend_config(&instance, &table)?;
-    let backend = BullmqBackend::named(&instance, config)?;
+    BullmqBackend::named(&instance, config)
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() -> Result<(), Error> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::config(format!("cannot listen for SIGTERM: {e}")))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<(), Error> {
+    let backend = bullmq_instance(cfg, args.backend.clone(), "worker")?;
     let ms = |alias: Option<u64>, human: Duration| alias.map_or(human, Duration::from_millis);
     let lock = ms(args.lock_duration_ms, args.lock_duration);
     let stalled = ms(args.stalled_interval_ms, args.stalled_interval);
@@ -120,12 +138,7 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<()
         })
         .await?;
     eprintln!("worker {} serving queue {}", worker.id(), args.queue);
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::config(format!("cannot listen for SIGTERM: {e}")))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    shutdown_signal().await?;
     eprintln!("shutting down: finishing running jobs");
     worker.close(grace).await
 }

@@ -26,6 +26,8 @@ pub struct ScheduleRequest {
     /// The kind whose descriptor admitted this request, so a backend's own check after the
     /// orchestrator's is free. Only core code sets it.
     admitted_by: Option<&'static str>,
+    /// The tracking task the orchestrator will schedule for this COMPLEX task.
+    tracking_task_id: Option<TaskId>,
 }
 
 impl ScheduleRequest {
@@ -46,6 +48,7 @@ impl ScheduleRequest {
             options,
             created_at,
             admitted_by: None,
+            tracking_task_id: None,
         })
     }
 
@@ -85,6 +88,17 @@ impl ScheduleRequest {
     /// Record that `kind`'s descriptor admitted this request.
     pub(crate) fn mark_admitted(&mut self, kind: &'static str) {
         self.admitted_by = Some(kind);
+    }
+
+    /// For a COMPLEX task with `trackingQueue`, the id its tracking task will have (set by
+    /// the orchestrator before the workflow starts): a backend stores it with the task so
+    /// its status can report it ([`TaskStatus::tracking_task_id`]).
+    pub fn tracking_task_id(&self) -> Option<&TaskId> {
+        self.tracking_task_id.as_ref()
+    }
+
+    pub(crate) fn set_tracking_task_id(&mut self, id: TaskId) {
+        self.tracking_task_id = Some(id);
     }
 
     /// When the request was validated (epoch ms).

@@ -258,7 +258,8 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Backend { retryable, .. } => *retryable,
-            Error::TrackingFailed { source, .. } => source.is_retryable(),
+            // The workflow started: retrying the call would start a second one.
+            Error::TrackingFailed { .. } => false,
             Error::NotSent { .. } => true,
             _ => false,
         }

@@ -243,9 +243,10 @@ impl Orchestrator {
         async move {
             let request = ScheduleRequest::new(name, payload, options)?;
             let backend = self.route(task_type)?;
-            let request = backend.descriptor().admitted(backend.name(), request)?;
+            let mut request = backend.descriptor().admitted(backend.name(), request)?;
             // The tracking task is checked before the workflow starts, so a missing or
-            // refusing SIMPLE route never leaves a started workflow behind an error.
+            // refusing SIMPLE route never leaves a started workflow behind an error. Its id
+            // is chosen now and stored with the workflow, whose status reports it.
             let tracking = match request.options().temporal.as_ref() {
                 Some(t) => match &t.tracking_queue {
                     Some(queue) => Some(self.tracking_request(name, queue, &t.workflow_type)?),
@@ -253,12 +254,15 @@ impl Orchestrator {
                 },
                 None => None,
             };
+            if let Some((_, Some(tracking_id))) = &tracking {
+                request.set_tracking_task_id(tracking_id.clone());
+            }
             let id = backend
                 .schedule(request)
                 .await
                 .map_err(|e| e.in_instance(backend.name()))?;
             tracing::debug!(task.id = %id, "scheduled");
-            if let Some(tracking) = tracking {
+            if let Some((tracking, _)) = tracking {
                 self.schedule_tracking(&id, tracking).await?;
             }
             Ok(id)
@@ -267,22 +271,32 @@ impl Orchestrator {
         .await
     }
 
-    /// The SIMPLE request of a tracking task, admitted by the SIMPLE route; its payload's
-    /// `taskId` is filled in once the workflow started.
+    /// The SIMPLE request of a tracking task, admitted by the SIMPLE route, and the task id
+    /// it will have (its job id is chosen here); its payload's `taskId` is filled in once
+    /// the workflow started.
     fn tracking_request(
         &self,
         name: &str,
         queue: &str,
         workflow_type: &str,
-    ) -> Result<ScheduleRequest> {
+    ) -> Result<(ScheduleRequest, Option<TaskId>)> {
         let payload = serde_json::json!({
             "taskId": null,
             "name": name,
             "workflowType": workflow_type,
         });
-        let request = ScheduleRequest::new(queue, payload, TaskOptions::simple().job_name(name))?;
         let simple = self.route(TaskType::Simple)?;
-        simple
+        // A SIMPLE backend that takes custom job ids gets one, so the id is known up front.
+        let job_id = simple
+            .capabilities()
+            .has(crate::Capability::JobId)
+            .then(|| format!("track-{}", uuid::Uuid::new_v4()));
+        let mut options = TaskOptions::simple().job_name(name);
+        if let Some(job_id) = &job_id {
+            options = options.job_id(job_id.clone());
+        }
+        let request = ScheduleRequest::new(queue, payload, options)?;
+        let request = simple
             .descriptor()
             .admitted(simple.name(), request)
             .map_err(|e| match e {
@@ -291,7 +305,11 @@ impl Orchestrator {
                     crate::ValidationError::new("temporal.trackingQueue", v.reason),
                 ),
                 e => e,
-            })
+            })?;
+        let id = job_id
+            .map(|j| TaskId::new(simple.name(), &format!("{queue}:{j}")))
+            .transpose()?;
+        Ok((request, id))
     }
 
     async fn schedule_tracking(&self, id: &TaskId, request: ScheduleRequest) -> Result<()> {

@@ -195,6 +195,10 @@ pub struct TaskStatus {
     /// When the task finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<u64>,
+    /// For a COMPLEX task scheduled with `trackingQueue`: the id of its tracking task (a
+    /// BullMQ job that `orchestrator track` completes with the workflow's outcome).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_task_id: Option<TaskId>,
 }
 
 impl TaskStatus {
@@ -217,6 +221,7 @@ impl TaskStatus {
             created_at: None,
             started_at: None,
             finished_at: None,
+            tracking_task_id: None,
         }
     }
 }

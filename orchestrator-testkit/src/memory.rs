@@ -118,6 +118,7 @@ struct Record {
     order: (u8, u32, i64),
     run: Option<tokio::task::AbortHandle>,
     generation: u64,
+    tracking_task_id: Option<TaskId>,
 }
 
 #[derive(Default)]
@@ -599,6 +600,7 @@ impl MemoryBackend {
                 order: (u8::from(priority > 0), priority, seq),
                 run: None,
                 generation: 0,
+                tracking_task_id: req.tracking_task_id().cloned(),
             },
         );
         st.log.push(ScheduledTask {
@@ -747,6 +749,7 @@ impl Backend for MemoryBackend {
         s.created_at = Some(rec.created_at);
         s.started_at = rec.started_at;
         s.finished_at = rec.finished_at;
+        s.tracking_task_id.clone_from(&rec.tracking_task_id);
         Ok(s)
     }
 

@@ -44,6 +44,9 @@ pub use backend_temporal as temporal;
 #[cfg(feature = "testkit")]
 pub use orchestrator_testkit as testkit;
 
+#[cfg(feature = "bullmq")]
+pub mod track;
+
 /// Backends this build was compiled with (by Cargo feature), as registry names.
 pub fn compiled_backends() -> Vec<&'static str> {
     let mut names = Vec::new();

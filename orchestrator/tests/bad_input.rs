@@ -356,3 +356,35 @@ async fn testkit_works_under_paused_time() {
     let s = mem.orchestrator.get_task_status(&id).await.expect("status");
     assert_eq!(s.state, orchestrator::TaskState::Completed, "{s:?}");
 }
+
+/// The tracking task failing after the workflow started is `TrackingFailed`: it carries
+/// the started workflow's id and is never retryable (a retry would start a second one).
+#[tokio::test]
+async fn tracking_failed_names_the_started_workflow_and_is_not_retryable() {
+    let mem = orchestrator::testkit::in_memory();
+    mem.simple.fail_next(1, ErrorKind::Unavailable);
+    let e = mem
+        .orchestrator
+        .schedule_complex_workflow(
+            "migration",
+            json!({}),
+            TaskOptions::complex(
+                orchestrator::TemporalOptions::new("migrationWorkflow", "q")
+                    .tracking_queue("tracking"),
+            ),
+        )
+        .await
+        .expect_err("tracking failed");
+    assert_eq!(e.kind(), ErrorKind::TrackingFailed, "{e}");
+    assert!(!e.is_retryable(), "{e}");
+    let orchestrator::Error::TrackingFailed { task_id, .. } = &e else {
+        panic!("{e:?}");
+    };
+    let s = mem
+        .orchestrator
+        .get_task_status(task_id)
+        .await
+        .expect("the workflow started");
+    assert_eq!(s.source.as_str(), "TEMPORAL");
+    assert!(s.tracking_task_id.is_some(), "{s:?}");
+}

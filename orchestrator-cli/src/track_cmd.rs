@@ -1,0 +1,48 @@
+//! `orchestrator track QUEUE`: the tracker (see `orchestrator::track`) as a long-running
+//! command.
+
+use std::time::Duration;
+
+use clap::Args;
+use orchestrator::track::{TrackerConfig, track};
+use orchestrator::{Error, Orchestrator, OrchestratorConfig};
+
+use crate::parse_duration;
+use crate::worker_cmd::{bullmq_instance, shutdown_signal};
+
+#[derive(Args, Debug)]
+pub(crate) struct TrackArgs {
+    /// The tracking queue to serve (a COMPLEX task's `trackingQueue`).
+    queue: String,
+    /// The bullmq instance holding the queue (`[backends.<instance>]`); default: the
+    /// SIMPLE route.
+    #[arg(long, value_name = "INSTANCE")]
+    backend: Option<String>,
+    /// How long one check waits for the workflow to close.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    hold: Duration,
+    /// How long a job of a running workflow stays delayed between checks (at least 100ms).
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    recheck: Duration,
+    /// Checks run at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// On shutdown, how long running checks may take to finish.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    grace: Duration,
+}
+
+pub(crate) async fn run(cfg: OrchestratorConfig, args: TrackArgs) -> Result<(), Error> {
+    let bullmq = bullmq_instance(&cfg, args.backend, "track")?;
+    let orch = Orchestrator::from_config(cfg)?;
+    let config = TrackerConfig {
+        hold: args.hold,
+        recheck: args.recheck,
+        concurrency: args.concurrency,
+    };
+    let worker = track(&orch, &bullmq, &args.queue, config).await?;
+    eprintln!("tracker {} serving queue {}", worker.id(), args.queue);
+    shutdown_signal().await?;
+    eprintln!("shutting down: finishing running checks");
+    worker.close(args.grace).await
+}
