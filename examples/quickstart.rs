@@ -97,10 +97,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ids = service
         .migrer_projet("projet-42", json!({ "dryRun": false }))
         .await?;
-    // Give the quick tasks a moment to run.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
     let orch = &service.orchestrator;
+    // Wait for the preparation task and the notification (the workflow runs on).
+    for id in [&ids[0], &ids[2]] {
+        let outcome = orch.wait(id, Duration::from_secs(5)).await?;
+        if !outcome.is_finished() {
+            return Err(format!("{id} did not finish in 5 s").into());
+        }
+    }
     for id in &ids {
         let s = orch.get_task_status(id).await?;
         println!("{:<70} {:<10} {}", s.task_id, s.state.as_str(), s.source);
