@@ -274,7 +274,7 @@ impl Backend for BullmqBackend {
     }
 
     /// One add per request, sent concurrently on the multiplexed connection in chunks of
-    /// [`BULK_CHUNK`], each with its own result (BullMQ's `add_bulk` fails the whole call
+    /// 1,000, each with its own result (BullMQ's `add_bulk` fails the whole call
     /// when one add fails, losing the ids written). After a chunk in which Redis was
     /// unreachable, the rest are not sent: they fail with [`Error::NotSent`].
     async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
@@ -383,7 +383,7 @@ impl Backend for BullmqBackend {
         })
     }
 
-    /// Wait on the queue's event stream (see [`crate::events`]), re-reading the status on
+    /// Wait on the queue's event stream (one shared listener per queue), re-reading the status on
     /// each finished job of the queue and at least every 5 s.
     async fn wait(&self, id: &TaskId, timeout: Duration) -> Result<WaitOutcome> {
         use tokio::sync::broadcast::error::RecvError;
