@@ -241,6 +241,14 @@ impl BullmqBackend {
             .await
     }
 
+    /// The descriptor's check, then this instance's payload limit (before any I/O).
+    fn admit(&self, request: &ScheduleRequest) -> Result<()> {
+        self.descriptor().admit(self.name(), request)?;
+        let limit = self.inner.config.max_payload_bytes;
+        orchestrator_core::validate::payload_size(request.payload(), limit)?;
+        Ok(())
+    }
+
     /// Add one admitted request with BullMQ's own scripts.
     async fn schedule_one(&self, request: &ScheduleRequest) -> Result<TaskId> {
         let queue = request.name();
@@ -269,7 +277,7 @@ impl Backend for BullmqBackend {
     }
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
-        self.descriptor().admit(self.name(), &request)?;
+        self.admit(&request)?;
         self.schedule_one(&request).await
     }
 
@@ -279,7 +287,7 @@ impl Backend for BullmqBackend {
     /// unreachable, the rest are not sent: they fail with [`Error::NotSent`].
     async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
         for r in &requests {
-            self.descriptor().admit(self.name(), r)?;
+            self.admit(r)?;
         }
         let mut results: Vec<Result<TaskId>> = Vec::with_capacity(requests.len());
         let mut broken: Option<String> = None;

@@ -14,6 +14,7 @@ use serde::Deserialize;
 /// prefix = "bull"                      # BullMQ's key prefix, shared with Node producers/workers
 /// connect_timeout_ms = 5000
 /// command_timeout_ms = 5000
+/// max_payload_bytes = 1048576          # largest job data (JSON) accepted; Redis keeps it in memory
 /// ```
 ///
 /// Environment: `ORCHESTRATOR_BULLMQ_URL`, `ORCHESTRATOR_BULLMQ_PREFIX`,
@@ -39,6 +40,14 @@ pub struct BullmqConfig {
     /// How long one call (schedule, status, cancel) may take before `Timeout`.
     #[serde(default = "default_timeout_ms")]
     pub command_timeout_ms: Millis,
+    /// The largest job data (serialized JSON, bytes) accepted; larger is `InvalidInput`
+    /// before any I/O. Default 1 MiB: BullMQ keeps every job's data in Redis memory.
+    #[serde(default = "default_max_payload")]
+    pub max_payload_bytes: usize,
+}
+
+fn default_max_payload() -> usize {
+    orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_SIMPLE
 }
 
 fn default_prefix() -> String {
@@ -59,7 +68,15 @@ impl BullmqConfig {
             password: None,
             connect_timeout_ms: default_timeout_ms(),
             command_timeout_ms: default_timeout_ms(),
+            max_payload_bytes: default_max_payload(),
         }
+    }
+
+    /// Accept job data up to `bytes` of JSON.
+    #[must_use]
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.max_payload_bytes = bytes;
+        self
     }
 
     /// Use `prefix` instead of `bull`.
@@ -90,6 +107,11 @@ impl BullmqConfig {
             .check_positive("backends.bullmq.connect_timeout_ms")?;
         self.command_timeout_ms
             .check_positive("backends.bullmq.command_timeout_ms")?;
+        if self.max_payload_bytes == 0 {
+            return Err(Error::config(
+                "backends.bullmq.max_payload_bytes must be greater than 0",
+            ));
+        }
         Ok(())
     }
 

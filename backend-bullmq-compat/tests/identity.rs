@@ -123,7 +123,11 @@ async fn a_10_mb_payload_is_not_read_by_status() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let b = support::backend(&redis);
+    // Above the 1 MiB default: this deployment raised max_payload_bytes.
+    let b = backend_bullmq_compat::BullmqBackend::new(
+        backend_bullmq_compat::BullmqConfig::new(redis.url()).max_payload_bytes(16 << 20),
+    )
+    .expect("backend");
     let q = unique("big");
     let big = "x".repeat(10 * 1024 * 1024);
     let id = b

@@ -166,7 +166,20 @@ pub struct N8nConfig {
     /// Durable outbox mode; direct delivery when unset.
     #[serde(default)]
     pub outbox: Option<OutboxConfig>,
+    /// The largest payload (serialized JSON, bytes) accepted; larger is `InvalidInput`
+    /// before any I/O. Default 16 MiB, n8n's own default request limit.
+    #[serde(default = "default_max_payload")]
+    pub max_payload_bytes: usize,
 }
+
+fn default_max_payload() -> usize {
+    orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_INTEGRATION
+}
+
+/// The longest a direct-mode `schedule` may take with every retry (`attempts` requests of
+/// `request_timeout_ms`, plus the backoff between them): 10 minutes. Longer delivery
+/// belongs in the outbox, which retries in the background.
+pub const MAX_DIRECT_SCHEDULE: Duration = Duration::from_secs(600);
 
 fn default_timeout_ms() -> Millis {
     Millis::new(10_000)
@@ -202,6 +215,7 @@ impl N8nConfig {
             hmac_secret: None,
             id_key: None,
             outbox: None,
+            max_payload_bytes: default_max_payload(),
         }
     }
 
@@ -284,6 +298,32 @@ impl N8nConfig {
         if self.attempts == 0 {
             return Err(Error::config("backends.n8n.attempts must be at least 1"));
         }
+        if self.max_payload_bytes == 0 {
+            return Err(Error::config(
+                "backends.n8n.max_payload_bytes must be greater than 0",
+            ));
+        }
+        if self.outbox.is_none() {
+            let waits = orchestrator_core::validate::retry_horizon_ms(
+                u64::try_from(self.backoff_ms.get().as_millis()).unwrap_or(u64::MAX),
+                true,
+                self.attempts,
+            );
+            let requests = u64::try_from(self.timeout().as_millis())
+                .unwrap_or(u64::MAX)
+                .saturating_mul(u64::from(self.attempts));
+            let worst = Duration::from_millis(waits.saturating_add(requests));
+            if worst > MAX_DIRECT_SCHEDULE {
+                return Err(Error::config(format!(
+                    "backends.n8n: in direct mode a schedule may take up to {} with attempts = {}, request_timeout_ms = {} and backoff_ms = {}; the limit is {} (fewer attempts, shorter timeouts, or the outbox)",
+                    fmt_duration(worst),
+                    self.attempts,
+                    self.request_timeout_ms.get().as_millis(),
+                    self.backoff_ms.get().as_millis(),
+                    fmt_duration(MAX_DIRECT_SCHEDULE),
+                )));
+            }
+        }
         if self.owner_email.is_some() != self.owner_password.is_some() {
             return Err(Error::config(
                 "backends.n8n.owner_email and owner_password go together",
@@ -299,6 +339,15 @@ impl N8nConfig {
     /// The base URL without a trailing slash.
     pub(crate) fn base(&self) -> &str {
         self.url.expose().trim_end_matches('/')
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 {
+        format!("{}h{:02}m", secs / 3600, secs % 3600 / 60)
+    } else {
+        format!("{}m{:02}s", secs / 60, secs % 60)
     }
 }
 

@@ -56,7 +56,7 @@ mod config;
 mod outbox;
 
 pub use backend::{N8nBackend, SIGNATURE_HEADER, SOURCE_HEADER, TASK_ID_HEADER, TASK_NAME_HEADER};
-pub use config::{BasicAuth, HeaderAuth, N8nConfig, OutboxConfig};
+pub use config::{BasicAuth, HeaderAuth, MAX_DIRECT_SCHEDULE, N8nConfig, OutboxConfig};
 
 use orchestrator_core::{BackendFactory, Descriptor, Result, SharedBackend, TaskType};
 

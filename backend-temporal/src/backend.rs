@@ -542,6 +542,23 @@ impl Backend for TemporalBackend {
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
         self.descriptor().admit(self.name(), &request)?;
+        let limit = self.inner.config.max_payload_bytes;
+        orchestrator_core::validate::payload_size(request.payload(), limit)?;
+        if let Some(t) = &request.options().temporal {
+            let size: usize = t
+                .workflow_args
+                .iter()
+                .map(orchestrator_core::validate::json_size)
+                .sum();
+            if size > limit {
+                return Err(Error::invalid(
+                    "temporal.workflowArgs",
+                    format!(
+                        "are {size} bytes of JSON, above this backend's limit of {limit} bytes (max_payload_bytes)"
+                    ),
+                ));
+            }
+        }
         let o = request.options();
         let t = o
             .temporal

@@ -43,7 +43,19 @@ pub struct TemporalConfig {
     /// How long one call may take before `Timeout`.
     #[serde(default = "default_rpc_ms")]
     pub rpc_timeout_ms: Millis,
+    /// The largest payload (serialized JSON, bytes) accepted, the workflow arguments
+    /// included; larger is `InvalidInput` before any I/O. Default 1.5 MiB, at most 2 MB:
+    /// Temporal refuses larger payloads.
+    #[serde(default = "default_max_payload")]
+    pub max_payload_bytes: usize,
 }
+
+fn default_max_payload() -> usize {
+    orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_COMPLEX
+}
+
+/// Temporal's own limit for one payload (its default `limit.blobSize.error`).
+const TEMPORAL_BLOB_LIMIT: usize = 2_000_000;
 
 fn default_namespace() -> String {
     "default".into()
@@ -68,6 +80,7 @@ impl TemporalConfig {
             api_key: None,
             connect_timeout_ms: default_connect_ms(),
             rpc_timeout_ms: default_rpc_ms(),
+            max_payload_bytes: default_max_payload(),
         }
     }
 
@@ -110,6 +123,11 @@ impl TemporalConfig {
             return Err(Error::config(
                 "backends.temporal.task_queue must not be empty",
             ));
+        }
+        if self.max_payload_bytes == 0 || self.max_payload_bytes > TEMPORAL_BLOB_LIMIT {
+            return Err(Error::config(format!(
+                "backends.temporal.max_payload_bytes must be between 1 and {TEMPORAL_BLOB_LIMIT} (Temporal's payload limit)"
+            )));
         }
         self.connect_timeout_ms
             .check_positive("backends.temporal.connect_timeout_ms")?;

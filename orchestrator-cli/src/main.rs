@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[cfg(feature = "bullmq")]
+mod exec;
+#[cfg(feature = "bullmq")]
 mod track_cmd;
 #[cfg(feature = "bullmq")]
 mod worker_cmd;
@@ -184,12 +186,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             json,
         } => {
             let payload = parse_json("--data", &data)?;
+            let task_type: TaskType = task_type.into();
             let mut opts = match options {
-                Some(text) => TaskOptions::from_json(parse_json("--options", &text)?)
-                    .map_err(orchestrator::Error::from)?,
+                Some(text) => {
+                    let json = parse_json("--options", &text)?;
+                    let opts =
+                        TaskOptions::from_json(json.clone()).map_err(orchestrator::Error::from)?;
+                    // `taskType` in --options must agree with --type, never be overridden.
+                    if json.get("taskType").is_some() && opts.task_type != task_type {
+                        return Err(Failure::Usage(format!(
+                            "--type {task_type} conflicts with \"taskType\": \"{}\" in --options",
+                            opts.task_type
+                        )));
+                    }
+                    opts
+                }
                 None => TaskOptions::default(),
             };
-            opts.task_type = task_type.into();
+            opts.task_type = task_type;
             let orch = load(cli.config.as_deref())?;
             let id = orch.schedule_task(&name, payload, opts).await?;
             if json {
@@ -318,7 +332,29 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // One line, like every other error: clap's first line, without its prefix.
+            let text = e.to_string();
+            // clap's message is its first paragraph (a list of missing arguments continues
+            // on indented lines).
+            let first =
+                if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    "a subcommand is required".to_string()
+                } else {
+                    text.lines()
+                        .take_while(|l| !l.trim().is_empty())
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
+            eprintln!("usage error: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(m)) => {
@@ -326,12 +362,18 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Operation(e)) => {
-            eprintln!("error: {e}");
+            // One line: the error, then each cause not already in the text.
+            let mut line = format!("error: {e}");
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                let cause = s.to_string();
+                if !line.contains(&cause) {
+                    line.push_str(": ");
+                    line.push_str(&cause);
+                }
                 source = s.source();
             }
+            eprintln!("{}", line.replace('\n', " "));
             ExitCode::from(1)
         }
     }

@@ -24,9 +24,9 @@ pub(crate) struct TrackArgs {
     /// How long a job of a running workflow stays delayed between checks (at least 100ms).
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     recheck: Duration,
-    /// Checks run at once.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
+    /// Checks run at once (1 to 1000).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    concurrency: u16,
     /// On shutdown, how long running checks may take to finish.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     grace: Duration,
@@ -38,7 +38,7 @@ pub(crate) async fn run(cfg: OrchestratorConfig, args: TrackArgs) -> Result<(), 
     let config = TrackerConfig {
         hold: args.hold,
         recheck: args.recheck,
-        concurrency: args.concurrency,
+        concurrency: usize::from(args.concurrency),
     };
     let worker = track(&orch, &bullmq, &args.queue, config).await?;
     eprintln!("tracker {} serving queue {}", worker.id(), args.queue);

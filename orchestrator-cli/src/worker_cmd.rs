@@ -1,84 +1,113 @@
 //! `orchestrator worker QUEUE --exec CMD`: any language can serve a BullMQ queue.
 
-use std::process::Stdio;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use clap::Args;
-use orchestrator::bullmq::{BullmqBackend, BullmqConfig, HandlerError, JobContext, WorkerConfig};
+use orchestrator::bullmq::{BullmqBackend, BullmqConfig, JobContext, WorkerConfig};
 use orchestrator::{Error, OrchestratorConfig, TaskType};
 use serde_json::Value;
 
+use crate::exec::{self, ExecPolicy, Running};
 use crate::parse_duration;
-use tokio::io::AsyncWriteExt;
 
 #[derive(Args, Debug)]
 pub(crate) struct WorkerArgs {
     /// The queue to serve.
     queue: String,
-    /// Shell command run once per job (`sh -c CMD`).
-    #[arg(long)]
+    /// Shell command run once per job (`sh -c CMD`), in its own process group.
+    #[arg(long, value_parser = non_empty_command)]
     exec: String,
     /// The bullmq instance to serve (`[backends.<instance>]`); default: the SIMPLE route.
     #[arg(long, value_name = "INSTANCE")]
     backend: Option<String>,
-    /// Jobs run at once.
-    #[arg(long, default_value_t = 1)]
-    concurrency: usize,
+    /// Jobs run at once (1 to 1000).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    concurrency: u16,
     /// Worker name stored on processed jobs.
     #[arg(long)]
     name: Option<String>,
-    /// Lock duration (a job whose worker dies is recovered after this).
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    /// Kill a job's command (with its process group) after this long and fail the attempt;
+    /// default: no limit.
+    #[arg(long, value_parser = positive_duration)]
+    timeout: Option<Duration>,
+    /// The most stdout a command may write (its JSON result), e.g. `16MiB`; more fails the
+    /// attempt.
+    #[arg(long, value_parser = byte_size, default_value = "16MiB")]
+    max_stdout: usize,
+    /// The most stderr kept as a failed attempt's reason (its end), e.g. `64KiB`.
+    #[arg(long, value_parser = byte_size, default_value = "64KiB")]
+    max_stderr: usize,
+    /// Pass this environment variable to the commands (repeatable). Only PATH, HOME, LANG
+    /// and the per-job ORCHESTRATOR_* variables are passed otherwise.
+    #[arg(long = "env", value_name = "NAME", value_parser = env_name)]
+    env: Vec<String>,
+    /// Lock duration, at least 1s (a job whose worker dies is recovered after this).
+    #[arg(long, value_parser = lock_duration, default_value = "30s")]
     lock_duration: Duration,
-    /// Stalled-job check interval.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    /// Stalled-job check interval, at least 1s.
+    #[arg(long, value_parser = lock_duration, default_value = "30s")]
     stalled_interval: Duration,
-    /// On shutdown, how long running jobs may take to finish.
+    /// On shutdown (SIGTERM, Ctrl-C), how long running jobs may take to finish; a second
+    /// signal stops at once.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     grace: Duration,
     /// Alias of `--lock-duration`, in milliseconds.
-    #[arg(long, hide = true, conflicts_with = "lock_duration")]
+    #[arg(long, hide = true, conflicts_with = "lock_duration", value_parser = clap::value_parser!(u64).range(1000..))]
     lock_duration_ms: Option<u64>,
     /// Alias of `--stalled-interval`, in milliseconds.
-    #[arg(long, hide = true, conflicts_with = "stalled_interval")]
+    #[arg(long, hide = true, conflicts_with = "stalled_interval", value_parser = clap::value_parser!(u64).range(1000..))]
     stalled_interval_ms: Option<u64>,
     /// Alias of `--grace`, in milliseconds.
     #[arg(long, hide = true, conflicts_with = "grace")]
     grace_ms: Option<u64>,
 }
 
-async fn run_once(cmd: String, ctx: JobContext<Value>) -> Result<Value, HandlerError> {
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(&cmd)
-        .env("ORCHESTRATOR_TASK_ID", ctx.task_id.to_string())
-        .env("ORCHESTRATOR_JOB_ID", &ctx.job_id)
-        .env("ORCHESTRATOR_JOB_NAME", &ctx.job_name)
-        .env("ORCHESTRATOR_ATTEMPT", ctx.attempt.to_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(&serde_json::to_vec(&ctx.data)?).await?;
+fn non_empty_command(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("the command is empty; give the shell command to run for each job".into());
     }
-    let out = child.wait_with_output().await?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(if stderr.is_empty() {
-            format!("command failed: {}", out.status)
-        } else {
-            stderr
-        }
-        .into());
+    Ok(s.to_string())
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be greater than 0".into());
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if stdout.trim().is_empty() {
-        return Ok(Value::Null);
+    Ok(d)
+}
+
+fn lock_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err(format!(
+            "`{s}` is under 1s: the lock would expire while jobs run and they would be run twice"
+        ));
     }
-    serde_json::from_str(stdout.trim())
-        .map_err(|e| format!("command output is not JSON ({e}): {}", stdout.trim()).into())
+    Ok(d)
+}
+
+fn byte_size(s: &str) -> Result<usize, String> {
+    let size: bytesize::ByteSize = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a size ({e}); write it like 16MiB, 64KiB or 1024"))?;
+    let n = usize::try_from(size.as_u64()).map_err(|_| format!("`{s}` is too large"))?;
+    if n == 0 {
+        return Err("must be greater than 0".into());
+    }
+    Ok(n)
+}
+
+fn env_name(s: &str) -> Result<String, String> {
+    let valid = !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!("`{s}` is not an environment variable name"));
+    }
+    Ok(s.to_string())
 }
 
 /// The bullmq backend instance `backend` (default: the SIMPLE route) of `cfg`, for a
@@ -108,17 +137,6 @@ pub(crate) fn bullmq_instance(
     BullmqBackend::named(&instance, config)
 }
 
-/// Wait for Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() -> Result<(), Error> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::config(format!("cannot listen for SIGTERM: {e}")))?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    Ok(())
-}
-
 pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<(), Error> {
     let backend = bullmq_instance(cfg, args.backend.clone(), "worker")?;
     let ms = |alias: Option<u64>, human: Duration| alias.map_or(human, Duration::from_millis);
@@ -126,19 +144,82 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<()
     let stalled = ms(args.stalled_interval_ms, args.stalled_interval);
     let grace = ms(args.grace_ms, args.grace);
     let mut wc = WorkerConfig::default()
-        .concurrency(args.concurrency)
+        .concurrency(usize::from(args.concurrency))
         .stall_detection(lock, stalled);
     if let Some(name) = args.name {
         wc = wc.name(name);
     }
-    let cmd = args.exec;
+    let policy = Arc::new(ExecPolicy {
+        cmd: args.exec,
+        timeout: args.timeout,
+        max_stdout: args.max_stdout,
+        max_stderr: args.max_stderr,
+        env: ExecPolicy::environment(&args.env),
+    });
+    let running = Running::default();
+    let jobs = running.clone();
     let worker = backend
         .worker(&args.queue, wc, move |ctx: JobContext<Value>| {
-            run_once(cmd.clone(), ctx)
+            let (policy, running) = (Arc::clone(&policy), jobs.clone());
+            async move { exec::run(&policy, &running, ctx).await }
         })
         .await?;
     eprintln!("worker {} serving queue {}", worker.id(), args.queue);
-    shutdown_signal().await?;
-    eprintln!("shutting down: finishing running jobs");
-    worker.close(grace).await
+    let mut signals = Signals::new()?;
+    signals.next().await;
+    eprintln!(
+        "shutting down: {} running job(s) may finish within {} (signal again to stop now)",
+        running.len(),
+        humantime::format_duration(grace)
+    );
+    // Bounded even when Redis is unreachable: the close itself gets the grace plus 5 s.
+    let closed = tokio::select! {
+        r = tokio::time::timeout(grace + Duration::from_secs(5), worker.close(grace)) => {
+            r.unwrap_or_else(|_| Err(Error::backend(
+                "bullmq",
+                orchestrator::ErrorKind::Timeout,
+                "the worker did not close in time (is Redis reachable?)",
+            )))
+        }
+        _ = signals.next() => {
+            eprintln!("second signal: stopping now");
+            Ok(())
+        }
+    };
+    // Whatever still runs (grace over, second signal) is killed with its process group.
+    running.kill_all();
+    closed
+}
+
+/// SIGTERM and Ctrl-C, one at a time.
+pub(crate) struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub(crate) fn new() -> Result<Self, Error> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind| {
+            signal(kind).map_err(|e| Error::config(format!("cannot listen for signals: {e}")))
+        };
+        Ok(Self {
+            term: listen(SignalKind::terminate())?,
+            int: listen(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The next SIGTERM or SIGINT.
+    pub(crate) async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// Wait for Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() -> Result<(), Error> {
+    Signals::new()?.next().await;
+    Ok(())
 }

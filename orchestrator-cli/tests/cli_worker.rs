@@ -67,7 +67,12 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     };
     let b = bullmq(&redis);
     let q = unique("sigkill");
-    let stall = ["--lock-duration-ms", "1000", "--stalled-interval-ms", "500"];
+    let stall = [
+        "--lock-duration-ms",
+        "1000",
+        "--stalled-interval-ms",
+        "1000",
+    ];
     let id = b
         .schedule(
             ScheduleRequest::new(q.as_str(), json!({"n": 42}), TaskOptions::simple()).expect("req"),
@@ -117,6 +122,9 @@ async fn a_child_of_the_worker_can_call_the_cli_on_its_own_task() {
     let mut w = tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
         .args(["worker", &q, "--exec", &exec, "--backend", "bullmq-eu"])
         .args(["--lock-duration", "10s", "--grace", "2s"])
+        // The command's environment is cleared: pass what the child's CLI needs.
+        .args(["--env", "ORCHESTRATOR_BACKENDS__BULLMQ_EU__KIND"])
+        .args(["--env", "ORCHESTRATOR_BACKENDS__BULLMQ_EU__URL"])
         .env("ORCHESTRATOR_BACKENDS__BULLMQ_EU__KIND", "bullmq")
         .env("ORCHESTRATOR_BACKENDS__BULLMQ_EU__URL", redis.url())
         .env("ORCHESTRATOR_LOG", "info")
@@ -208,4 +216,186 @@ async fn wait_exits_by_outcome() {
 
     let out = wait(cancelled.to_string(), "soon").await.expect("run");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+async fn schedule_data(
+    b: &orchestrator::bullmq::BullmqBackend,
+    q: &str,
+    data: serde_json::Value,
+) -> orchestrator::TaskId {
+    b.schedule(ScheduleRequest::new(q, data, TaskOptions::simple()).expect("req"))
+        .await
+        .expect("schedule")
+}
+
+/// The exec worker's contract: pipes pumped together (a command that writes 200 KB before
+/// reading its 100 KB of input completes), stdout capped (`yes` fails the attempt at the
+/// cap), a timeout kills the whole process group, and the command's environment holds no
+/// secret of the worker's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_worker_pumps_caps_times_out_and_clears_the_environment() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = bullmq(&redis);
+    let url = redis.url();
+    let spawn = |q: &str, exec: &str, extra: &[&str]| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .args(["worker", q, "--exec", exec])
+            .args(extra)
+            .env("ORCHESTRATOR_BULLMQ_URL", &url)
+            .env("WORKER_SECRET", "s3cr3t-value")
+            .env("PASSED_ON", "visible")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn worker")
+    };
+
+    // Write-first: 200 KB out before reading 100 KB in.
+    let q = unique("writefirst");
+    let mut w = spawn(
+        &q,
+        r#"head -c 200000 /dev/zero | tr '\0' ' '; wc -c | tr -d ' \n' | sed 's/.*/{"read": &}/'"#,
+        &[],
+    );
+    let id = schedule_data(&b, &q, json!({"blob": "x".repeat(100_000)})).await;
+    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    assert_eq!(s.result, Some(json!({"read": 100_011})), "{s:?}");
+    let _ = w.kill().await;
+
+    // `yes` never ends: the attempt fails at the stdout cap.
+    let q = unique("yes");
+    let mut w = spawn(&q, "yes", &["--max-stdout", "1MiB"]);
+    let id = schedule_data(&b, &q, json!({})).await;
+    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    assert_eq!(s.state, TaskState::Failed, "{s:?}");
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("stdout exceeded 1048576 bytes"),
+        "{s:?}"
+    );
+    let _ = w.kill().await;
+
+    // A command (and its grandchild) past --timeout: both killed.
+    let q = unique("timeout");
+    let pidfile = std::env::temp_dir().join(unique("grandchild.pid"));
+    let exec = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    let mut w = spawn(&q, &exec, &["--timeout", "1s"]);
+    let id = schedule_data(&b, &q, json!({})).await;
+    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    assert_eq!(s.state, TaskState::Failed, "{s:?}");
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("timed out after 1s"),
+        "{s:?}"
+    );
+    let pid = std::fs::read_to_string(&pidfile).expect("pid file");
+    // Gone, or a zombie nobody reaped yet (PID 1 of a container may not reap).
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .map(|stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(false)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while alive() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !alive(),
+        "the grandchild {} survived the timeout",
+        pid.trim()
+    );
+    let _ = std::fs::remove_file(&pidfile);
+    let _ = w.kill().await;
+
+    // The environment: PATH and the per-job variables, `--env` names, no worker secret.
+    let q = unique("env");
+    let mut w = spawn(
+        &q,
+        r#"python3 -c 'import json, os; print(json.dumps(dict(os.environ)))'"#,
+        &["--env", "PASSED_ON"],
+    );
+    let id = schedule_data(&b, &q, json!({})).await;
+    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    let env = s.result.expect("the environment");
+    assert!(env.get("PATH").is_some(), "{env}");
+    assert_eq!(env["PASSED_ON"], "visible", "{env}");
+    assert_eq!(env["ORCHESTRATOR_TASK_ID"], json!(id.to_string()), "{env}");
+    let text = env.to_string();
+    assert!(
+        !text.contains("s3cr3t-value"),
+        "a worker secret reached the job: {env}"
+    );
+    assert!(env.get("ORCHESTRATOR_BULLMQ_URL").is_none(), "{env}");
+    let _ = w.kill().await;
+}
+
+/// SIGTERM during a job: the job finishes and the worker exits within the grace, with Redis
+/// up; with Redis down the worker still exits within grace + a few seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_running_job_and_exits_in_bounded_time() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let b = bullmq(&redis);
+    for redis_down in [false, true] {
+        let q = unique("sigterm");
+        let mut w = tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .args(["worker", &q, "--exec", r#"sleep 2; echo '{"done": true}'"#])
+            .args(["--grace", "5s"])
+            .env("ORCHESTRATOR_BULLMQ_URL", redis.url())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn worker");
+        let id = schedule_data(&b, &q, json!({})).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while b.status(&id).await.expect("status").state != TaskState::Running {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the job never started"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if redis_down {
+            redis.stop();
+        }
+        let pid = pid_of(&w);
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let started = tokio::time::Instant::now();
+        let status = tokio::time::timeout(Duration::from_secs(15), w.wait())
+            .await
+            .expect("the worker exited in bounded time")
+            .expect("wait");
+        let took = started.elapsed();
+        println!("SIGTERM (Redis down: {redis_down}): exited in {took:?} with {status}");
+        assert!(took < Duration::from_secs(5 + 6), "took {took:?}");
+        if !redis_down {
+            assert!(status.success(), "{status}");
+            let s = b.status(&id).await.expect("status");
+            assert_eq!(
+                s.state,
+                TaskState::Completed,
+                "the running job finished: {s:?}"
+            );
+        }
+    }
+}
+
+fn pid_of(child: &tokio::process::Child) -> String {
+    child.id().expect("running").to_string()
 }

@@ -38,10 +38,28 @@ impl ScheduleRequest {
         options: TaskOptions,
     ) -> Result<Self> {
         let name = name.into();
-        let payload = serde_json::to_value(payload)
+        // Serialized on a stack that grows as needed, then checked for depth without
+        // recursion: a payload nested 10,000 deep is refused, never a stack overflow.
+        let payload = payload
+            .serialize(serde_stacker::Serializer::new(
+                serde_json::value::Serializer,
+            ))
             .map_err(|e| Error::invalid("payload", format!("cannot be serialized to JSON: {e}")))?;
+        if let Err(e) = crate::validate::json_nesting("payload", &payload) {
+            crate::validate::drop_deep(payload);
+            return Err(e.into());
+        }
         let created_at = crate::now_ms();
-        crate::validate::task(&name, &options, created_at)?;
+        if let Err(e) = crate::validate::task(&name, &options, created_at) {
+            // Refused arguments may be nested deep: drop them without recursion.
+            let mut options = options;
+            if let Some(t) = options.temporal.as_mut() {
+                t.workflow_args
+                    .drain(..)
+                    .for_each(crate::validate::drop_deep);
+            }
+            return Err(e.into());
+        }
         Ok(Self {
             name,
             payload,

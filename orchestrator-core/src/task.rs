@@ -423,7 +423,21 @@ impl TaskOptions {
 
     /// Parse the seed's JSON option object, turning serde's message into a typed error.
     pub fn from_json(value: serde_json::Value) -> Result<Self, ValidationError> {
-        serde_json::from_value(value).map_err(|e| ValidationError::new("options", e.to_string()))
+        // Deserializing recurses with the nesting: refuse deep input first.
+        if let Err(e) = crate::validate::json_nesting("options", &value) {
+            crate::validate::drop_deep(value);
+            return Err(e);
+        }
+        // The path of the offending key goes in the message (`backoff.delay: invalid …`).
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                ValidationError::new("options", inner.to_string())
+            } else {
+                ValidationError::new("options", format!("{path}: {inner}"))
+            }
+        })
     }
 
     /// Set the priority (1 = highest).

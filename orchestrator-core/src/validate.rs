@@ -21,6 +21,25 @@ pub const MAX_DELAY_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 
 const MAX_DUE_MS: u64 = 1 << 41;
 
+/// Most attempts a task may ask for (the first run counts).
+pub const MAX_ATTEMPTS: u32 = 1000;
+
+/// Largest payload (serialized JSON) of a SIMPLE task by default: BullMQ keeps every job's
+/// data in Redis memory. `[backends.<bullmq>] max_payload_bytes` changes it.
+pub const DEFAULT_MAX_PAYLOAD_SIMPLE: usize = 1024 * 1024;
+
+/// Largest payload of a COMPLEX task by default: under Temporal's 2 MB limit for one
+/// payload, with room for the rest of the start request.
+pub const DEFAULT_MAX_PAYLOAD_COMPLEX: usize = 1536 * 1024;
+
+/// Largest payload of an INTEGRATION task by default: n8n's own default request limit
+/// (`N8N_PAYLOAD_SIZE_MAX`, 16 MiB).
+pub const DEFAULT_MAX_PAYLOAD_INTEGRATION: usize = 16 * 1024 * 1024;
+
+/// The longest retry horizon (all backoff waits of all retries together) a task may ask
+/// for: the delay cap.
+pub const MAX_RETRY_HORIZON_MS: u64 = MAX_DELAY_MS;
+
 type V = Result<(), ValidationError>;
 
 /// Check a name used as a task, queue, job or workflow name.
@@ -145,6 +164,62 @@ pub fn task(task_name: &str, o: &TaskOptions, now_ms: u64) -> V {
             "must be at least 1 (the first run counts as an attempt)",
         ));
     }
+    if let Some(n) = o.attempts.filter(|n| *n > MAX_ATTEMPTS) {
+        return Err(ValidationError::new(
+            "attempts",
+            format!("{n} is above the limit of {MAX_ATTEMPTS}"),
+        ));
+    }
+    if let Some(b) = o.backoff {
+        let (delay, exponential) = match b {
+            crate::Backoff::Fixed { delay_ms } => (delay_ms, false),
+            crate::Backoff::Exponential { delay_ms } => (delay_ms, true),
+        };
+        if delay > MAX_DELAY_MS {
+            return Err(ValidationError::new(
+                "backoff.delay",
+                format!("{delay} ms is above the limit of {MAX_DELAY_MS} ms"),
+            ));
+        }
+        let horizon = retry_horizon_ms(delay, exponential, o.attempts.unwrap_or(1));
+        if horizon > MAX_RETRY_HORIZON_MS {
+            return Err(ValidationError::new(
+                "backoff",
+                format!(
+                    "all retries together would wait {} ms, above the limit of {MAX_RETRY_HORIZON_MS} ms (fewer attempts or a shorter delay)",
+                    if horizon == u64::MAX {
+                        "more than 2^64".to_string()
+                    } else {
+                        horizon.to_string()
+                    }
+                ),
+            ));
+        }
+    }
+    if let Some(ttl) = o.deduplication.as_ref().and_then(|d| d.ttl) {
+        if ttl > MAX_DELAY_MS {
+            return Err(ValidationError::new(
+                "deduplication.ttl",
+                format!("{ttl} ms is above the limit of {MAX_DELAY_MS} ms"),
+            ));
+        }
+    }
+    for (field, policy) in [
+        ("removeOnComplete", o.remove_on_complete),
+        ("removeOnFail", o.remove_on_fail),
+    ] {
+        if let Some(crate::RemovePolicy::Keep { age: Some(age), .. }) = policy {
+            if age > MAX_DELAY_MS / 1000 {
+                return Err(ValidationError::new(
+                    field,
+                    format!(
+                        "age {age} s is above the limit of {} s",
+                        MAX_DELAY_MS / 1000
+                    ),
+                ));
+            }
+        }
+    }
     if let Some(d) = o.delay {
         if d > MAX_DELAY_MS || now_ms.saturating_add(d) >= MAX_DUE_MS {
             return Err(ValidationError::new(
@@ -182,6 +257,9 @@ pub fn task(task_name: &str, o: &TaskOptions, now_ms: u64) -> V {
                 )
             })?;
             name("temporal.workflowType", &t.workflow_type)?;
+            for arg in &t.workflow_args {
+                json_nesting("temporal.workflowArgs", arg)?;
+            }
             if let Some(q) = &t.task_queue {
                 name("temporal.taskQueue", q)?;
             }
@@ -195,6 +273,12 @@ pub fn task(task_name: &str, o: &TaskOptions, now_ms: u64) -> V {
                 return Err(ValidationError::new(
                     "temporal.executionTimeoutMs",
                     "must be greater than 0 (leave it unset for no timeout)",
+                ));
+            }
+            if let Some(ms) = t.execution_timeout_ms.filter(|ms| *ms > MAX_DELAY_MS) {
+                return Err(ValidationError::new(
+                    "temporal.executionTimeoutMs",
+                    format!("{ms} ms is above the limit of {MAX_DELAY_MS} ms"),
                 ));
             }
         }
@@ -303,4 +387,80 @@ pub fn json_size(value: &serde_json::Value) -> usize {
     // Writing a `Value` to a sink that never fails cannot fail.
     let _ = serde_json::to_writer(&mut n, value);
     n.0
+}
+
+/// The total wait of all retries: `attempts - 1` waits of `delay` (fixed), or
+/// `delay * (2^(attempts-1) - 1)` (exponential); saturates at `u64::MAX`.
+pub fn retry_horizon_ms(delay: u64, exponential: bool, attempts: u32) -> u64 {
+    let retries = u64::from(attempts.saturating_sub(1));
+    if !exponential {
+        return delay.saturating_mul(retries);
+    }
+    if retries >= 64 {
+        return if delay == 0 { 0 } else { u64::MAX };
+    }
+    delay.saturating_mul((1u64 << retries) - 1)
+}
+
+/// Refuse a payload larger than `limit` bytes of JSON (a backend's `max_payload_bytes`).
+pub fn payload_size(payload: &serde_json::Value, limit: usize) -> V {
+    let size = json_size(payload);
+    if size > limit {
+        return Err(ValidationError::new(
+            "payload",
+            format!(
+                "is {size} bytes of JSON, above this backend's limit of {limit} bytes (max_payload_bytes)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The deepest nesting of arrays and objects accepted in a payload or an options object:
+/// 128, serde_json's own parsing limit, so whatever is written can be read back.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// How deeply `value` nests arrays and objects (a scalar is 0), without recursion, giving
+/// up (returning `limit + 1`) as soon as it is deeper than `limit`.
+pub fn json_depth(value: &serde_json::Value, limit: usize) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match v {
+            serde_json::Value::Array(a) => Box::new(a.iter()),
+            serde_json::Value::Object(m) => Box::new(m.values()),
+            _ => continue,
+        };
+        let depth = depth + 1;
+        if depth > limit {
+            return limit + 1;
+        }
+        deepest = deepest.max(depth);
+        stack.extend(children.map(|c| (c, depth)));
+    }
+    deepest
+}
+
+/// Refuse a JSON value nested deeper than [`MAX_JSON_DEPTH`].
+pub fn json_nesting(field: &str, value: &serde_json::Value) -> V {
+    if json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH {
+        return Err(ValidationError::new(
+            field,
+            format!("nests arrays/objects deeper than {MAX_JSON_DEPTH} levels"),
+        ));
+    }
+    Ok(())
+}
+
+/// Drop `value` without recursion (dropping a deeply nested value recursively can
+/// overflow the stack).
+pub fn drop_deep(value: serde_json::Value) {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Array(a) => stack.extend(a),
+            serde_json::Value::Object(m) => stack.extend(m.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
 }

@@ -83,6 +83,10 @@ pub struct MemoryConfig {
     /// by default 1 for `memory-bullmq` (one worker) and 64 for the others.
     #[serde(default)]
     pub concurrency: Option<usize>,
+    /// The largest payload (serialized JSON, bytes) accepted; by default the real engine
+    /// backend's default (1 MiB SIMPLE, 1.5 MiB COMPLEX, 16 MiB INTEGRATION).
+    #[serde(default)]
+    pub max_payload_bytes: Option<usize>,
 }
 
 /// A task as it was scheduled, for test assertions.
@@ -128,6 +132,7 @@ struct State {
     counters: HashMap<String, u64>,
     handlers: HashMap<String, Handler>,
     concurrency: usize,
+    max_payload: Option<usize>,
     faults: Vec<(usize, ErrorKind)>,
     log: Vec<ScheduledTask>,
 }
@@ -235,6 +240,19 @@ impl MemoryBackend {
     /// Stop running tasks of `key` (running ones finish).
     pub fn remove_handler(&self, key: &str) {
         self.lock().handlers.remove(key);
+    }
+
+    /// Accept payloads up to `bytes` of JSON (as the real backend's `max_payload_bytes`).
+    pub fn set_max_payload_bytes(&self, bytes: usize) {
+        self.lock().max_payload = Some(bytes);
+    }
+
+    fn max_payload(&self) -> usize {
+        self.lock().max_payload.unwrap_or(match self.engine.flavor {
+            Flavor::Simple => orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_SIMPLE,
+            Flavor::Complex => orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_COMPLEX,
+            Flavor::Integration => orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_INTEGRATION,
+        })
     }
 
     /// How many tasks of one key may run at once.
@@ -715,6 +733,7 @@ impl Backend for MemoryBackend {
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
         self.descriptor().admit(self.name(), &request)?;
+        orchestrator_core::validate::payload_size(request.payload(), self.max_payload())?;
         self.injected_fault()?;
         let id = {
             let mut st = self.lock();
@@ -845,6 +864,9 @@ macro_rules! memory_factory {
                 let b = MemoryBackend::$ctor().named(instance);
                 if let Some(n) = config.concurrency {
                     b.set_concurrency(n);
+                }
+                if let Some(n) = config.max_payload_bytes {
+                    b.set_max_payload_bytes(n);
                 }
                 Ok(b.shared())
             }

@@ -34,6 +34,30 @@ fn schedule_cases() -> Vec<(&'static str, String, Value, &'static str)> {
             json!({"delay": 900_000_000_000_000u64}),
             "delay",
         ),
+        (
+            "attempts above 1000",
+            "q".into(),
+            json!({"attempts": 1_000_000_000}),
+            "attempts",
+        ),
+        (
+            "backoff delay u64::MAX",
+            "q".into(),
+            json!({"attempts": 2, "backoff": {"type": "fixed", "delay": u64::MAX}}),
+            "backoff.delay",
+        ),
+        (
+            "exponential retry horizon past the cap",
+            "q".into(),
+            json!({"attempts": 100, "backoff": {"type": "exponential", "delay": 1000}}),
+            "backoff",
+        ),
+        (
+            "deduplication ttl u64::MAX",
+            "q".into(),
+            json!({"deduplication": {"id": "d", "ttl": u64::MAX}}),
+            "deduplication.ttl",
+        ),
         ("job id zero", "q".into(), json!({"jobId": "0"}), "jobId"),
         (
             "job id 0: prefix",
@@ -387,4 +411,20 @@ async fn tracking_failed_names_the_started_workflow_and_is_not_retryable() {
         .expect("the workflow started");
     assert_eq!(s.source.as_str(), "TEMPORAL");
     assert!(s.tracking_task_id.is_some(), "{s:?}");
+}
+
+/// A payload over the backend's limit is refused before any I/O, the limit in the message
+/// (1 MiB for SIMPLE by default, the real bullmq backend's default too).
+#[tokio::test]
+async fn a_payload_over_the_limit_is_refused() {
+    let mem = orchestrator::testkit::in_memory();
+    let big = json!({"blob": "x".repeat(orchestrator::validate::DEFAULT_MAX_PAYLOAD_SIMPLE)});
+    let e = mem
+        .orchestrator
+        .schedule_simple_task("q", big, TaskOptions::simple())
+        .await
+        .expect_err("too big");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("1048576"), "{e}");
+    assert!(mem.simple.scheduled().is_empty());
 }

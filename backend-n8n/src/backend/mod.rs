@@ -152,6 +152,10 @@ impl Backend for N8nBackend {
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
         self.descriptor().admit(self.name(), &request)?;
+        orchestrator_core::validate::payload_size(
+            request.payload(),
+            self.inner.config.max_payload_bytes,
+        )?;
         let o = request.options();
         let n = o
             .n8n
