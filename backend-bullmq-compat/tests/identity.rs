@@ -252,3 +252,23 @@ async fn cancel_racing_completion_never_loses_a_result() {
         "the race was not exercised"
     );
 }
+
+/// Job data over `max_payload_bytes` (1 MiB by default) is refused before any I/O, the
+/// limit in the message; nothing reaches Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_over_the_limit_is_refused_before_redis() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = support::backend(&redis);
+    let mut conn = redis_conn(&redis).await;
+    let before = dbsize(&mut conn).await;
+    let big = json!({"blob": "x".repeat(orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_SIMPLE)});
+    let e = b
+        .schedule(ScheduleRequest::new("big", big, TaskOptions::simple()).expect("valid"))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("1048576"), "{e}");
+    assert_eq!(dbsize(&mut conn).await, before);
+}

@@ -112,7 +112,7 @@ impl OutboxConfig {
 /// attempts = 3                        # delivery attempts (connection errors, 5xx, 429)
 /// backoff_ms = 200                    # first retry delay, doubled each time
 /// max_in_flight = 32                  # webhook calls at once
-/// allowed_hosts = ["n8n.internal"]    # optional allowlist for webhook URLs
+/// allowed_hosts = ["hooks.internal:8443"]  # more webhook hosts (host or host:port); default: only the n8n at `url`
 /// hmac_secret = "…"                   # optional: X-Orchestrator-Signature: sha256=<hex>
 /// ```
 ///
@@ -145,7 +145,9 @@ pub struct N8nConfig {
     /// call, and a flood makes every call time out).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
-    /// When set, webhook URLs must point at one of these hosts.
+    /// The hosts (`host` or `host:port`) webhook URLs may point at. Unset: only the n8n at
+    /// `url` (same host and port). Credentials and signatures go only there; redirects are
+    /// never followed.
     #[serde(default)]
     pub allowed_hosts: Option<Vec<String>>,
     /// Header auth sent to every webhook.
@@ -170,6 +172,14 @@ pub struct N8nConfig {
     /// before any I/O. Default 16 MiB, n8n's own default request limit.
     #[serde(default = "default_max_payload")]
     pub max_payload_bytes: usize,
+    /// The largest answer read from n8n (webhook or API), bytes; a longer one is an error
+    /// and the rest is not read. Default 16 MiB.
+    #[serde(default = "default_max_response")]
+    pub max_response_bytes: usize,
+}
+
+fn default_max_response() -> usize {
+    16 * 1024 * 1024
 }
 
 fn default_max_payload() -> usize {
@@ -216,6 +226,7 @@ impl N8nConfig {
             id_key: None,
             outbox: None,
             max_payload_bytes: default_max_payload(),
+            max_response_bytes: default_max_response(),
         }
     }
 
@@ -297,6 +308,11 @@ impl N8nConfig {
         }
         if self.attempts == 0 {
             return Err(Error::config("backends.n8n.attempts must be at least 1"));
+        }
+        if self.max_response_bytes == 0 {
+            return Err(Error::config(
+                "backends.n8n.max_response_bytes must be greater than 0",
+            ));
         }
         if self.max_payload_bytes == 0 {
             return Err(Error::config(
@@ -383,5 +399,26 @@ mod tests {
             .expect_err("outbox url");
         assert!(e.to_string().contains("outbox.redis_url"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    /// Direct mode awaits every retry inside `schedule`: 20 attempts with doubling backoff
+    /// (~29 hours) is refused, with the figure and the limit; the outbox takes it.
+    #[test]
+    fn direct_mode_retries_are_bounded() {
+        let long = N8nConfig::new("http://x").delivery(
+            Duration::from_secs(10),
+            20,
+            Duration::from_millis(200),
+        );
+        let e = long.clone().validate().expect_err("29 hours of retries");
+        assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
+        assert!(e.to_string().contains("10m00s"), "{e}");
+        long.outbox(OutboxConfig::new("redis://127.0.0.1:6379"))
+            .validate()
+            .expect("the outbox retries in the background");
+        N8nConfig::new("http://x")
+            .delivery(Duration::from_secs(10), 3, Duration::from_millis(500))
+            .validate()
+            .expect("the defaults' order of magnitude is fine");
     }
 }

@@ -71,7 +71,7 @@ impl BackendFactory for N8nFactory {
         task_types: &[TaskType::Integration],
         capabilities: orchestrator_core::descriptor::engines::N8N,
         summary: "INTEGRATION tasks delivered to n8n webhooks, tracked through its API",
-        input_rules: orchestrator_core::descriptor::no_rules,
+        input_rules: orchestrator_core::validate::n8n_rules,
     };
     type Config = N8nConfig;
 

@@ -464,3 +464,28 @@ pub fn drop_deep(value: serde_json::Value) {
         }
     }
 }
+
+/// n8n's rules (the `n8n` backend and `memory-n8n`): a workflow id is what n8n issues
+/// (letters, digits, `_`, `-`; at most 64), since it goes into API paths
+/// (`/api/v1/workflows/<id>`): `../../rest/login` is refused before any request.
+pub fn n8n_rules(request: &crate::ScheduleRequest) -> V {
+    if let Some(id) = request
+        .options()
+        .n8n
+        .as_ref()
+        .and_then(|n| n.workflow_id.as_deref())
+    {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(ValidationError::new(
+                "n8n.workflowId",
+                "an n8n workflow id is 1 to 64 letters, digits, `_` or `-`",
+            ));
+        }
+    }
+    Ok(())
+}

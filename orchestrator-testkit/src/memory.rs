@@ -843,7 +843,7 @@ pub const MEMORY_N8N: Descriptor = Descriptor {
     task_types: &[TaskType::Integration],
     capabilities: engines::N8N,
     summary: "in-memory INTEGRATION tasks with n8n's rules (tests, local runs)",
-    input_rules: orchestrator_core::descriptor::no_rules,
+    input_rules: orchestrator_core::validate::n8n_rules,
 };
 
 macro_rules! memory_factory {

@@ -10,6 +10,27 @@ pub(crate) fn message_of(body: &str) -> String {
         .unwrap_or_else(|| body.chars().take(300).collect())
 }
 
+/// Read a response body up to `cap` bytes; a longer one is an error, read no further.
+pub(crate) async fn capped_text(
+    mut resp: reqwest::Response,
+    cap: usize,
+    what: &str,
+) -> Result<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport(e, what))? {
+        if bytes.len() + chunk.len() > cap {
+            return Err(err(
+                ErrorKind::Rejected,
+                format!(
+                    "{what} answered more than {cap} bytes (backends.n8n.max_response_bytes); the rest was not read"
+                ),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 impl N8nBackend {
     pub(crate) fn api_key(&self) -> Result<&str> {
         self.inner
@@ -36,7 +57,7 @@ impl N8nBackend {
             .await
             .map_err(|e| transport(e, "n8n API"))?;
         let status = resp.status();
-        let body = resp.text().await.map_err(|e| transport(e, "n8n API"))?;
+        let body = capped_text(resp, self.inner.config.max_response_bytes, "the n8n API").await?;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(err(
                 ErrorKind::Unauthorized,
@@ -214,7 +235,8 @@ impl N8nBackend {
                 .await
                 .map_err(|e| transport(e, "n8n internal stop"))?;
             let status = resp.status();
-            let text = resp.text().await.unwrap_or_default();
+            let cap = self.inner.config.max_response_bytes;
+            let text = capped_text(resp, cap, "n8n's stop endpoint").await?;
             if status.is_success() {
                 return Ok(CancelOutcome::Cancelled);
             }

@@ -92,17 +92,37 @@ impl N8nBackend {
         Ok(headers)
     }
 
+    /// Webhooks may only be called on the configured n8n's own host and port, or on the
+    /// `host[:port]` entries of `allowed_hosts`: the auth headers and the signature go with
+    /// every call.
     pub(crate) fn check_allowed(&self, url: &str) -> Result<()> {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| Error::invalid("n8n.webhookUrl", format!("`{url}` is not a URL: {e}")))?;
-        if let Some(allowed) = &self.inner.config.allowed_hosts {
-            let host = parsed.host_str().unwrap_or_default();
-            if !allowed.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-                return Err(Error::invalid(
-                    "n8n.webhookUrl",
-                    format!("host `{host}` is not in backends.n8n.allowed_hosts"),
-                ));
-            }
+        let parsed = url::Url::parse(url).map_err(|e| {
+            Error::invalid(
+                "n8n.webhookUrl",
+                format!(
+                    "`{}` is not a URL: {e}",
+                    orchestrator_core::config::redact_url(url)
+                ),
+            )
+        })?;
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+        let port = parsed.port_or_known_default().unwrap_or(0);
+        let cfg = &self.inner.config;
+        let allowed = match &cfg.allowed_hosts {
+            Some(list) => list.iter().any(|entry| host_matches(entry, &host, port)),
+            None => url::Url::parse(cfg.base()).is_ok_and(|n8n| {
+                n8n.host_str()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(&host))
+                    && n8n.port_or_known_default() == Some(port)
+            }),
+        };
+        if !allowed {
+            return Err(Error::invalid(
+                "n8n.webhookUrl",
+                format!(
+                    "`{host}:{port}` is not the n8n at backends.n8n.url nor in backends.n8n.allowed_hosts; list it there (host or host:port) to send webhooks to it"
+                ),
+            ));
         }
         Ok(())
     }
@@ -148,7 +168,9 @@ impl N8nBackend {
                 Ok(resp) => {
                     let status = resp.status();
                     let resp_headers = resp.headers().clone();
-                    let text = resp.text().await.unwrap_or_default();
+                    let text =
+                        super::api::capped_text(resp, cfg.max_response_bytes, "the n8n webhook")
+                            .await?;
                     if status.is_success() {
                         return Ok((status, resp_headers, text));
                     }
@@ -179,6 +201,14 @@ impl N8nBackend {
                                 format!("the n8n workflow `{name}` failed: {msg}"),
                             ));
                         }
+                        s if s.is_redirection() => {
+                            return Err(err(
+                                ErrorKind::Rejected,
+                                format!(
+                                    "the webhook for `{name}` answered {s} (a redirect); redirects are not followed, so credentials and signatures stay with the configured hosts"
+                                ),
+                            ));
+                        }
                         StatusCode::TOO_MANY_REQUESTS => err(
                             ErrorKind::RateLimited,
                             format!("n8n is throttling `{name}`: {msg}"),
@@ -200,5 +230,15 @@ impl N8nBackend {
             tracing::debug!(attempt, "n8n delivery failed, retrying");
         }
         Err(last.unwrap_or_else(|| err(ErrorKind::Unexpected, "no delivery attempt ran")))
+    }
+}
+
+/// Whether `entry` (`host` or `host:port` of `allowed_hosts`) admits `host`/`port`.
+fn host_matches(entry: &str, host: &str, port: u16) -> bool {
+    match entry.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => {
+            h.eq_ignore_ascii_case(host) && p.parse() == Ok(port)
+        }
+        _ => entry.eq_ignore_ascii_case(host),
     }
 }

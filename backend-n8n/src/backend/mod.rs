@@ -101,9 +101,12 @@ impl N8nBackend {
     pub fn named(name: &str, config: N8nConfig) -> Result<Self> {
         orchestrator_core::config::check_instance_name(name)?;
         config.validate()?;
+        // Redirects are never followed: a 3xx would carry the API key, auth headers and
+        // signature to wherever it points.
         let http = reqwest::Client::builder()
             .timeout(config.timeout())
             .connect_timeout(config.timeout())
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 err(
