@@ -48,6 +48,14 @@ pub struct OutboxConfig {
     /// How often an idle dispatcher looks for due deliveries, in ms.
     #[serde(default = "default_outbox_poll")]
     pub poll_ms: Millis,
+    /// How long finished records (delivered, failed, cancelled) are kept, in ms; their
+    /// status is `NotFound` afterwards. Default 7 days.
+    #[serde(default = "default_outbox_finished_ttl")]
+    pub finished_ttl_ms: Millis,
+}
+
+fn default_outbox_finished_ttl() -> Millis {
+    Millis::new(7 * 24 * 3600 * 1000)
 }
 
 fn default_outbox_prefix() -> String {
@@ -80,7 +88,15 @@ impl OutboxConfig {
             max_backoff_ms: default_outbox_max_backoff(),
             lease_ms: default_outbox_lease(),
             poll_ms: default_outbox_poll(),
+            finished_ttl_ms: default_outbox_finished_ttl(),
         }
+    }
+
+    /// Keep finished records for `ttl`.
+    #[must_use]
+    pub fn finished_ttl(mut self, ttl: Duration) -> Self {
+        self.finished_ttl_ms = Millis::from_duration(ttl);
+        self
     }
 
     /// Use `prefix` for the outbox keys.
@@ -297,6 +313,17 @@ impl N8nConfig {
                     "backends.n8n.outbox: max_attempts must be > 0 and prefix non-empty",
                 ));
             }
+            o.finished_ttl_ms
+                .check_positive("backends.n8n.outbox.finished_ttl_ms")?;
+            // A lease must outlive the delivery attempt it covers, or a slow delivery is
+            // taken over and made twice.
+            if o.lease_ms.get() < self.timeout() * 2 {
+                return Err(Error::config(format!(
+                    "backends.n8n.outbox.lease_ms ({} ms) must be at least twice request_timeout_ms ({} ms), so a delivery never outlives its lease",
+                    o.lease_ms.get().as_millis(),
+                    self.timeout().as_millis()
+                )));
+            }
         }
         self.url.check("backends.n8n.url", &["http", "https"])?;
         self.request_timeout_ms
@@ -420,5 +447,25 @@ mod tests {
             .delivery(Duration::from_secs(10), 3, Duration::from_millis(500))
             .validate()
             .expect("the defaults' order of magnitude is fine");
+    }
+
+    /// An outbox lease shorter than two request timeouts would let a slow delivery be
+    /// taken over and made twice: refused.
+    #[test]
+    fn a_lease_must_outlive_a_delivery() {
+        let outbox = |lease| {
+            OutboxConfig::new("redis://127.0.0.1:6379").retries(5, Duration::from_secs(1), lease)
+        };
+        let e = N8nConfig::new("http://x")
+            .delivery(Duration::from_secs(10), 3, Duration::from_millis(100))
+            .outbox(outbox(Duration::from_secs(15)))
+            .validate()
+            .expect_err("lease < 2 × timeout");
+        assert!(e.to_string().contains("lease_ms"), "{e}");
+        N8nConfig::new("http://x")
+            .delivery(Duration::from_secs(10), 3, Duration::from_millis(100))
+            .outbox(outbox(Duration::from_secs(20)))
+            .validate()
+            .expect("lease = 2 × timeout");
     }
 }

@@ -7,6 +7,14 @@
 //! * `<prefix>:due`: zset of dispatch ids waiting for delivery, scored by due time (ms);
 //! * `<prefix>:lease`: zset of ids being delivered, scored by lease expiry (ms).
 //!
+//! Times are Redis server time (`TIME` in the scripts), so dispatchers' clocks do not
+//! matter. Each claim writes a lease token into the record; recording an attempt's outcome
+//! checks that token atomically, so a dispatcher whose lease expired (another took the
+//! dispatch over, or it was cancelled meanwhile) writes nothing: a cancelled dispatch is
+//! never revived. The lease outlives one delivery attempt (`lease_ms` ≥ 2 ×
+//! `request_timeout_ms`, checked at configuration). Finished records (delivered, failed,
+//! cancelled) expire after `finished_ttl_ms`.
+//!
 //! Delivery is at least once: a dispatcher that dies after n8n accepted a call but before
 //! recording it leaves the lease to expire, and the call is made again.
 
@@ -79,34 +87,77 @@ impl DispatchState {
     }
 }
 
-// ARGV: now, lease expiry, max ids, record key prefix, `retrying`, `delivering`.
+/// Redis server time in ms, for the scripts.
+const NOW: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+";
+
+// KEYS: due, lease. ARGV: lease ms, max ids, record key prefix, `retrying`, `delivering`,
+// this claim's token. Expired leases go back to due (their token cleared); due ids are
+// claimed with the token.
 const CLAIM: &str = r"
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[1], ARGV[1], id)
-  redis.call('HSET', ARGV[4] .. id, 'state', ARGV[5])
+  redis.call('ZADD', KEYS[1], now, id)
+  redis.call('HSET', ARGV[3] .. id, 'state', ARGV[4])
+  redis.call('HDEL', ARGV[3] .. id, 'lease')
 end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], ARGV[2], id)
-  redis.call('HSET', ARGV[4] .. id, 'state', ARGV[6])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
+  redis.call('HSET', ARGV[3] .. id, 'state', ARGV[5], 'lease', ARGV[6])
 end
 return ids
 ";
 
-// ARGV: dispatch id, `queued`, `retrying`, `cancelled`. Returns the state found (false when
-// the record is missing); a queued or retrying dispatch becomes cancelled.
+// KEYS: record, due. ARGV: id, record JSON, `queued`. Due now (server time).
+const ENQUEUE: &str = r"
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'rec', ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+return 1
+";
+
+// KEYS: record, lease, due. ARGV: id, token, state, record JSON, retry wait ms or '',
+// `delivering`, finished TTL ms or ''. Writes only while this token holds the lease.
+const FINISH: &str = r"
+if redis.call('HGET', KEYS[1], 'lease') ~= ARGV[2]
+  or redis.call('HGET', KEYS[1], 'state') ~= ARGV[6] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'rec', ARGV[4])
+redis.call('HDEL', KEYS[1], 'lease')
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), ARGV[1]) end
+if ARGV[7] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[7]) end
+return 1
+";
+
+// ARGV: dispatch id, `queued`, `retrying`, `cancelled`, finished TTL ms. Returns the state
+// found (false when the record is missing); a queued or retrying dispatch becomes cancelled.
 const CANCEL: &str = r"
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return false end
 if st == ARGV[2] or st == ARGV[3] then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('HSET', KEYS[1], 'state', ARGV[4])
+  redis.call('HDEL', KEYS[1], 'lease')
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
 end
 return st
 ";
+
+/// Whether an attempt's outcome was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Finished {
+    /// Written.
+    Recorded,
+    /// This dispatcher's lease was gone (expired and taken over, or cancelled): nothing
+    /// written.
+    LeaseLost,
+}
 
 /// What a cancel found: `None` when the dispatch does not exist, otherwise the state it was
 /// in (`Queued` or `Retrying` means it is now cancelled).
@@ -116,6 +167,8 @@ pub(crate) struct Outbox {
     pub(crate) cfg: OutboxConfig,
     pool: bb8::Pool<RedisConnectionManager>,
     claim: redis::Script,
+    enqueue: redis::Script,
+    finish: redis::Script,
     cancel: redis::Script,
 }
 
@@ -156,7 +209,9 @@ impl Outbox {
         Ok(Self {
             cfg,
             pool,
-            claim: redis::Script::new(CLAIM),
+            claim: redis::Script::new(&format!("{NOW}{CLAIM}")),
+            enqueue: redis::Script::new(&format!("{NOW}{ENQUEUE}")),
+            finish: redis::Script::new(&format!("{NOW}{FINISH}")),
             cancel: redis::Script::new(CANCEL),
         })
     }
@@ -188,37 +243,38 @@ impl Outbox {
     /// Store a new dispatch, due now.
     pub(crate) async fn enqueue(&self, id: &str, rec: &Record) -> Result<()> {
         let mut c = self.conn().await?;
-        let _: () = redis::pipe()
-            .atomic()
-            .hset_multiple(
-                self.key(id),
-                &[
-                    ("state", DispatchState::Queued.as_str().to_string()),
-                    ("rec", Self::encode(rec)?),
-                ],
-            )
-            .zadd(self.due(), id, rec.created_at)
-            .query_async(&mut *c)
+        let _: i64 = self
+            .enqueue
+            .key(self.key(id))
+            .key(self.due())
+            .arg(id)
+            .arg(Self::encode(rec)?)
+            .arg(DispatchState::Queued.as_str())
+            .invoke_async(&mut *c)
             .await
             .map_err(|e| redis_err(e, "enqueue"))?;
         Ok(())
     }
 
-    /// Take up to `n` due dispatches (and re-queue those whose lease expired).
-    pub(crate) async fn claim(&self, now: u64, n: usize) -> Result<Vec<String>> {
+    /// Take up to `n` due dispatches (and re-queue those whose lease expired); returns the
+    /// claim's lease token and the ids.
+    pub(crate) async fn claim(&self, n: usize) -> Result<(String, Vec<String>)> {
+        let token = uuid::Uuid::new_v4().to_string();
         let mut c = self.conn().await?;
-        self.claim
+        let ids = self
+            .claim
             .key(self.due())
             .key(self.lease())
-            .arg(now)
-            .arg(now.saturating_add(self.cfg.lease_ms.0))
+            .arg(self.cfg.lease_ms.0)
             .arg(n)
             .arg(format!("{}:d:", self.cfg.prefix))
             .arg(DispatchState::Retrying.as_str())
             .arg(DispatchState::Delivering.as_str())
+            .arg(&token)
             .invoke_async(&mut *c)
             .await
-            .map_err(|e| redis_err(e, "claim"))
+            .map_err(|e| redis_err(e, "claim"))?;
+        Ok((token, ids))
     }
 
     /// The state and record of a dispatch.
@@ -247,33 +303,44 @@ impl Outbox {
         }
     }
 
-    /// Record the outcome of an attempt: `retry_at` re-queues, otherwise `state` is final.
+    /// Record the outcome of an attempt made under lease `token`: `retry_in` re-queues
+    /// after that long (server time), otherwise `state` is final and the record expires
+    /// after `finished_ttl_ms`. Nothing is written once the lease is gone.
     pub(crate) async fn finish(
         &self,
         id: &str,
+        token: &str,
         state: DispatchState,
         rec: &Record,
-        retry_at: Option<u64>,
-    ) -> Result<()> {
+        retry_in: Option<std::time::Duration>,
+    ) -> Result<Finished> {
         let mut c = self.conn().await?;
-        let mut p = redis::pipe();
-        p.atomic()
-            .hset_multiple(
-                self.key(id),
-                &[
-                    ("state", state.as_str().to_string()),
-                    ("rec", Self::encode(rec)?),
-                ],
-            )
-            .zrem(self.lease(), id);
-        if let Some(at) = retry_at {
-            p.zadd(self.due(), id, at);
-        }
-        let _: () = p
-            .query_async(&mut *c)
+        let retry = retry_in.map_or(String::new(), |d| d.as_millis().to_string());
+        let ttl = if retry_in.is_none() {
+            self.cfg.finished_ttl_ms.0.to_string()
+        } else {
+            String::new()
+        };
+        let written: i64 = self
+            .finish
+            .key(self.key(id))
+            .key(self.lease())
+            .key(self.due())
+            .arg(id)
+            .arg(token)
+            .arg(state.as_str())
+            .arg(Self::encode(rec)?)
+            .arg(retry)
+            .arg(DispatchState::Delivering.as_str())
+            .arg(ttl)
+            .invoke_async(&mut *c)
             .await
             .map_err(|e| redis_err(e, "update"))?;
-        Ok(())
+        Ok(if written == 1 {
+            Finished::Recorded
+        } else {
+            Finished::LeaseLost
+        })
     }
 
     /// Cancel a dispatch that has not been delivered.
@@ -287,6 +354,7 @@ impl Outbox {
             .arg(DispatchState::Queued.as_str())
             .arg(DispatchState::Retrying.as_str())
             .arg(DispatchState::Cancelled.as_str())
+            .arg(self.cfg.finished_ttl_ms.0)
             .invoke_async(&mut *c)
             .await
             .map_err(|e| redis_err(e, "cancel"))?;
@@ -298,5 +366,138 @@ impl Outbox {
         let mut c = self.conn().await?;
         let _: String = c.ping().await.map_err(|e| redis_err(e, "ping"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use orchestrator_testkit::engines::{RedisServer, unique};
+
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            task_name: "t".into(),
+            url: Some("http://127.0.0.1:1/webhook/x".into()),
+            workflow_id: None,
+            body: "{}".into(),
+            headers: Vec::new(),
+            attempts_made: 0,
+            created_at: 0,
+            finished_at: None,
+            execution_id: None,
+            response: None,
+            error: None,
+        }
+    }
+
+    fn outbox(redis: &RedisServer, lease: Duration, ttl: Duration) -> Outbox {
+        let cfg = OutboxConfig::new(redis.url())
+            .prefix(unique("ob"))
+            .retries(3, Duration::from_millis(100), lease)
+            .finished_ttl(ttl);
+        Outbox::new(cfg, Duration::from_secs(2)).expect("outbox")
+    }
+
+    /// A dispatcher whose lease expired writes nothing: not over the dispatcher that took
+    /// the dispatch over, and never over a cancel (a cancelled dispatch is not revived).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_lease_writes_nothing_and_a_cancel_is_never_revived() {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let ob = outbox(&redis, Duration::from_millis(200), Duration::from_secs(60));
+        ob.enqueue("a", &record()).await.expect("enqueue");
+        let (first, ids) = ob.claim(10).await.expect("claim");
+        assert_eq!(ids, vec!["a".to_string()]);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The lease expired: the next claim takes it over with another token.
+        let (second, ids) = ob.claim(10).await.expect("claim");
+        assert_eq!(ids, vec!["a".to_string()]);
+        let late = ob
+            .finish("a", &first, DispatchState::Failed, &record(), None)
+            .await
+            .expect("finish");
+        assert_eq!(late, Finished::LeaseLost);
+        let (state, _) = ob.get("a").await.expect("get").expect("record");
+        assert_eq!(
+            state,
+            DispatchState::Delivering,
+            "the late writer changed the record"
+        );
+        let now = ob
+            .finish("a", &second, DispatchState::Delivered, &record(), None)
+            .await
+            .expect("finish");
+        assert_eq!(now, Finished::Recorded);
+
+        // Lease expires, the dispatch goes back to due and is cancelled; the dispatcher
+        // that held the lease finishes late: still cancelled.
+        ob.enqueue("b", &record()).await.expect("enqueue");
+        let (token, _) = ob.claim(10).await.expect("claim");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (_, none) = ob.claim(0).await.expect("requeue expired");
+        assert!(none.is_empty());
+        assert_eq!(
+            ob.cancel("b").await.expect("cancel"),
+            Some(DispatchState::Retrying)
+        );
+        for state in [DispatchState::Delivered, DispatchState::Retrying] {
+            let retry = (state == DispatchState::Retrying).then_some(Duration::ZERO);
+            let w = ob
+                .finish("b", &token, state, &record(), retry)
+                .await
+                .expect("finish");
+            assert_eq!(w, Finished::LeaseLost);
+        }
+        let (state, _) = ob.get("b").await.expect("get").expect("record");
+        assert_eq!(state, DispatchState::Cancelled);
+        let (_, ids) = ob.claim(10).await.expect("claim");
+        assert!(
+            ids.is_empty(),
+            "a cancelled dispatch was claimed again: {ids:?}"
+        );
+    }
+
+    /// Finished records (delivered, failed, cancelled) expire after `finished_ttl_ms`;
+    /// pending ones do not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finished_records_expire() {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let ob = outbox(&redis, Duration::from_secs(10), Duration::from_millis(300));
+        for id in ["done", "failed", "cancelled", "pending"] {
+            ob.enqueue(id, &record()).await.expect("enqueue");
+        }
+        assert!(ob.cancel("cancelled").await.expect("cancel").is_some());
+        let (token, ids) = ob.claim(2).await.expect("claim");
+        assert_eq!(ids.len(), 2);
+        let states = [DispatchState::Delivered, DispatchState::Failed];
+        for (id, state) in ids.iter().zip(states) {
+            ob.finish(id, &token, state, &record(), None)
+                .await
+                .expect("finish");
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        for id in ids.iter().map(String::as_str).chain(["cancelled"]) {
+            assert!(
+                ob.get(id).await.expect("get").is_none(),
+                "{id} did not expire"
+            );
+        }
+        let left: Vec<String> = ["done", "failed", "pending"]
+            .into_iter()
+            .filter(|id| !ids.iter().any(|c| c == id))
+            .map(str::to_string)
+            .collect();
+        for id in left {
+            assert!(
+                ob.get(&id).await.expect("get").is_some(),
+                "{id} expired while pending"
+            );
+        }
     }
 }

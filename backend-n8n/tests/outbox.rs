@@ -20,7 +20,7 @@ fn config(n8n_port: u16, redis: &RedisServer, prefix: &str) -> N8nConfig {
         .outbox(OutboxConfig::new(redis.url()).prefix(prefix).retries(
             500,
             Duration::from_millis(500),
-            Duration::from_secs(2),
+            Duration::from_secs(10),
         ))
 }
 

@@ -46,10 +46,8 @@ impl N8nBackend {
         let Some(outbox) = &self.inner.outbox else {
             return Ok(0);
         };
-        let ids = outbox
-            .claim(orchestrator_core::now_ms(), self.inner.config.max_in_flight)
-            .await?;
-        let rounds = ids.iter().map(|id| self.dispatch_one(outbox, id));
+        let (token, ids) = outbox.claim(self.inner.config.max_in_flight).await?;
+        let rounds = ids.iter().map(|id| self.dispatch_one(outbox, id, &token));
         // A failed bookkeeping write leaves the lease to expire, so the dispatch is retried;
         // the round still reports the failure.
         let failed = futures::future::join_all(rounds)
@@ -65,7 +63,7 @@ impl N8nBackend {
         }
     }
 
-    pub(crate) async fn dispatch_one(&self, outbox: &Outbox, id: &str) -> Result<()> {
+    pub(crate) async fn dispatch_one(&self, outbox: &Outbox, id: &str, token: &str) -> Result<()> {
         let Some((_, mut rec)) = outbox.get(id).await? else {
             return Ok(());
         };
@@ -90,7 +88,7 @@ impl N8nBackend {
         };
         rec.attempts_made += 1;
         let now = orchestrator_core::now_ms();
-        match result {
+        let finished = match result {
             Ok((_, headers, text)) => {
                 let response = parse_body(&text);
                 rec.execution_id = execution_id_from(&headers, &response);
@@ -98,8 +96,8 @@ impl N8nBackend {
                 rec.error = None;
                 rec.finished_at = Some(now);
                 outbox
-                    .finish(id, DispatchState::Delivered, &rec, None)
-                    .await
+                    .finish(id, token, DispatchState::Delivered, &rec, None)
+                    .await?
             }
             Err(e) => {
                 rec.error = Some(e.to_string());
@@ -107,15 +105,25 @@ impl N8nBackend {
                     let wait = Backoff::exponential(self.inner.config.backoff_ms.0)
                         .delay_after(rec.attempts_made)
                         .min(outbox.cfg.max_backoff_ms.get());
-                    let at = now + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
                     outbox
-                        .finish(id, DispatchState::Retrying, &rec, Some(at))
-                        .await
+                        .finish(id, token, DispatchState::Retrying, &rec, Some(wait))
+                        .await?
                 } else {
                     rec.finished_at = Some(now);
-                    outbox.finish(id, DispatchState::Failed, &rec, None).await
+                    outbox
+                        .finish(id, token, DispatchState::Failed, &rec, None)
+                        .await?
                 }
             }
+        };
+        if finished == crate::outbox::Finished::LeaseLost {
+            // Another dispatcher took the dispatch over, or it was cancelled: its record is
+            // theirs now (the delivery may have happened twice: at least once).
+            tracing::warn!(
+                dispatch = id,
+                "outbox lease lost before the outcome was recorded; not written"
+            );
         }
+        Ok(())
     }
 }
