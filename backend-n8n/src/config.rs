@@ -52,6 +52,16 @@ pub struct OutboxConfig {
     /// status is `NotFound` afterwards. Default 7 days.
     #[serde(default = "default_outbox_finished_ttl")]
     pub finished_ttl_ms: Millis,
+    /// Start a dispatcher in this process on the first `schedule` (default). Set false when
+    /// `orchestrator dispatch` or another long-running process delivers: a short-lived
+    /// process (the CLI's `schedule`, which sets it false) would otherwise start deliveries
+    /// it dies in the middle of.
+    #[serde(default = "default_true")]
+    pub dispatch_in_process: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_outbox_finished_ttl() -> Millis {
@@ -89,6 +99,7 @@ impl OutboxConfig {
             lease_ms: default_outbox_lease(),
             poll_ms: default_outbox_poll(),
             finished_ttl_ms: default_outbox_finished_ttl(),
+            dispatch_in_process: true,
         }
     }
 

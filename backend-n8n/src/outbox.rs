@@ -361,6 +361,37 @@ impl Outbox {
         found.map(|s| parse_state(&s, id)).transpose()
     }
 
+    /// What makes the outbox Redis lose acknowledged dispatches: no AOF, or an evicting
+    /// `maxmemory-policy`. A server that refuses `CONFIG GET` (managed Redis) is not
+    /// second-guessed.
+    pub(crate) async fn durability_warnings(&self) -> Result<Vec<String>> {
+        let mut c = self.conn().await?;
+        let mut warnings = Vec::new();
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query_async(&mut *c)
+            .await
+            .map_err(|e| redis_err(e, "INFO"))?;
+        if info.lines().any(|l| l.trim() == "aof_enabled:0") {
+            warnings.push(
+                "the outbox Redis runs without AOF (appendonly no): dispatches accepted since its last snapshot are lost if it restarts; set appendonly yes".to_string(),
+            );
+        }
+        let policy: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut *c)
+            .await;
+        if let Ok(kv) = policy {
+            if let Some(p) = kv.get(1).filter(|p| p.as_str() != "noeviction") {
+                warnings.push(format!(
+                    "the outbox Redis may evict keys (maxmemory-policy {p}): pending dispatches can vanish under memory pressure; set maxmemory-policy noeviction"
+                ));
+            }
+        }
+        Ok(warnings)
+    }
+
     /// Ping Redis.
     pub(crate) async fn ping(&self) -> Result<()> {
         let mut c = self.conn().await?;

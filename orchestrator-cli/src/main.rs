@@ -10,8 +10,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[cfg(feature = "n8n")]
+mod dispatch_cmd;
 #[cfg(feature = "bullmq")]
 mod exec;
+#[cfg(any(feature = "bullmq", feature = "n8n"))]
+mod signals;
 #[cfg(feature = "bullmq")]
 mod track_cmd;
 #[cfg(feature = "bullmq")]
@@ -113,6 +117,10 @@ enum Command {
     /// (delayed between checks meanwhile). Stops gracefully on Ctrl-C / SIGTERM.
     #[cfg(feature = "bullmq")]
     Track(track_cmd::TrackArgs),
+    /// Deliver an n8n outbox: what `schedule` stored in outbox mode goes to n8n, with
+    /// retries, until Ctrl-C / SIGTERM (the round in flight is finished and recorded).
+    #[cfg(feature = "n8n")]
+    Dispatch(dispatch_cmd::DispatchArgs),
 }
 
 enum Failure {
@@ -140,6 +148,23 @@ fn load_config(config: Option<&std::path::Path>) -> Result<OrchestratorConfig, F
 
 fn load(config: Option<&std::path::Path>) -> Result<Orchestrator, Failure> {
     Ok(Orchestrator::from_config(load_config(config)?)?)
+}
+
+/// This process ends right after `schedule`: an n8n outbox's dispatcher started here would
+/// die mid-delivery. Outbox dispatches are delivered by `orchestrator dispatch` (or any
+/// long-running process of the deployment) unless the configuration says otherwise.
+fn no_dispatcher_in_this_process(cfg: &mut OrchestratorConfig) {
+    for (name, table) in &mut cfg.backends {
+        let kind = table.get("kind").and_then(|k| k.as_str()).unwrap_or(name);
+        if kind != "n8n" {
+            continue;
+        }
+        if let Some(outbox) = table.get_mut("outbox").and_then(|o| o.as_object_mut()) {
+            outbox
+                .entry("dispatch_in_process")
+                .or_insert(serde_json::Value::Bool(false));
+        }
+    }
 }
 
 fn parse_json(flag: &str, text: &str) -> Result<serde_json::Value, Failure> {
@@ -204,7 +229,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 None => TaskOptions::default(),
             };
             opts.task_type = task_type;
-            let orch = load(cli.config.as_deref())?;
+            let mut cfg = load_config(cli.config.as_deref())?;
+            no_dispatcher_in_this_process(&mut cfg);
+            let orch = Orchestrator::from_config(cfg)?;
             let id = orch.schedule_task(&name, payload, opts).await?;
             if json {
                 print_json(&serde_json::json!({ "taskId": id }));
@@ -314,6 +341,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         #[cfg(feature = "bullmq")]
         Command::Worker(args) => {
             worker_cmd::run(&load_config(cli.config.as_deref())?, args).await?;
+        }
+        #[cfg(feature = "n8n")]
+        Command::Dispatch(args) => {
+            dispatch_cmd::run(&load_config(cli.config.as_deref())?, args).await?;
         }
         #[cfg(feature = "bullmq")]
         Command::Track(args) => {

@@ -8,7 +8,8 @@ use orchestrator::track::{TrackerConfig, track};
 use orchestrator::{Error, Orchestrator, OrchestratorConfig};
 
 use crate::parse_duration;
-use crate::worker_cmd::{bullmq_instance, shutdown_signal};
+use crate::signals::Signals;
+use crate::worker_cmd::bullmq_instance;
 
 #[derive(Args, Debug)]
 pub(crate) struct TrackArgs {
@@ -42,7 +43,7 @@ pub(crate) async fn run(cfg: OrchestratorConfig, args: TrackArgs) -> Result<(), 
     };
     let worker = track(&orch, &bullmq, &args.queue, config).await?;
     eprintln!("tracker {} serving queue {}", worker.id(), args.queue);
-    shutdown_signal().await?;
+    Signals::new()?.next().await;
     eprintln!("shutting down: finishing running checks");
     worker.close(args.grace).await
 }

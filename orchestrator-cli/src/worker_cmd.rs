@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::exec::{self, ExecPolicy, Running};
 use crate::parse_duration;
+use crate::signals::Signals;
 
 #[derive(Args, Debug)]
 pub(crate) struct WorkerArgs {
@@ -189,37 +190,4 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<()
     // Whatever still runs (grace over, second signal) is killed with its process group.
     running.kill_all();
     closed
-}
-
-/// SIGTERM and Ctrl-C, one at a time.
-pub(crate) struct Signals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    pub(crate) fn new() -> Result<Self, Error> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let listen = |kind| {
-            signal(kind).map_err(|e| Error::config(format!("cannot listen for signals: {e}")))
-        };
-        Ok(Self {
-            term: listen(SignalKind::terminate())?,
-            int: listen(SignalKind::interrupt())?,
-        })
-    }
-
-    /// The next SIGTERM or SIGINT.
-    pub(crate) async fn next(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
-}
-
-/// Wait for Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() -> Result<(), Error> {
-    Signals::new()?.next().await;
-    Ok(())
 }

@@ -367,7 +367,16 @@ fn bad_command_lines_exit_with_one_line_and_write_nothing() {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     let before = dbsize();
-    let rows = rows();
+    #[allow(unused_mut)]
+    let mut rows = rows();
+    #[cfg(feature = "n8n")]
+    rows.extend([
+        (vec!["dispatch", "extra"], 2, "extra"),
+        (vec!["dispatch", "--backend"], 2, "--backend"),
+        (vec!["dispatch", "--backend", "nope"], 1, "nope"),
+        (vec!["dispatch"], 1, "not configured"),
+        (vec!["dispatch", "--backend", "bullmq"], 1, "kind `bullmq`"),
+    ]);
     assert!(rows.len() >= 60, "{} rows", rows.len());
     let mut failures = Vec::new();
     for (args, code, needle) in &rows {

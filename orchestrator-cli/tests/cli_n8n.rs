@@ -116,6 +116,102 @@ fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
     // And the restarted n8n takes new dispatches, read by yet another process.
     let second = schedule(&server);
     assert_eq!(finished_status(&server, &second)["state"], "COMPLETED");
+
+    outbox_dispatches_are_delivered_by_orchestrator_dispatch(&server);
     drop(server);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Outbox mode from the command line: `schedule` stores the dispatch and returns, a
+/// long-running `orchestrator dispatch` delivers it and stops cleanly on SIGTERM; `health`
+/// warns that the outbox Redis has no AOF.
+fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) {
+    let redis = orchestrator_testkit::engines::RedisServer::start().expect("redis");
+    let dir = std::env::temp_dir().join(unique("outbox-cli"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("orchestrator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[backends.n8n]\nurl = \"{}\"\napi_key = \"{}\"\nid_key = \"outbox-key\"\n\n[backends.n8n.outbox]\nredis_url = \"{}\"\n",
+            server.url(),
+            server.api_key(),
+            redis.url()
+        ),
+    )
+    .expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORCHESTRATOR_")) {
+            cmd.env_remove(k);
+        }
+        cmd.arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("ORCHESTRATOR_ROUTE_INTEGRATION", "n8n");
+        cmd
+    };
+    let options = serde_json::json!({
+        "n8n": {"webhookUrl": format!("{}/webhook/orchestrator-test-respond", server.url())}
+    })
+    .to_string();
+    let out = run(&[
+        "schedule",
+        "outboxed",
+        "--type",
+        "integration",
+        "--options",
+        &options,
+        "--json",
+    ])
+    .output()
+    .expect("schedule");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = v["taskId"].as_str().expect("taskId").to_string();
+    // `schedule` only stored it: nothing delivers until a dispatcher runs.
+    std::thread::sleep(Duration::from_millis(500));
+    let out = run(&["status", &id, "--json"]).output().expect("status");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    assert_eq!(v["nativeState"], "queued", "{v}");
+
+    let mut dispatch = run(&["dispatch"]).spawn().expect("dispatch");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = run(&["status", &id, "--json"]).output().expect("status");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if v["state"] == "COMPLETED" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never delivered: {v} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = dispatch.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = dispatch.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "dispatch did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+
+    let out = run(&["health"]).output().expect("health");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("appendonly"), "no AOF warning: {text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -41,6 +41,41 @@ impl N8nBackend {
         }));
     }
 
+    /// Run the outbox dispatcher in this task until `stop` completes (`orchestrator
+    /// dispatch` does this). `stop` is looked at between rounds, so a round in flight (each
+    /// delivery bounded by `request_timeout_ms`) finishes and is recorded. A failed round is
+    /// logged and retried after `poll_ms`.
+    pub async fn dispatch_until(&self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+        use futures::FutureExt;
+        let Some(outbox) = &self.inner.outbox else {
+            return Err(err(
+                ErrorKind::InvalidConfig,
+                "there is nothing to dispatch without an outbox: set backends.n8n.outbox.redis_url",
+            ));
+        };
+        let poll = outbox.cfg.poll_ms.get();
+        let mut stop = std::pin::pin!(stop);
+        loop {
+            let busy = match self.dispatch_round().await {
+                Ok(n) => n > 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "n8n outbox dispatcher round failed");
+                    false
+                }
+            };
+            if busy {
+                if stop.as_mut().now_or_never().is_some() {
+                    return Ok(());
+                }
+            } else {
+                tokio::select! {
+                    () = &mut stop => return Ok(()),
+                    () = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+    }
+
     /// Claim due dispatches and deliver them; returns how many were claimed.
     pub(crate) async fn dispatch_round(&self) -> Result<usize> {
         let Some(outbox) = &self.inner.outbox else {

@@ -188,7 +188,9 @@ impl Backend for N8nBackend {
                 error: None,
             };
             outbox.enqueue(&dispatch, &rec).await?;
-            self.start_dispatcher();
+            if outbox.cfg.dispatch_in_process {
+                self.start_dispatcher();
+            }
             return self.task_id(&dispatch, None);
         }
 
@@ -303,6 +305,7 @@ impl Backend for N8nBackend {
         let mut warnings = Vec::new();
         if let Some(outbox) = &self.inner.outbox {
             outbox.ping().await?;
+            warnings.extend(outbox.durability_warnings().await?);
             if let Some(e) = lock(&self.inner.dispatcher_error).clone() {
                 warnings.push(format!("outbox dispatcher's last round failed: {e}"));
             }
