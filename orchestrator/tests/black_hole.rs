@@ -1,0 +1,119 @@
+//! Engines that accept TCP connections and never answer, and ports that refuse them: every
+//! call ends with a typed `Timeout`/`Unavailable` within its configured timeout (a refusal
+//! at once), never a hang. Figures go to RELIABILITY.md.
+#![cfg(all(feature = "bullmq", feature = "temporal", feature = "n8n"))]
+
+use std::time::{Duration, Instant};
+
+use orchestrator::{
+    ErrorKind, N8nOptions, ScheduleRequest, SharedBackend, TaskId, TaskOptions, TemporalOptions,
+};
+use serde_json::json;
+
+/// A port that accepts connections and never answers (held open until the test ends).
+fn black_hole() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accept = listener.try_clone().expect("clone");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in accept.incoming().flatten() {
+            held.push(s); // keep it open, say nothing
+        }
+    });
+    (listener, port)
+}
+
+/// A port nothing listens on.
+fn refused() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+const LIMIT: Duration = Duration::from_secs(1);
+
+fn backends(port: u16) -> Vec<(SharedBackend, TaskOptions, TaskId)> {
+    let bullmq = orchestrator::bullmq::BullmqBackend::new(
+        orchestrator::bullmq::BullmqConfig::new(format!("redis://127.0.0.1:{port}"))
+            .timeouts(LIMIT, LIMIT),
+    )
+    .expect("bullmq");
+    let mut temporal =
+        orchestrator::temporal::TemporalConfig::new(format!("http://127.0.0.1:{port}"));
+    temporal.connect_timeout_ms = orchestrator::Millis::from_duration(LIMIT);
+    temporal.rpc_timeout_ms = orchestrator::Millis::from_duration(LIMIT);
+    let temporal = orchestrator::temporal::TemporalBackend::new(temporal).expect("temporal");
+    let n8n = orchestrator::n8n::N8nBackend::new(
+        orchestrator::n8n::N8nConfig::new(format!("http://127.0.0.1:{port}"))
+            .api_key("k")
+            .delivery(LIMIT, 1, Duration::from_millis(10)),
+    )
+    .expect("n8n");
+    vec![
+        (
+            std::sync::Arc::new(bullmq),
+            TaskOptions::simple(),
+            "bullmq:q:1".parse().expect("id"),
+        ),
+        (
+            std::sync::Arc::new(temporal),
+            TaskOptions::complex(TemporalOptions::new("wf", "q")),
+            "temporal:wf:00000000-0000-4000-8000-000000000000"
+                .parse()
+                .expect("id"),
+        ),
+        (
+            std::sync::Arc::new(n8n),
+            TaskOptions::integration(N8nOptions::webhook(format!(
+                "http://127.0.0.1:{port}/webhook/x"
+            ))),
+            // n8n's status and cancel need an id this deployment signed: only schedule
+            // and health reach the engine here.
+            "n8n:none".parse().expect("id"),
+        ),
+    ]
+}
+
+/// Run `call`, return (elapsed, error kind).
+async fn timed<T: std::fmt::Debug>(
+    call: impl std::future::Future<Output = orchestrator::Result<T>>,
+) -> (Duration, Option<ErrorKind>) {
+    let t = Instant::now();
+    // The outer bound only catches a hang; the backend's own timeout must come first.
+    let r = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the call hung for 30 s");
+    (t.elapsed(), r.err().map(|e| e.kind()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_refusing_engines_fail_typed_within_the_timeout() {
+    let (_hole, silent) = black_hole();
+    let closed = refused();
+    for (label, port, bound) in [
+        ("never answers", silent, LIMIT + Duration::from_millis(500)),
+        ("refuses", closed, Duration::from_millis(500)),
+    ] {
+        for (b, options, id) in backends(port) {
+            let name = b.name().to_string();
+            let request = ScheduleRequest::new("q", json!({}), options).expect("valid");
+            let mut calls = vec![("schedule", timed(b.schedule(request)).await)];
+            calls.push(("health", timed(b.health()).await));
+            if name != "n8n" {
+                calls.push(("status", timed(b.status(&id)).await));
+                calls.push(("cancel", timed(b.cancel(&id)).await));
+            }
+            for (op, (took, kind)) in calls {
+                println!("{name:<8} {label:<14} {op:<8} {kind:?} after {took:?}");
+                assert!(
+                    matches!(kind, Some(ErrorKind::Timeout | ErrorKind::Unavailable)),
+                    "{name} {op} on a port that {label}: {kind:?}"
+                );
+                assert!(
+                    took <= bound,
+                    "{name} {op} on a port that {label} took {took:?}"
+                );
+            }
+        }
+    }
+}
