@@ -397,6 +397,11 @@ impl Backend for BullmqBackend {
         use tokio::sync::broadcast::error::RecvError;
         let deadline = orchestrator_core::wait::deadline(timeout)?;
         let (queue, job) = split_native(id)?;
+        // A finished task needs no listener (and its connection).
+        let first = self.status(id).await?;
+        if first.state.is_finished() || timeout.is_zero() {
+            return Ok(WaitOutcome::of(first));
+        }
         let config = &self.inner.config;
         let stream = format!("{}:{queue}:events", config.prefix);
         let url = config.connection().url;

@@ -473,7 +473,7 @@ async fn node_queue_events_see_rust_worker_events() {
     let redis = engines!();
     let b = support::backend(&redis);
     let q = unique("events");
-    let mut events = node_spawn(&redis.url(), "events.js", &[&q, "2"]).expect("node");
+    let events = node_spawn(&redis.url(), "events.js", &[&q, "2"]).expect("node");
     tokio::time::sleep(Duration::from_millis(700)).await; // let QueueEvents connect
     let ok = schedule(&b, &q, json!({"ok": true}), TaskOptions::simple()).await;
     let bad = schedule(&b, &q, json!({"ok": false}), TaskOptions::simple()).await;
@@ -495,19 +495,7 @@ async fn node_queue_events_see_rust_worker_events() {
     wait_finished(&b, &ok, Duration::from_secs(10)).await;
     wait_finished(&b, &bad, Duration::from_secs(10)).await;
     w.close(Duration::from_secs(5)).await.expect("close");
-    let out = tokio::time::timeout(Duration::from_secs(25), async {
-        let mut stdout = events.stdout.take().expect("stdout");
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
-            .await
-            .expect("read");
-        let status = events.wait().await.expect("events.js exit");
-        (text, status)
-    })
-    .await
-    .expect("events.js finished");
-    assert!(out.1.success(), "events.js exited with {}", out.1);
-    let v: Value = serde_json::from_str(out.0.trim()).expect("json");
+    let v = support::node_output(events, Duration::from_secs(25)).await;
     support::assert_node_bullmq(&v);
     assert!(v.get("timeout").is_none(), "events.js timed out: {v}");
     let evs = v["events"].as_array().expect("events");
@@ -545,7 +533,7 @@ async fn node_sees_a_rust_cancel_as_bullmq_removal() {
     let redis = engines!();
     let b = support::backend(&redis);
     let q = unique("removed");
-    let mut events = node_spawn(&redis.url(), "events.js", &[&q, "4"]).expect("node");
+    let events = node_spawn(&redis.url(), "events.js", &[&q, "4"]).expect("node");
     tokio::time::sleep(Duration::from_millis(700)).await; // let QueueEvents connect
     let dedup = TaskOptions::simple().deduplication("d1", None);
     let waiting = schedule(&b, &q, json!("w"), dedup.clone()).await;
@@ -597,18 +585,7 @@ async fn node_sees_a_rust_cancel_as_bullmq_removal() {
     for (state, n) in got["counts"].as_object().expect("counts") {
         assert_eq!(n, &json!(0), "{state} count after the cancels: {got}");
     }
-    let out = tokio::time::timeout(Duration::from_secs(25), async {
-        let mut stdout = events.stdout.take().expect("stdout");
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
-            .await
-            .expect("read");
-        events.wait().await.expect("events.js exit");
-        text
-    })
-    .await
-    .expect("events.js finished");
-    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    let v = support::node_output(events, Duration::from_secs(25)).await;
     assert!(v.get("timeout").is_none(), "events.js timed out: {v}");
     let removed: Vec<(String, String)> = v["events"]
         .as_array()

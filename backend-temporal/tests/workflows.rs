@@ -197,36 +197,10 @@ async fn a_python_worker_runs_a_workflow_the_orchestrator_started() {
     let Some(server) = TemporalServer::start().await else {
         return;
     };
-    let py = support::python();
-    if !py.exists() {
-        assert!(
-            !support::required(),
-            "python venv missing: run scripts/setup.sh"
-        );
-        return;
-    }
     let q = unique("python");
-    let mut worker = tokio::process::Command::new(&py)
-        .arg(support::workspace_root().join("interop/python/worker.py"))
-        .args([&format!("127.0.0.1:{}", server.port), &q, "60"])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python worker");
-    let mut out = tokio::io::BufReader::new(worker.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line),
-    )
-    .await
-    .expect("python worker ready")
-    .expect("read");
-    assert_eq!(
-        line.trim(),
-        "ready",
-        "python temporalio missing? run scripts/setup.sh"
-    );
+    let Some(mut worker) = support::python_worker(&server, &q, 60).await else {
+        return;
+    };
 
     let orch = Orchestrator::builder()
         .backend(std::sync::Arc::new(support::backend(&server)))

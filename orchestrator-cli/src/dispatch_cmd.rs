@@ -14,25 +14,13 @@ pub(crate) struct DispatchArgs {
 }
 
 pub(crate) async fn run(cfg: &OrchestratorConfig, args: DispatchArgs) -> Result<(), Error> {
-    let instance = args.backend.unwrap_or_else(|| {
-        cfg.routing
-            .backend_for(orchestrator::TaskType::Integration)
-            .to_string()
-    });
-    let (_, kind, table) = cfg
-        .instances()?
-        .into_iter()
-        .find(|(name, _, _)| *name == instance)
-        .ok_or_else(|| {
-            Error::config(format!(
-                "`orchestrator dispatch` delivers backend instance `{instance}`, which is not configured: set [backends.{instance}] url and [backends.{instance}.outbox] redis_url"
-            ))
-        })?;
-    if kind != "n8n" {
-        return Err(Error::config(format!(
-            "backend instance `{instance}` is of kind `{kind}`; `orchestrator dispatch` delivers n8n outboxes"
-        )));
-    }
+    let (instance, table) = crate::instance_table(
+        cfg,
+        args.backend,
+        orchestrator::TaskType::Integration,
+        "n8n",
+        "dispatch",
+    )?;
     let config: N8nConfig = orchestrator::config::parse_backend_config(&instance, &table)?;
     let backend = N8nBackend::named(&instance, config)?;
     let mut signals = crate::signals::Signals::new()?;

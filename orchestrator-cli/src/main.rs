@@ -167,6 +167,34 @@ fn no_dispatcher_in_this_process(cfg: &mut OrchestratorConfig) {
     }
 }
 
+/// The configuration table of backend instance `instance` (default: the route of
+/// `task_type`), which must be of kind `kind`, for the long-running command `what`.
+#[cfg(any(feature = "bullmq", feature = "n8n"))]
+pub(crate) fn instance_table(
+    cfg: &OrchestratorConfig,
+    instance: Option<String>,
+    task_type: TaskType,
+    kind: &str,
+    what: &str,
+) -> Result<(String, serde_json::Value), orchestrator::Error> {
+    let instance = instance.unwrap_or_else(|| cfg.routing.backend_for(task_type).to_string());
+    let (_, found, table) = cfg
+        .instances()?
+        .into_iter()
+        .find(|(name, _, _)| *name == instance)
+        .ok_or_else(|| {
+            orchestrator::Error::config(format!(
+                "`orchestrator {what}` serves backend instance `{instance}`, which is not configured: set [backends.{instance}] (kind = \"{kind}\")"
+            ))
+        })?;
+    if found != kind {
+        return Err(orchestrator::Error::config(format!(
+            "backend instance `{instance}` is of kind `{found}`; `orchestrator {what}` serves {kind} instances"
+        )));
+    }
+    Ok((instance, table))
+}
+
 fn parse_json(flag: &str, text: &str) -> Result<serde_json::Value, Failure> {
     serde_json::from_str(text).map_err(|e| Failure::Usage(format!("{flag} is not valid JSON: {e}")))
 }

@@ -118,22 +118,7 @@ pub(crate) fn bullmq_instance(
     backend: Option<String>,
     what: &str,
 ) -> Result<BullmqBackend, Error> {
-    let instance = backend.unwrap_or_else(|| cfg.routing.backend_for(TaskType::Simple).to_string());
-    let (_, kind, table) = cfg
-        .instances()?
-        .into_iter()
-        .find(|(name, _, _)| *name == instance)
-        .ok_or_else(|| {
-            Error::config(format!(
-                "`orchestrator {what}` serves backend instance `{instance}`, which is not configured: \
-                 set [backends.{instance}] url (kind = \"bullmq\") or ORCHESTRATOR_BULLMQ_URL"
-            ))
-        })?;
-    if kind != "bullmq" {
-        return Err(Error::config(format!(
-            "backend instance `{instance}` is of kind `{kind}`; `orchestrator {what}` serves bullmq instances"
-        )));
-    }
+    let (instance, table) = crate::instance_table(cfg, backend, TaskType::Simple, "bullmq", what)?;
     let config: BullmqConfig = orchestrator::config::parse_backend_config(&instance, &table)?;
     BullmqBackend::named(&instance, config)
 }

@@ -428,3 +428,65 @@ pub fn node_spawn(redis_url: &str, script: &str, args: &[&str]) -> Option<tokio:
             .unwrap_or_else(|e| panic!("cannot run node: {e}")),
     )
 }
+
+/// Wait (at most `timeout`) for a script started with [`node_spawn`] to exit successfully
+/// and return the JSON object it printed last (`events.js` prints its events so).
+pub async fn node_output(mut child: tokio::process::Child, timeout: Duration) -> serde_json::Value {
+    let mut stdout = child.stdout.take().expect("node_spawn pipes stdout");
+    let read = async {
+        let mut text = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
+            .await
+            .expect("read the script's output");
+        (text, child.wait().await.expect("the script exits"))
+    };
+    let (text, status) = tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or_else(|_| panic!("the node script did not finish within {timeout:?}"));
+    assert!(
+        status.success(),
+        "the node script exited with {status}: {text}"
+    );
+    let last = text.trim().lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The Python Temporal worker (`interop/python/worker.py`: `py_echo`, `py_sleep`,
+/// `py_fail`) serving `task_queue` on `server` for `seconds`, once it said it is ready;
+/// killed on drop. Without the venv: [`missing`] (a failure under [`required`]).
+pub async fn python_worker(
+    server: &TemporalServer,
+    task_queue: &str,
+    seconds: u32,
+) -> Option<tokio::process::Child> {
+    let py = python();
+    if !py.exists() {
+        return missing("the Python venv", "run scripts/setup.sh");
+    }
+    let mut worker = tokio::process::Command::new(&py)
+        .arg(workspace_root().join("interop/python/worker.py"))
+        .args([
+            &format!("127.0.0.1:{}", server.port),
+            task_queue,
+            &seconds.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run the Python worker: {e}"));
+    let mut out = tokio::io::BufReader::new(worker.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line),
+    )
+    .await
+    .expect("the Python worker was not ready within 60 s")
+    .expect("read the Python worker's output");
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "python temporalio missing? run scripts/setup.sh"
+    );
+    Some(worker)
+}

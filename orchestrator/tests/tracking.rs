@@ -14,7 +14,7 @@ use orchestrator::{
     ErrorKind, Orchestrator, TaskId, TaskOptions, TaskState, TaskType, TemporalOptions, WaitOutcome,
 };
 use orchestrator_testkit::engines::{
-    RedisServer, TemporalServer, node_spawn, python, required, unique, workspace_root,
+    RedisServer, TemporalServer, node_output, node_spawn, python_worker, unique,
 };
 use serde_json::{Value, json};
 
@@ -31,33 +31,8 @@ struct Engines {
 async fn engines() -> Option<Engines> {
     let redis = RedisServer::start()?;
     let temporal = TemporalServer::start().await?;
-    let py = python();
-    if !py.exists() {
-        assert!(!required(), "python venv missing: run scripts/setup.sh");
-        return None;
-    }
     let queue = unique("tracked");
-    let mut worker = tokio::process::Command::new(&py)
-        .arg(workspace_root().join("interop/python/worker.py"))
-        .args([&format!("127.0.0.1:{}", temporal.port), &queue, "300"])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python worker");
-    let mut out = tokio::io::BufReader::new(worker.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line),
-    )
-    .await
-    .expect("python worker ready")
-    .expect("read");
-    assert_eq!(
-        line.trim(),
-        "ready",
-        "python temporalio missing? run scripts/setup.sh"
-    );
+    let worker = python_worker(&temporal, &queue, 300).await?;
     let bullmq = BullmqBackend::new(BullmqConfig::new(redis.url())).expect("bullmq");
     let orch = Orchestrator::builder()
         .backend(Arc::new(bullmq.clone()))
@@ -103,7 +78,7 @@ async fn tracking_jobs_mirror_their_workflows() {
 
     // --- A workflow that completes and one that fails, seen by Node QueueEvents.
     let trk = unique("trk");
-    let mut events = node_spawn(&e.redis.url(), "events.js", &[&trk, "2"]).expect("node");
+    let events = node_spawn(&e.redis.url(), "events.js", &[&trk, "2"]).expect("node");
     tokio::time::sleep(Duration::from_millis(700)).await; // let QueueEvents connect
     let ok = orch
         .schedule_complex_workflow(
@@ -156,18 +131,7 @@ async fn tracking_jobs_mirror_their_workflows() {
         "{reason}"
     );
 
-    let out = tokio::time::timeout(Duration::from_secs(25), async {
-        let mut stdout = events.stdout.take().expect("stdout");
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
-            .await
-            .expect("read");
-        events.wait().await.expect("events.js exit");
-        text
-    })
-    .await
-    .expect("events.js finished");
-    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    let v = node_output(events, Duration::from_secs(25)).await;
     assert!(v.get("timeout").is_none(), "events.js timed out: {v}");
     let job = |id: &TaskId| json!(id.native().split_once(':').expect("native").1);
     let of = |event: &str, id: &TaskId| {
