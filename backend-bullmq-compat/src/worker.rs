@@ -31,6 +31,10 @@ pub struct WorkerConfig {
     pub stalled_interval: Duration,
     /// How many times a job may stall before it fails.
     pub max_stalled_count: u32,
+    /// How long the worker waits before fetching again after Redis failed it (BullMQ's
+    /// `runRetryDelay`, 15 s by default, as in Node). This is also how long a worker can
+    /// stay idle after Redis comes back from an outage.
+    pub retry_delay: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -41,6 +45,7 @@ impl Default for WorkerConfig {
             lock_duration: Duration::from_secs(30),
             stalled_interval: Duration::from_secs(30),
             max_stalled_count: 1,
+            retry_delay: Duration::from_secs(15),
         }
     }
 }
@@ -57,6 +62,14 @@ impl WorkerConfig {
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Wait `delay` before fetching again after Redis failed a fetch (see
+    /// [`WorkerConfig::retry_delay`]).
+    #[must_use]
+    pub fn retry_delay(mut self, delay: Duration) -> Self {
+        self.retry_delay = delay;
         self
     }
 
@@ -224,6 +237,9 @@ impl BullmqBackend {
         if config.concurrency == 0 {
             return Err(Error::invalid("concurrency", "must be at least 1"));
         }
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&config.retry_delay) {
+            return Err(Error::invalid("retry_delay", "must be between 10ms and 1h"));
+        }
         let queue_handle = self.queue(queue).await?;
         let handler = Arc::new(handler);
         let queue_name = queue.to_string();
@@ -278,7 +294,8 @@ impl BullmqBackend {
             .concurrency(config.concurrency)
             .lock_duration(config.lock_duration)
             .stalled_interval(config.stalled_interval)
-            .max_stalled_count(config.max_stalled_count);
+            .max_stalled_count(config.max_stalled_count)
+            .run_retry_delay(config.retry_delay);
         if let Some(name) = config.name {
             opts = opts.name(name);
         }

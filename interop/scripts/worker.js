@@ -22,7 +22,6 @@ const timer = setInterval(async () => {
   if (Date.now() - last > idleMs) {
     clearInterval(timer);
     await worker.close();
-    print({ processed });
-    process.exit(0);
+    print({ processed }, () => process.exit(0));
   }
 }, 100);

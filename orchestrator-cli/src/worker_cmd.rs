@@ -50,6 +50,10 @@ pub(crate) struct WorkerArgs {
     /// Stalled-job check interval, at least 1s.
     #[arg(long, value_parser = lock_duration, default_value = "30s")]
     stalled_interval: Duration,
+    /// After Redis failed a fetch (an outage), wait this long before fetching again, from
+    /// 10ms to 1h (BullMQ's `runRetryDelay`).
+    #[arg(long, value_parser = retry_delay, default_value = "15s")]
+    retry_delay: Duration,
     /// On shutdown (SIGTERM, Ctrl-C), how long running jobs may take to finish; a second
     /// signal stops at once.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
@@ -86,6 +90,14 @@ fn lock_duration(s: &str) -> Result<Duration, String> {
         return Err(format!(
             "`{s}` is under 1s: the lock would expire while jobs run and they would be run twice"
         ));
+    }
+    Ok(d)
+}
+
+fn retry_delay(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&d) {
+        return Err(format!("`{s}` is outside 10ms..1h"));
     }
     Ok(d)
 }
@@ -131,7 +143,8 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<()
     let grace = ms(args.grace_ms, args.grace);
     let mut wc = WorkerConfig::default()
         .concurrency(usize::from(args.concurrency))
-        .stall_detection(lock, stalled);
+        .stall_detection(lock, stalled)
+        .retry_delay(args.retry_delay);
     if let Some(name) = args.name {
         wc = wc.name(name);
     }

@@ -287,6 +287,11 @@ fn rows() -> Vec<(Vec<&'static str>, i32, &'static str)> {
             "stalled-interval-ms",
         ),
         (
+            vec!["worker", "q", "--exec", "cat", "--retry-delay", "2h"],
+            2,
+            "outside 10ms..1h",
+        ),
+        (
             vec!["worker", "q", "--exec", "cat", "--grace", "forever"],
             2,
             "duration",
