@@ -199,62 +199,103 @@ pub fn python() -> PathBuf {
     workspace_root().join(".cache/venv/bin/python")
 }
 
-/// A `temporal server start-dev` process on a free loopback port, in memory, killed on
-/// drop. Ready once `temporal operator cluster health` answers.
+/// A `temporal server start-dev` process on a free loopback port, in memory (or in a
+/// SQLite file, [`TemporalServer::start_persistent`]), killed on drop. Ready once `temporal operator cluster health` answers.
 #[derive(Debug)]
 pub struct TemporalServer {
     child: Child,
     /// The gRPC port.
     pub port: u16,
+    db: Option<PathBuf>,
+}
+
+fn spawn_temporal(cli: &PathBuf, port: u16, db: Option<&PathBuf>) -> Child {
+    let mut cmd = Command::new(cli);
+    cmd.args([
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--log-level",
+        "error",
+    ]);
+    if let Some(db) = db {
+        cmd.arg("--db-filename").arg(db);
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()))
 }
 
 impl TemporalServer {
-    /// Start one and wait (up to 30 s) until it serves.
+    /// Start one (in memory) and wait (up to 30 s) until it serves.
     pub async fn start() -> Option<Self> {
+        Self::start_with_db(None).await
+    }
+
+    /// Start one that keeps its state in the SQLite file `db` (`--db-filename`), so a
+    /// [`TemporalServer::restart`] finds its workflows again.
+    pub async fn start_persistent(db: PathBuf) -> Option<Self> {
+        Self::start_with_db(Some(db)).await
+    }
+
+    async fn start_with_db(db: Option<PathBuf>) -> Option<Self> {
         let cli = temporal_cli()?;
         for _ in 0..3 {
             let port = free_port();
-            let child = Command::new(&cli)
-                .args([
-                    "server",
-                    "start-dev",
-                    "--headless",
-                    "--ip",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                    "--log-level",
-                    "error",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", cli.display()));
-            let mut server = TemporalServer { child, port };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = server.child.try_wait() {
-                    break;
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    let health = tokio::process::Command::new(&cli)
-                        .args(["operator", "cluster", "health", "--address"])
-                        .arg(format!("127.0.0.1:{port}"))
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                    if tokio::time::timeout(Duration::from_secs(5), health)
-                        .await
-                        .is_ok_and(|s| s.is_ok_and(|s| s.success()))
-                    {
-                        return Some(server);
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut server = TemporalServer {
+                child: spawn_temporal(&cli, port, db.as_ref()),
+                port,
+                db: db.clone(),
+            };
+            if server.serves(&cli).await {
+                return Some(server);
             }
             server.stop();
         }
         panic!("the Temporal dev server did not become ready on a free loopback port");
+    }
+
+    /// SIGKILL it and start it again on the same port (with its database, when it has
+    /// one); returns once it serves again.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let cli = temporal_cli().expect("the Temporal CLI ran before");
+        self.child = spawn_temporal(&cli, self.port, self.db.as_ref());
+        assert!(
+            self.serves(&cli).await,
+            "the Temporal dev server did not restart on port {}",
+            self.port
+        );
+    }
+
+    async fn serves(&mut self, cli: &PathBuf) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                let health = tokio::process::Command::new(cli)
+                    .args(["operator", "cluster", "health", "--address"])
+                    .arg(format!("127.0.0.1:{}", self.port))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                if tokio::time::timeout(Duration::from_secs(5), health)
+                    .await
+                    .is_ok_and(|s| s.is_ok_and(|s| s.success()))
+                {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
     }
 
     /// `http://127.0.0.1:<port>`.
