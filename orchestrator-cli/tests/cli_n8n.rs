@@ -56,11 +56,11 @@ fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
     let Some(mut server) = N8nServer::start_version(&n8n_default_version(), &args) else {
         return;
     };
-    let options = serde_json::json!({
-        "n8n": {"webhookUrl": format!("{}/webhook/orchestrator-test-respond", server.url())}
-    })
-    .to_string();
-    let schedule = |server: &N8nServer| {
+    let schedule_to = |server: &N8nServer, webhook: &str, data: &str| {
+        let options = serde_json::json!({
+            "n8n": {"webhookUrl": format!("{}/webhook/{webhook}", server.url())}
+        })
+        .to_string();
         let (code, out, err) = cli(
             server,
             &[
@@ -69,7 +69,7 @@ fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
                 "--type",
                 "integration",
                 "--data",
-                r#"{"x":1}"#,
+                data,
                 "--options",
                 &options,
                 "--json",
@@ -79,13 +79,30 @@ fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
         let v: serde_json::Value = serde_json::from_str(&out).expect("schedule JSON");
         v["taskId"].as_str().expect("taskId").to_string()
     };
+    let schedule =
+        |server: &N8nServer| schedule_to(server, "orchestrator-test-respond", r#"{"x":1}"#);
+    // An execution that waits 3 s in a Wait node, running when n8n goes down.
+    let running = |server: &N8nServer| {
+        let id = schedule_to(server, "orchestrator-test-wait", r#"{"seconds":3}"#);
+        let (code, out, err) = cli(server, &["status", &id, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("status JSON");
+        assert_eq!(v["state"], "RUNNING", "{v}");
+        id
+    };
     let id = schedule(&server);
     let before = finished_status(&server, &id);
     assert_eq!(before["state"], "COMPLETED", "{before}");
     assert_eq!(before["source"], "N8N", "{before}");
 
+    // A graceful stop (SIGTERM) while an execution runs, then a restart on the same data.
+    let mid_stop = running(&server);
+    let stop_started = Instant::now();
     server.stop();
-    let server = N8nServer::start_version(&n8n_default_version(), &args).expect("n8n restarted");
+    let stop_took = stop_started.elapsed();
+    let mut server =
+        N8nServer::start_version(&n8n_default_version(), &args).expect("n8n restarted");
+    let after_stop = finished_status(&server, &mid_stop);
     let after = finished_status(&server, &id);
     assert_eq!(after["state"], before["state"], "{after}");
     assert_eq!(after["result"], before["result"], "{after}");
@@ -116,6 +133,35 @@ fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
     // And the restarted n8n takes new dispatches, read by yet another process.
     let second = schedule(&server);
     assert_eq!(finished_status(&server, &second)["state"], "COMPLETED");
+
+    // A crash (SIGKILL) while an execution runs, then a restart on the same data: the id
+    // still reads, with a finished state, from a fresh process.
+    let mid_kill = running(&server);
+    server.kill();
+    let restart_started = Instant::now();
+    let server = N8nServer::start_version(&n8n_default_version(), &args).expect("n8n restarted");
+    let restart_took = restart_started.elapsed();
+    let after_kill = finished_status(&server, &mid_kill);
+    for v in [&after_stop, &after_kill] {
+        assert!(
+            ["COMPLETED", "FAILED", "CANCELLED"].contains(&v["state"].as_str().unwrap_or("")),
+            "{v}"
+        );
+    }
+    println!(
+        "FIGURES n8n_restart: an execution in a 3 s Wait node during a graceful stop (SIGTERM, \
+         took {:.1} s): after the restart {} (native {}, error {}); during a SIGKILL: after the restart \
+         ({:.1} s to serve again) {} (native {}, error {}); the finished task before either \
+         restart read the same after it",
+        stop_took.as_secs_f64(),
+        after_stop["state"],
+        after_stop["nativeState"],
+        after_stop["error"],
+        restart_took.as_secs_f64(),
+        after_kill["state"],
+        after_kill["nativeState"],
+        after_kill["error"],
+    );
 
     outbox_dispatches_are_delivered_by_orchestrator_dispatch(&server);
     drop(server);

@@ -392,6 +392,24 @@ impl N8nServer {
         &self.env["N8N_API_KEY"]
     }
 
+    /// SIGKILL n8n (its whole process group), as a crash would; unlike [`N8nServer::stop`]
+    /// it keeps the data directory, for a restart on it.
+    pub fn kill(&mut self) {
+        if !self.pid.is_empty() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.pid)])
+                .status();
+            let _ = Command::new("kill").args(["-KILL", &self.pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            self.pid.clear();
+        }
+    }
+
     /// Stop it now.
     pub fn stop(&mut self) {
         if !self.pid.is_empty() {
