@@ -181,3 +181,27 @@ async fn a_workflow_id_that_is_a_path_is_refused_before_any_request() {
     }
     assert_eq!(n8n.requests(), 0, "a request reached n8n");
 }
+
+/// Credentials in a webhook URL are refused before any request (they would be stored with
+/// an outbox dispatch and sent on every retry), and the error does not repeat them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_a_webhook_url_are_refused_before_any_request() {
+    let n8n = Sink::start(Answer::Ok).await;
+    let b = N8nBackend::new(secured(&n8n)).expect("backend");
+    let host = n8n.url.trim_start_matches("http://");
+    for url in [
+        format!("http://user:pa55-word@{host}/webhook/x"),
+        format!("http://token-only@{host}/webhook/x"),
+    ] {
+        let e = send(&b, N8nOptions::webhook(url.clone()))
+            .await
+            .expect_err(&url);
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        let text = format!("{e} {e:?}");
+        assert!(
+            !text.contains("pa55-word") && !text.contains("token-only"),
+            "{text}"
+        );
+    }
+    assert_eq!(n8n.requests(), 0, "a request reached the webhook host");
+}

@@ -467,7 +467,8 @@ pub fn drop_deep(value: serde_json::Value) {
 
 /// n8n's rules (the `n8n` backend and `memory-n8n`): a workflow id is what n8n issues
 /// (letters, digits, `_`, `-`; at most 64), since it goes into API paths
-/// (`/api/v1/workflows/<id>`): `../../rest/login` is refused before any request.
+/// (`/api/v1/workflows/<id>`): `../../rest/login` is refused before any request; a webhook
+/// URL carries no credentials (`user:password@`).
 pub fn n8n_rules(request: &crate::ScheduleRequest) -> V {
     if let Some(id) = request
         .options()
@@ -484,6 +485,21 @@ pub fn n8n_rules(request: &crate::ScheduleRequest) -> V {
             return Err(ValidationError::new(
                 "n8n.workflowId",
                 "an n8n workflow id is 1 to 64 letters, digits, `_` or `-`",
+            ));
+        }
+    }
+    if let Some(url) = request
+        .options()
+        .n8n
+        .as_ref()
+        .and_then(|n| n.webhook_url.as_deref())
+    {
+        // Credentials in the URL would be stored with an outbox dispatch and shown by
+        // anything that prints the URL; the backend's auth settings carry them instead.
+        if url::Url::parse(url).is_ok_and(|u| !u.username().is_empty() || u.password().is_some()) {
+            return Err(ValidationError::new(
+                "n8n.webhookUrl",
+                "credentials in the URL are refused; set backends.n8n.basic_auth or header_auth instead",
             ));
         }
     }

@@ -46,12 +46,52 @@ impl N8nBackend {
             })
     }
 
-    pub(crate) async fn api(&self, method: Method, path: &str) -> Result<(StatusCode, String)> {
-        let url = format!("{}/api/v1{path}", self.inner.config.base());
+    /// `<n8n>/<segments…>[?query]`, each segment percent-encoded (`/`, `?`, `#`, `%`), and
+    /// empty, `.` and `..` segments refused: an id is never read as path syntax, whatever
+    /// passed validation.
+    pub(crate) fn endpoint(&self, segments: &[&str], query: Option<&str>) -> Result<url::Url> {
+        if let Some(bad) = segments
+            .iter()
+            .find(|s| s.is_empty() || **s == "." || **s == "..")
+        {
+            return Err(Error::invalid(
+                "id",
+                format!("`{bad}` cannot be part of an n8n API path"),
+            ));
+        }
+        let mut url = url::Url::parse(self.inner.config.base()).map_err(|e| {
+            err(
+                ErrorKind::InvalidConfig,
+                format!("backends.n8n.url is not a URL: {e}"),
+            )
+        })?;
+        url.path_segments_mut()
+            .map_err(|()| {
+                err(
+                    ErrorKind::InvalidConfig,
+                    "backends.n8n.url cannot have a path",
+                )
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        url.set_query(query);
+        Ok(url)
+    }
+
+    /// Call n8n's public API at `/api/v1/<segments…>[?query]`.
+    pub(crate) async fn api(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: Option<&str>,
+    ) -> Result<(StatusCode, String)> {
+        let mut path = vec!["api", "v1"];
+        path.extend_from_slice(segments);
+        let url = self.endpoint(&path, query)?;
         let resp = self
             .inner
             .http
-            .request(method, &url)
+            .request(method, url)
             .header("X-N8N-API-KEY", self.api_key()?)
             .send()
             .await
@@ -81,7 +121,7 @@ impl N8nBackend {
 
     pub(crate) async fn lookup(&self, workflow_id: &str) -> Result<Target> {
         let (status, body) = self
-            .api(Method::GET, &format!("/workflows/{workflow_id}"))
+            .api(Method::GET, &["workflows", workflow_id], None)
             .await?;
         if status == StatusCode::NOT_FOUND {
             return Err(err(
@@ -170,7 +210,7 @@ impl N8nBackend {
         let resp = self
             .inner
             .http
-            .post(format!("{}/rest/login", cfg.base()))
+            .post(self.endpoint(&["rest", "login"], None)?)
             .json(&serde_json::json!({"emailOrLdapLoginId": email, "password": password.expose()}))
             .send()
             .await
@@ -205,7 +245,7 @@ impl N8nBackend {
     /// Stop through the public API (n8n ≥ 2.10), falling back to the internal one.
     pub(crate) async fn stop(&self, id: &TaskId, exec: &str) -> Result<CancelOutcome> {
         let (status, body) = self
-            .api(Method::POST, &format!("/executions/{exec}/stop"))
+            .api(Method::POST, &["executions", exec, "stop"], None)
             .await?;
         match status {
             s if s.is_success() => return Ok(CancelOutcome::Cancelled),
@@ -226,10 +266,7 @@ impl N8nBackend {
             let resp = self
                 .inner
                 .http
-                .post(format!(
-                    "{}/rest/executions/{exec}/stop",
-                    self.inner.config.base()
-                ))
+                .post(self.endpoint(&["rest", "executions", exec, "stop"], None)?)
                 .header("Cookie", cookie)
                 .send()
                 .await
@@ -263,7 +300,7 @@ impl N8nBackend {
 
     pub(crate) async fn execution(&self, id: &TaskId, exec: &str) -> Result<Value> {
         let (status, body) = self
-            .api(Method::GET, &format!("/executions/{exec}?includeData=true"))
+            .api(Method::GET, &["executions", exec], Some("includeData=true"))
             .await?;
         if status == StatusCode::NOT_FOUND {
             return Err(Error::not_found(id));
@@ -280,5 +317,46 @@ impl N8nBackend {
                 format!("n8n answered with invalid JSON: {e}"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{N8nBackend, N8nConfig};
+
+    #[test]
+    fn ids_are_one_percent_encoded_path_segment() {
+        let b = N8nBackend::new(N8nConfig::new("http://127.0.0.1:5678/")).expect("backend");
+        for (id, path) in [
+            ("AbC_1-2", "/api/v1/workflows/AbC_1-2"),
+            (
+                "../../rest/login",
+                "/api/v1/workflows/..%2F..%2Frest%2Flogin",
+            ),
+            ("x?y=1#z", "/api/v1/workflows/x%3Fy=1%23z"),
+        ] {
+            let url = b
+                .endpoint(&["api", "v1", "workflows", id], None)
+                .expect("url");
+            assert_eq!(url.path(), path, "{id}");
+            assert_eq!(url.query(), None, "{id}");
+        }
+        for bad in ["..", ".", ""] {
+            let e = b
+                .endpoint(&["api", "v1", "workflows", bad], None)
+                .expect_err(bad);
+            assert_eq!(
+                e.kind(),
+                orchestrator_core::ErrorKind::InvalidInput,
+                "{bad}"
+            );
+        }
+        let url = b
+            .endpoint(&["api", "v1", "executions", "7"], Some("includeData=true"))
+            .expect("url");
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:5678/api/v1/executions/7?includeData=true"
+        );
     }
 }

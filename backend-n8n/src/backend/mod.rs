@@ -311,7 +311,9 @@ impl Backend for N8nBackend {
             }
         }
         if self.inner.config.api_key.is_some() {
-            let (status, _) = self.api(Method::GET, "/workflows?limit=1").await?;
+            let (status, _) = self
+                .api(Method::GET, &["workflows"], Some("limit=1"))
+                .await?;
             if !status.is_success() {
                 return Err(err(
                     ErrorKind::Unexpected,
