@@ -254,21 +254,49 @@ async fn cancel_racing_completion_never_loses_a_result() {
 }
 
 /// Job data over `max_payload_bytes` (1 MiB by default) is refused before any I/O, the
-/// limit in the message; nothing reaches Redis.
+/// limit in the message, nothing reaching Redis; data of exactly the limit is stored and a
+/// Node BullMQ worker processes it whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payload_over_the_limit_is_refused_before_redis() {
+async fn payloads_at_and_over_the_limit() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
     let b = support::backend(&redis);
     let mut conn = redis_conn(&redis).await;
     let before = dbsize(&mut conn).await;
-    let big = json!({"blob": "x".repeat(orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_SIMPLE)});
+    let limit = orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_SIMPLE;
+    // `{"blob":"…"}` is 11 bytes around the string.
+    let blob = |size: usize| json!({"blob": "x".repeat(size - 11)});
+    let q = unique("limit");
     let e = b
-        .schedule(ScheduleRequest::new("big", big, TaskOptions::simple()).expect("valid"))
+        .schedule(
+            ScheduleRequest::new(q.as_str(), blob(limit + 1), TaskOptions::simple())
+                .expect("valid"),
+        )
         .await
         .expect_err("over the limit");
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(e.to_string().contains("1048576"), "{e}");
     assert_eq!(dbsize(&mut conn).await, before);
+
+    let id = b
+        .schedule(
+            ScheduleRequest::new(q.as_str(), blob(limit), TaskOptions::simple()).expect("valid"),
+        )
+        .await
+        .expect("at the limit");
+    let Some(out) = support::node(&redis.url(), "worker.js", &[&q, "echo", "1000"]).await else {
+        return;
+    };
+    let processed = out["processed"].as_array().expect("processed");
+    assert_eq!(processed.len(), 1, "{}", processed.len());
+    assert_eq!(processed[0]["data"], blob(limit));
+    let s = b.status(&id).await.expect("status");
+    assert_eq!(
+        s.state,
+        orchestrator_core::TaskState::Completed,
+        "{:?}",
+        s.state
+    );
+    assert_eq!(s.result.expect("result")["data"], blob(limit));
 }

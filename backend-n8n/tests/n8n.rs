@@ -312,6 +312,20 @@ async fn webhooks_executions_and_cancellation() {
     assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
     errors.push(format!("{e} {e:?} {badkey:?}"));
 
+    // Payloads: exactly `max_payload_bytes` (16 MiB, n8n's own N8N_PAYLOAD_SIZE_MAX) is
+    // accepted by n8n; one byte more is refused before any request.
+    let limit = orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_INTEGRATION;
+    let blob = |size: usize| json!({"blob": "x".repeat(size - 11)});
+    let async_hook = || by_url(format!("{}/webhook/orchestrator-test-async", server.url()));
+    let e = schedule(&b, "big", blob(limit + 1), async_hook())
+        .await
+        .expect_err("over the limit");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains(&limit.to_string()), "{e}");
+    schedule(&b, "big", blob(limit), async_hook())
+        .await
+        .expect("n8n accepts a payload of exactly the limit");
+
     // Health: ready and the key works.
     let h = b.health().await.expect("health");
     assert!(h.ok, "{h:?}");

@@ -404,3 +404,43 @@ async fn a_task_id_names_its_own_run_chain_only() {
     }
     let _ = b.terminate(&second, "test done").await;
 }
+
+/// A payload of exactly `max_payload_bytes` (1.5 MiB by default, under Temporal's 2 MB
+/// blob limit) starts a workflow whose activity receives all of it; one byte more is
+/// refused before any call to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_at_and_over_the_limit() {
+    let Some(server) = TemporalServer::start().await else {
+        return;
+    };
+    let b = support::backend(&server);
+    let q = unique("limit");
+    support::set_handler(
+        &q,
+        orchestrator_testkit::Handler::new(|ctx: orchestrator_testkit::TaskContext| async move {
+            Ok(json!(ctx.payload["blob"].as_str().map_or(0, str::len)))
+        }),
+    );
+    let _w = TestWorker::start(&b, &q).await;
+    let limit = orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_COMPLEX;
+    // `{"blob":"…"}` is 11 bytes around the string.
+    let blob = |size: usize| json!({"blob": "x".repeat(size - 11)});
+    let req = |size: usize| {
+        ScheduleRequest::new(
+            "limit",
+            blob(size),
+            TaskOptions::complex(TemporalOptions::new("conformance", &q)),
+        )
+        .expect("valid")
+    };
+    let e = b
+        .schedule(req(limit + 1))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains(&limit.to_string()), "{e}");
+    let id = b.schedule(req(limit)).await.expect("at the limit");
+    let s = wait_finished(&b, &id, Duration::from_secs(30)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    assert_eq!(s.result, Some(json!(limit - 11)));
+}

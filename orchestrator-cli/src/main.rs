@@ -63,7 +63,8 @@ enum Command {
         /// Task type (any case: `simple`, `SIMPLE`).
         #[arg(long = "type", value_enum, ignore_case = true)]
         task_type: TypeArg,
-        /// Payload as JSON.
+        /// Payload as JSON; `@FILE` reads it from a file, `-` from stdin (at most 64 MiB),
+        /// for payloads longer than a command-line argument may be (128 KiB on Linux).
         #[arg(long, default_value = "{}")]
         data: String,
         /// The seed's option object as JSON (camelCase).
@@ -195,6 +196,34 @@ pub(crate) fn instance_table(
     Ok((instance, table))
 }
 
+/// The most `--data @FILE` / `--data -` reads: above every backend's payload limit.
+const MAX_DATA_BYTES: u64 = 64 << 20;
+
+/// `--data`'s text: inline, `@FILE` or `-` (stdin), read up to [`MAX_DATA_BYTES`].
+fn read_data(arg: &str) -> Result<String, Failure> {
+    use std::io::Read;
+    let (source, reader): (String, Box<dyn Read>) = if arg == "-" {
+        ("stdin".into(), Box::new(std::io::stdin()))
+    } else if let Some(path) = arg.strip_prefix('@') {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Failure::Usage(format!("--data @{path}: cannot open it: {e}")))?;
+        (path.to_string(), Box::new(file))
+    } else {
+        return Ok(arg.to_string());
+    };
+    let mut text = String::new();
+    reader
+        .take(MAX_DATA_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::Usage(format!("--data: cannot read {source}: {e}")))?;
+    if text.len() as u64 > MAX_DATA_BYTES {
+        return Err(Failure::Usage(format!(
+            "--data: {source} holds more than {MAX_DATA_BYTES} bytes"
+        )));
+    }
+    Ok(text)
+}
+
 fn parse_json(flag: &str, text: &str) -> Result<serde_json::Value, Failure> {
     serde_json::from_str(text).map_err(|e| Failure::Usage(format!("{flag} is not valid JSON: {e}")))
 }
@@ -238,7 +267,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             options,
             json,
         } => {
-            let payload = parse_json("--data", &data)?;
+            let payload = parse_json("--data", &read_data(&data)?)?;
             let task_type: TaskType = task_type.into();
             let mut opts = match options {
                 Some(text) => {

@@ -399,3 +399,74 @@ async fn sigterm_finishes_the_running_job_and_exits_in_bounded_time() {
 fn pid_of(child: &tokio::process::Child) -> String {
     child.id().expect("running").to_string()
 }
+
+/// A payload whose JSON is exactly `size` bytes: `{"blob":"xxx…"}`.
+fn payload_of(size: usize) -> String {
+    format!(r#"{{"blob":"{}"}}"#, "x".repeat(size - 11))
+}
+
+/// Payloads at and just over the bullmq limit (1 MiB) through the CLI and the exec worker:
+/// `schedule --data @FILE` at exactly the limit is scheduled and the command reads all of
+/// it on stdin; one byte more is refused in one line and nothing reaches Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payloads_at_and_over_the_limit_through_the_cli_and_the_exec_worker() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let b = bullmq(&redis);
+    let q = unique("limit");
+    let limit = orchestrator::validate::DEFAULT_MAX_PAYLOAD_SIMPLE;
+    let dir = std::env::temp_dir().join(unique("payloads"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let schedule = |size: usize| {
+        let file = dir.join(format!("{size}.json"));
+        std::fs::write(&file, payload_of(size)).expect("write");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORCHESTRATOR_")) {
+            cmd.env_remove(k);
+        }
+        cmd.args(["schedule", &q, "--type", "simple", "--json", "--data"])
+            .arg(format!("@{}", file.display()))
+            .env("ORCHESTRATOR_BULLMQ_URL", redis.url())
+            .output()
+            .expect("run orchestrator")
+    };
+    let dbsize = || async {
+        let mut conn = redis::Client::open(redis.url())
+            .expect("client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("conn");
+        redis::cmd("DBSIZE")
+            .query_async::<u64>(&mut conn)
+            .await
+            .expect("dbsize")
+    };
+    let before = dbsize().await;
+    let over = schedule(limit + 1);
+    assert_eq!(over.status.code(), Some(1), "{over:?}");
+    let err = String::from_utf8_lossy(&over.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&limit.to_string()), "{err}");
+    assert_eq!(dbsize().await, before, "a refused payload wrote to Redis");
+
+    let at = schedule(limit);
+    assert!(at.status.success(), "{at:?}");
+    let v: serde_json::Value = serde_json::from_slice(&at.stdout).expect("json");
+    let id: orchestrator::TaskId = v["taskId"].as_str().expect("taskId").parse().expect("id");
+    let mut w = worker(&redis.url(), &q, "wc -c", &[]);
+    let s = wait_finished(&b, &id, Duration::from_secs(30)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    // The command read the whole payload (the worker may end it with a newline).
+    let read = s
+        .result
+        .as_ref()
+        .and_then(serde_json::Value::as_u64)
+        .expect("wc -c");
+    assert!(
+        read == limit as u64 || read == limit as u64 + 1,
+        "read {read} bytes"
+    );
+    let _ = w.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

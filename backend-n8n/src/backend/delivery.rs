@@ -175,7 +175,10 @@ impl N8nBackend {
                         return Ok((status, resp_headers, text));
                     }
                     let msg = message_of(&text);
-                    let name = target.workflow_id.as_deref().unwrap_or(&target.url);
+                    let name = match &target.workflow_id {
+                        Some(wf) => wf.clone(),
+                        None => orchestrator_core::config::redact_url(&target.url),
+                    };
                     let e = match status {
                         StatusCode::NOT_FOUND => {
                             return Err(err(
