@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use orchestrator::{
-    ErrorKind, N8nOptions, ScheduleRequest, SharedBackend, TaskId, TaskOptions, TemporalOptions,
+    Backend, ErrorKind, N8nOptions, ScheduleRequest, SharedBackend, TaskId, TaskOptions,
+    TemporalOptions,
 };
 use serde_json::json;
 
@@ -32,7 +33,47 @@ fn refused() -> u16 {
 
 const LIMIT: Duration = Duration::from_secs(1);
 
-fn backends(port: u16) -> Vec<(SharedBackend, TaskOptions, TaskId)> {
+/// The id key of the n8n backends here, so the silent one accepts an id the answering one
+/// issued.
+const ID_KEY: &str = "black-hole-test-key";
+
+fn n8n_config(url: String) -> orchestrator::n8n::N8nConfig {
+    let mut cfg = orchestrator::n8n::N8nConfig::new(url)
+        .api_key("k")
+        .delivery(LIMIT, 1, Duration::from_millis(10));
+    cfg.id_key = Some(orchestrator::config::Secret::new(ID_KEY));
+    cfg
+}
+
+/// An n8n task id with an execution id, signed with [`ID_KEY`]: issued by a backend whose
+/// "n8n" is a local sink answering every webhook with execution 7.
+async fn signed_n8n_id() -> TaskId {
+    let sink = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", sink.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in sink.incoming().flatten() {
+            let mut buf = [0u8; 65536];
+            let _ = s.read(&mut buf);
+            let body = r#"{"executionId":"7"}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-n8n-execution-id: 7\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let b = orchestrator::n8n::N8nBackend::new(n8n_config(url.clone())).expect("n8n");
+    let request = ScheduleRequest::new(
+        "q",
+        json!({}),
+        TaskOptions::integration(N8nOptions::webhook(format!("{url}/webhook/x"))),
+    )
+    .expect("valid");
+    b.schedule(request).await.expect("signed by the sink")
+}
+
+fn backends(port: u16, n8n_id: &TaskId) -> Vec<(SharedBackend, TaskOptions, TaskId)> {
     let bullmq = orchestrator::bullmq::BullmqBackend::new(
         orchestrator::bullmq::BullmqConfig::new(format!("redis://127.0.0.1:{port}"))
             .timeouts(LIMIT, LIMIT),
@@ -43,12 +84,8 @@ fn backends(port: u16) -> Vec<(SharedBackend, TaskOptions, TaskId)> {
     temporal.connect_timeout_ms = orchestrator::Millis::from_duration(LIMIT);
     temporal.rpc_timeout_ms = orchestrator::Millis::from_duration(LIMIT);
     let temporal = orchestrator::temporal::TemporalBackend::new(temporal).expect("temporal");
-    let n8n = orchestrator::n8n::N8nBackend::new(
-        orchestrator::n8n::N8nConfig::new(format!("http://127.0.0.1:{port}"))
-            .api_key("k")
-            .delivery(LIMIT, 1, Duration::from_millis(10)),
-    )
-    .expect("n8n");
+    let n8n = orchestrator::n8n::N8nBackend::new(n8n_config(format!("http://127.0.0.1:{port}")))
+        .expect("n8n");
     vec![
         (
             std::sync::Arc::new(bullmq),
@@ -67,9 +104,7 @@ fn backends(port: u16) -> Vec<(SharedBackend, TaskOptions, TaskId)> {
             TaskOptions::integration(N8nOptions::webhook(format!(
                 "http://127.0.0.1:{port}/webhook/x"
             ))),
-            // n8n's status and cancel need an id this deployment signed: only schedule
-            // and health reach the engine here.
-            "n8n:none".parse().expect("id"),
+            n8n_id.clone(),
         ),
     ]
 }
@@ -90,19 +125,18 @@ async fn timed<T: std::fmt::Debug>(
 async fn silent_and_refusing_engines_fail_typed_within_the_timeout() {
     let (_hole, silent) = black_hole();
     let closed = refused();
+    let n8n_id = signed_n8n_id().await;
     for (label, port, bound) in [
         ("never answers", silent, LIMIT + Duration::from_millis(500)),
         ("refuses", closed, Duration::from_millis(500)),
     ] {
-        for (b, options, id) in backends(port) {
+        for (b, options, id) in backends(port, &n8n_id) {
             let name = b.name().to_string();
             let request = ScheduleRequest::new("q", json!({}), options).expect("valid");
             let mut calls = vec![("schedule", timed(b.schedule(request)).await)];
             calls.push(("health", timed(b.health()).await));
-            if name != "n8n" {
-                calls.push(("status", timed(b.status(&id)).await));
-                calls.push(("cancel", timed(b.cancel(&id)).await));
-            }
+            calls.push(("status", timed(b.status(&id)).await));
+            calls.push(("cancel", timed(b.cancel(&id)).await));
             for (op, (took, kind)) in calls {
                 println!("{name:<8} {label:<14} {op:<8} {kind:?} after {took:?}");
                 assert!(
