@@ -8,12 +8,12 @@ use std::time::Duration;
 use bullmq::redis_connection::RedisConnection;
 use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
 use bullmq::{DeduplicationOptions, JobOptions, JobProgress, JobState, Queue, QueueOptions};
+use orchestrator_core::InitOnce;
 use orchestrator_core::{
     Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health,
     RemovePolicy, Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState,
     TaskStatus, WaitOutcome, async_trait, native_states,
 };
-use tokio::sync::OnceCell;
 
 use crate::config::BullmqConfig;
 use crate::error::{self, NAME};
@@ -32,7 +32,7 @@ struct Inner {
     /// The instance name: the prefix of task ids.
     name: String,
     config: BullmqConfig,
-    conn: OnceCell<RedisConnection>,
+    conn: InitOnce<RedisConnection>,
     /// Queue handles by name; `Arc` because a `Queue` clone copies every key string.
     queues: Mutex<HashMap<String, Arc<Queue>>>,
     /// The event-stream listeners of [`Backend::wait`].
@@ -139,7 +139,7 @@ impl BullmqBackend {
             inner: Arc::new(Inner {
                 name: name.to_string(),
                 config,
-                conn: OnceCell::new(),
+                conn: InitOnce::new(),
                 queues: Mutex::new(HashMap::new()),
                 listeners: Arc::default(),
             }),

@@ -52,6 +52,17 @@ pub(crate) fn map_redis(r: &redis::RedisError, text: String) -> Error {
             "a BullMQ key holds a value of the wrong type: another program wrote this queue's keys with a different layout",
         );
     }
+    // Transient server states (replaying its AOF at start-up, a failover): retry later.
+    if matches!(
+        code,
+        "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "READONLY"
+    ) {
+        return Error::backend(
+            NAME,
+            ErrorKind::Unavailable,
+            format!("Redis is not serving yet ({code}): {text}; retry shortly"),
+        );
+    }
     if r.is_timeout() {
         return Error::backend(
             NAME,
@@ -76,4 +87,32 @@ pub(crate) fn timeout(what: &str, after: std::time::Duration) -> Error {
         ErrorKind::Timeout,
         format!("{what} took longer than {after:?}; is Redis reachable at backends.bullmq.url?"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(reply: &str) -> redis::RedisError {
+        match redis::parse_redis_value(format!("-{reply}\r\n").as_bytes()).expect("parse") {
+            redis::Value::ServerError(e) => e.into(),
+            other => panic!("not an error reply: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn transient_server_states_are_retryable() {
+        for reply in [
+            "LOADING Redis is loading the dataset in memory",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "MASTERDOWN Link with MASTER is down",
+            "READONLY You can't write against a read only replica.",
+        ] {
+            let e = map_redis(&server_error(reply), reply.to_string());
+            assert_eq!(e.kind(), ErrorKind::Unavailable, "{reply}: {e}");
+            assert!(e.is_retryable(), "{reply}");
+        }
+        let e = map_redis(&server_error("ERR unknown command"), "x".into());
+        assert_eq!(e.kind(), ErrorKind::Unexpected);
+    }
 }

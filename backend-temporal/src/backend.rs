@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use orchestrator_core::InitOnce;
 use orchestrator_core::{
     Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health,
     IdConflictPolicy, Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskState, TaskStatus,
@@ -23,7 +24,6 @@ use temporalio_common::data_converters::RawValue;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 use temporalio_common::protos::temporal::api::history::v1::history_event;
 use temporalio_common::{MemoValues, RetryPolicy};
-use tokio::sync::OnceCell;
 
 use crate::config::TemporalConfig;
 
@@ -42,7 +42,7 @@ struct Inner {
     /// The instance name: the prefix of task ids.
     name: String,
     config: TemporalConfig,
-    client: OnceCell<Client>,
+    client: InitOnce<Client>,
 }
 
 impl std::fmt::Debug for TemporalBackend {
@@ -188,7 +188,7 @@ impl TemporalBackend {
             inner: Arc::new(Inner {
                 name: name.to_string(),
                 config,
-                client: OnceCell::new(),
+                client: InitOnce::new(),
             }),
         })
     }

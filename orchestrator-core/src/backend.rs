@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::descriptor::{Capabilities, Descriptor};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::id::TaskId;
 use crate::status::{CancelOutcome, Health, Source, TaskStatus};
 use crate::task::{TaskOptions, TaskType};
@@ -157,18 +157,10 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// Schedule many tasks: one result per request, in request order, so a failure on the
     /// engine never hides the ids of the tasks that were written. The outer error is for a
     /// batch refused before any I/O (a request the descriptor does not admit): then nothing
-    /// was written. The default admits every request, then runs [`Backend::schedule`]
-    /// concurrently (up to 64 at a time); backends with a faster bulk path override it.
+    /// was written. The default admits every request, then runs them with
+    /// [`schedule_each`] (64 at a time); backends with a faster bulk path override it.
     async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
-        use futures::StreamExt;
-        for r in &requests {
-            self.descriptor().admit(self.name(), r)?;
-        }
-        Ok(futures::stream::iter(requests)
-            .map(|r| self.schedule(r))
-            .buffered(64)
-            .collect::<Vec<_>>()
-            .await)
+        schedule_each(self, requests, 64).await
     }
 
     /// The status of a task this backend returned. A task the engine does not know is
@@ -189,6 +181,43 @@ pub trait Backend: Send + Sync + Debug + 'static {
 
     /// Check that the engine is reachable and usable.
     async fn health(&self) -> Result<Health>;
+}
+
+/// A bulk schedule made of [`Backend::schedule`] calls, `concurrency` at a time, after
+/// admitting every request (a refusal is the outer error, nothing written). Once a call
+/// fails `Unavailable` or `Timeout`, the requests not started yet are not sent
+/// ([`Error::NotSent`]): a dead engine costs one timeout per wave of `concurrency`, not one
+/// per task. Backends whose engine limits concurrent calls pass that limit.
+pub async fn schedule_each<B: Backend + ?Sized>(
+    backend: &B,
+    requests: Vec<ScheduleRequest>,
+    concurrency: usize,
+) -> Result<Vec<Result<TaskId>>> {
+    use futures::StreamExt;
+    for r in &requests {
+        backend.descriptor().admit(backend.name(), r)?;
+    }
+    let broken: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let broken = &broken;
+    Ok(futures::stream::iter(requests)
+        .map(|r| async move {
+            if let Some(reason) = broken.get() {
+                return Err(Error::NotSent {
+                    backend: backend.name().to_string(),
+                    reason: reason.clone(),
+                });
+            }
+            let result = backend.schedule(r).await;
+            if let Err(e) = &result {
+                if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) {
+                    let _ = broken.set(e.to_string());
+                }
+            }
+            result
+        })
+        .buffered(concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await)
 }
 
 /// A shared backend.

@@ -265,6 +265,42 @@ impl Error {
         }
     }
 
+    /// A copy of this error without its source (sources are not `Clone`): the same kind,
+    /// retryability and message. Engine errors keep their variant and backend; other
+    /// variants become an engine error whose message is this error's text.
+    pub fn detached(&self) -> Error {
+        match self {
+            Error::Backend {
+                backend,
+                kind,
+                message,
+                retryable,
+                ..
+            } => Error::Backend {
+                backend: backend.clone(),
+                kind: *kind,
+                message: message.clone(),
+                retryable: *retryable,
+                source: None,
+            },
+            Error::InvalidConfig { message, .. } => Error::InvalidConfig {
+                message: message.clone(),
+                source: None,
+            },
+            Error::NotSent { backend, reason } => Error::NotSent {
+                backend: backend.clone(),
+                reason: reason.clone(),
+            },
+            other => Error::Backend {
+                backend: "orchestrator".into(),
+                kind: other.kind(),
+                message: other.to_string(),
+                retryable: other.is_retryable(),
+                source: None,
+            },
+        }
+    }
+
     /// An engine error of `kind` from `backend`; retryable by default for
     /// [`ErrorKind::Unavailable`], [`ErrorKind::Timeout`] and [`ErrorKind::RateLimited`].
     pub fn backend(

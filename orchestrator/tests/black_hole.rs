@@ -121,6 +121,37 @@ async fn timed<T: std::fmt::Debug>(
     (t.elapsed(), r.err().map(|e| e.kind()))
 }
 
+/// Run a bulk `call`: (elapsed, the error kind every task got). A task scheduled, or tasks
+/// failing with different kinds (other than `NotSent` after the first failure), fail the
+/// test.
+async fn timed_bulk(
+    call: impl std::future::Future<Output = orchestrator::Result<Vec<orchestrator::Result<TaskId>>>>,
+) -> (Duration, Option<ErrorKind>) {
+    let t = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the bulk call hung for 30 s");
+    let took = t.elapsed();
+    let results = match r {
+        Err(e) => return (took, Some(e.kind())),
+        Ok(results) => results,
+    };
+    let kinds: Vec<ErrorKind> = results
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .expect_err("a task was scheduled on a dead engine")
+        })
+        .filter(|e| !matches!(e, orchestrator::Error::NotSent { .. }))
+        .map(orchestrator::Error::kind)
+        .collect();
+    assert!(
+        kinds.windows(2).all(|w| w[0] == w[1]),
+        "mixed errors: {kinds:?}"
+    );
+    (took, kinds.first().copied())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_and_refusing_engines_fail_typed_within_the_timeout() {
     let (_hole, silent) = black_hole();
@@ -132,11 +163,17 @@ async fn silent_and_refusing_engines_fail_typed_within_the_timeout() {
     ] {
         for (b, options, id) in backends(port, &n8n_id) {
             let name = b.name().to_string();
-            let request = ScheduleRequest::new("q", json!({}), options).expect("valid");
+            let request = ScheduleRequest::new("q", json!({}), options.clone()).expect("valid");
             let mut calls = vec![("schedule", timed(b.schedule(request)).await)];
             calls.push(("health", timed(b.health()).await));
             calls.push(("status", timed(b.status(&id)).await));
             calls.push(("cancel", timed(b.cancel(&id)).await));
+            // A wait whose deadline is far: the first failed read ends it.
+            calls.push(("wait", timed(b.wait(&id, Duration::from_secs(20))).await));
+            let bulk: Vec<ScheduleRequest> = (0..200)
+                .map(|_| ScheduleRequest::new("q", json!({}), options.clone()).expect("valid"))
+                .collect();
+            calls.push(("bulk", timed_bulk(b.schedule_bulk(bulk)).await));
             for (op, (took, kind)) in calls {
                 println!("{name:<8} {label:<14} {op:<8} {kind:?} after {took:?}");
                 assert!(

@@ -31,6 +31,9 @@ pub(crate) async fn capped_text(
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The most workflows whose webhook [`N8nBackend::resolve`] keeps.
+pub(crate) const MAX_CACHED_TARGETS: usize = 1024;
+
 impl N8nBackend {
     pub(crate) fn api_key(&self) -> Result<&str> {
         self.inner
@@ -107,13 +110,22 @@ impl N8nBackend {
         Ok((status, body))
     }
 
-    /// The webhook of workflow `workflow_id`, from n8n's API (cached; concurrent callers
-    /// share one lookup).
+    /// The webhook of workflow `workflow_id`, from n8n's API (cached, at most
+    /// [`MAX_CACHED_TARGETS`] workflows; concurrent callers share one lookup, and its
+    /// failure).
     pub(crate) async fn resolve(&self, workflow_id: &str) -> Result<Target> {
-        let cell = lock(&self.inner.targets)
-            .entry(workflow_id.to_string())
-            .or_default()
-            .clone();
+        let cell = {
+            let mut targets = lock(&self.inner.targets);
+            if targets.len() >= MAX_CACHED_TARGETS && !targets.contains_key(workflow_id) {
+                // Workflow ids come from callers: keep the cache bounded. Failed lookups go
+                // first; if resolved ones fill it, start over (each is one API call away).
+                targets.retain(|_, c| c.get().is_some() || Arc::strong_count(c) > 1);
+                if targets.len() >= MAX_CACHED_TARGETS {
+                    targets.clear();
+                }
+            }
+            targets.entry(workflow_id.to_string()).or_default().clone()
+        };
         cell.get_or_try_init(|| self.lookup(workflow_id))
             .await
             .cloned()
@@ -323,6 +335,19 @@ impl N8nBackend {
 #[cfg(test)]
 mod tests {
     use crate::{N8nBackend, N8nConfig};
+
+    #[tokio::test]
+    async fn the_webhook_cache_stays_bounded() {
+        // Nothing listens on port 1: every lookup fails at once.
+        let b =
+            N8nBackend::new(N8nConfig::new("http://127.0.0.1:1").api_key("k")).expect("backend");
+        for i in 0..(super::MAX_CACHED_TARGETS * 2 + 10) {
+            let e = b.resolve(&format!("wf{i}")).await.expect_err("refused");
+            assert_eq!(e.kind(), orchestrator_core::ErrorKind::Unavailable, "{e}");
+        }
+        let cached = super::lock(&b.inner.targets).len();
+        assert!(cached <= super::MAX_CACHED_TARGETS, "{cached} cached");
+    }
 
     #[test]
     fn ids_are_one_percent_encoded_path_segment() {

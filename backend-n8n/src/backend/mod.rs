@@ -41,7 +41,7 @@ struct Inner {
     config: N8nConfig,
     http: reqwest::Client,
     /// Resolved webhooks by workflow id; one resolution in flight per workflow.
-    targets: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Target>>>>,
+    targets: Mutex<HashMap<String, Arc<orchestrator_core::InitOnce<Target>>>>,
     owner_cookie: tokio::sync::Mutex<Option<String>>,
     in_flight: tokio::sync::Semaphore,
     outbox: Option<Outbox>,
@@ -151,6 +151,17 @@ impl Backend for N8nBackend {
 
     fn descriptor(&self) -> &Descriptor {
         &<crate::N8nFactory as BackendFactory>::DESCRIPTOR
+    }
+
+    async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
+        // Direct mode delivers within `max_in_flight` permits: more concurrent calls would
+        // only queue behind them, and a dead n8n would cost one timeout per queued wave.
+        let concurrency = if self.inner.outbox.is_some() {
+            64
+        } else {
+            self.inner.config.max_in_flight
+        };
+        orchestrator_core::schedule_each(self, requests, concurrency).await
     }
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
