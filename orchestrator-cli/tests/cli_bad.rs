@@ -39,6 +39,18 @@ fn rows() -> Vec<(Vec<&'static str>, i32, &'static str)> {
             "--data",
         ),
         (
+            vec![
+                "schedule",
+                "q",
+                "--type",
+                "simple",
+                "--data",
+                "@/nonexistent/payload.json",
+            ],
+            2,
+            "cannot open",
+        ),
+        (
             vec!["schedule", "q", "--type", "simple", "--options", "nope"],
             2,
             "--options",
