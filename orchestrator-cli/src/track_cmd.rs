@@ -8,7 +8,7 @@ use orchestrator::track::{TrackerConfig, track};
 use orchestrator::{Error, Orchestrator, OrchestratorConfig};
 
 use crate::parse_duration;
-use crate::signals::Signals;
+use crate::signals::{Signals, start_retrying};
 use crate::worker_cmd::bullmq_instance;
 
 #[derive(Args, Debug)]
@@ -33,6 +33,9 @@ pub(crate) struct TrackArgs {
     grace: Duration,
 }
 
+/// How long the tracker waits before trying to start again while Redis is unreachable.
+const RETRY: Duration = Duration::from_secs(5);
+
 pub(crate) async fn run(cfg: OrchestratorConfig, args: TrackArgs) -> Result<(), Error> {
     let bullmq = bullmq_instance(&cfg, args.backend, "track")?;
     let orch = Orchestrator::from_config(cfg)?;
@@ -41,9 +44,17 @@ pub(crate) async fn run(cfg: OrchestratorConfig, args: TrackArgs) -> Result<(), 
         recheck: args.recheck,
         concurrency: usize::from(args.concurrency),
     };
-    let worker = track(&orch, &bullmq, &args.queue, config).await?;
+    let mut signals = Signals::new()?;
+    let Some(worker) = start_retrying(&mut signals, "tracker", RETRY, || {
+        track(&orch, &bullmq, &args.queue, config.clone())
+    })
+    .await?
+    else {
+        eprintln!("stopped before the tracker started");
+        return Ok(());
+    };
     eprintln!("tracker {} serving queue {}", worker.id(), args.queue);
-    Signals::new()?.next().await;
+    signals.next().await;
     eprintln!("shutting down: finishing running checks");
     worker.close(args.grace).await
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::exec::{self, ExecPolicy, Running};
 use crate::parse_duration;
-use crate::signals::Signals;
+use crate::signals::{Signals, start_retrying};
 
 #[derive(Args, Debug)]
 pub(crate) struct WorkerArgs {
@@ -156,15 +156,20 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<()
         env: ExecPolicy::environment(&args.env),
     });
     let running = Running::default();
-    let jobs = running.clone();
-    let worker = backend
-        .worker(&args.queue, wc, move |ctx: JobContext<Value>| {
+    let mut signals = Signals::new()?;
+    let Some(worker) = start_retrying(&mut signals, "worker", args.retry_delay, || {
+        let (policy, jobs) = (Arc::clone(&policy), running.clone());
+        backend.worker(&args.queue, wc.clone(), move |ctx: JobContext<Value>| {
             let (policy, running) = (Arc::clone(&policy), jobs.clone());
             async move { exec::run(&policy, &running, ctx).await }
         })
-        .await?;
+    })
+    .await?
+    else {
+        eprintln!("stopped before the worker started");
+        return Ok(());
+    };
     eprintln!("worker {} serving queue {}", worker.id(), args.queue);
-    let mut signals = Signals::new()?;
     signals.next().await;
     eprintln!(
         "shutting down: {} running job(s) may finish within {} (signal again to stop now)",

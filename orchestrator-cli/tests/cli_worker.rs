@@ -470,3 +470,54 @@ async fn payloads_at_and_over_the_limit_through_the_cli_and_the_exec_worker() {
     let _ = w.kill().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A worker started before Redis waits for it (as Node BullMQ workers do): it retries
+/// every `--retry-delay`, serves once Redis is up, stops at once on SIGTERM while waiting,
+/// and exits 1 at once when Redis refuses its credentials (retrying cannot help).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_before_redis_waits_for_it() {
+    let port = orchestrator_testkit::engines::free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let q = unique("early");
+    let mut w = worker(&url, &q, "echo 1", &["--retry-delay", "200ms"]);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        w.try_wait().expect("try_wait").is_none(),
+        "the worker gave up"
+    );
+    let Some(redis) = RedisServer::start_on(port, &[]) else {
+        return;
+    };
+    let b = bullmq(&redis);
+    let id = schedule_data(&b, &q, json!({})).await;
+    let s = wait_finished(&b, &id, Duration::from_secs(15)).await;
+    assert_eq!(s.result, Some(json!(1)), "{s:?}");
+    let _ = w.kill().await;
+
+    // SIGTERM while waiting for a Redis that never comes.
+    let nowhere = format!(
+        "redis://127.0.0.1:{}",
+        orchestrator_testkit::engines::free_port()
+    );
+    let mut w = worker(&nowhere, &q, "echo 1", &["--retry-delay", "10s"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid_of(&w)])
+        .status();
+    let status = tokio::time::timeout(Duration::from_secs(3), w.wait())
+        .await
+        .expect("stopped within 3 s")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+
+    // Refused credentials: no retry.
+    let Some(locked) = RedisServer::start_with(&["--requirepass", "pw-x"]) else {
+        return;
+    };
+    let mut w = worker(&locked.url(), &q, "echo 1", &["--retry-delay", "200ms"]);
+    let status = tokio::time::timeout(Duration::from_secs(5), w.wait())
+        .await
+        .expect("exited within 5 s")
+        .expect("wait");
+    assert_eq!(status.code(), Some(1), "{status}");
+}
