@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bullmq::{Job, JobProgress, Queue, WorkerOptions};
@@ -177,7 +178,9 @@ impl std::error::Error for Reschedule {}
 /// A running worker. Stop it with [`TaskWorker::close`]; dropping it leaves it running
 /// until the process ends.
 pub struct TaskWorker {
-    inner: bullmq::Worker,
+    inner: Arc<bullmq::Worker>,
+    events: tokio::task::JoinHandle<()>,
+    errors: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for TaskWorker {
@@ -189,6 +192,23 @@ impl std::fmt::Debug for TaskWorker {
 }
 
 impl TaskWorker {
+    fn new(worker: bullmq::Worker) -> Self {
+        let inner = Arc::new(worker);
+        let errors = Arc::new(AtomicU64::new(0));
+        let events = tokio::spawn(drain_events(Arc::clone(&inner), Arc::clone(&errors)));
+        Self {
+            inner,
+            events,
+            errors,
+        }
+    }
+
+    /// How many errors the worker met so far (Redis unreachable while fetching, an outcome
+    /// it could not record, …); each is logged as a `tracing` warning.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
     /// The worker's unique id.
     pub fn id(&self) -> &str {
         self.inner.id()
@@ -197,10 +217,14 @@ impl TaskWorker {
     /// Stop taking jobs and wait up to `grace` for running ones to finish.
     pub async fn close(&self, grace: Duration) -> Result<()> {
         let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-        self.inner.close(ms).await.map_err(error::map)
+        let closed = self.inner.close(ms).await.map_err(error::map);
+        // Nothing is reported after a close; the drain task would wait forever otherwise.
+        self.events.abort();
+        closed
     }
 
-    /// The underlying `bullmq` worker, for what this wrapper does not expose.
+    /// The underlying `bullmq` worker, for what this wrapper does not expose. Its events
+    /// (`next_event`) are already drained by this wrapper, which logs the errors.
     pub fn as_bullmq(&self) -> &bullmq::Worker {
         &self.inner
     }
@@ -305,6 +329,24 @@ impl BullmqBackend {
                 .await
                 .map_err(|_| error::timeout("starting a worker", limit))?
                 .map_err(error::map)?;
-        Ok(TaskWorker { inner: worker })
+        Ok(TaskWorker::new(worker))
+    }
+}
+
+/// Drain the `bullmq` worker's event channel: it is unbounded and gets every job's events
+/// (with its result), so an undrained worker keeps everything it ever processed (414 MB
+/// after 2,000 jobs of 200 KB in `tests/recovery.rs`). Errors are logged and counted.
+async fn drain_events(worker: Arc<bullmq::Worker>, errors: Arc<AtomicU64>) {
+    while let Some(event) = worker.next_event().await {
+        match event {
+            bullmq::worker::WorkerEvent::Error(error) => {
+                errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(worker.id = %worker.id(), %error, "worker error");
+            }
+            bullmq::worker::WorkerEvent::Stalled { job_id } => {
+                tracing::info!(worker.id = %worker.id(), job.id = %job_id, "stalled job moved back to wait");
+            }
+            _ => {}
+        }
     }
 }
