@@ -124,6 +124,9 @@ fn parse_json_text(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
 }
 
+/// The most queue handles a backend keeps (one per queue name used).
+pub const MAX_QUEUE_HANDLES: usize = 1024;
+
 impl BullmqBackend {
     /// A backend for `config` (validated; no connection yet).
     pub fn new(config: BullmqConfig) -> Result<Self> {
@@ -192,7 +195,8 @@ impl BullmqBackend {
             .await
     }
 
-    /// The `bullmq` crate's queue handle for `name` (cached).
+    /// The `bullmq` crate's queue handle for `name` (cached, at most [`MAX_QUEUE_HANDLES`]
+    /// queues).
     pub async fn queue(&self, name: &str) -> Result<Arc<Queue>> {
         if let Some(q) = self.lock_queues().get(name) {
             return Ok(Arc::clone(q));
@@ -208,8 +212,14 @@ impl BullmqBackend {
                 Queue::with_connection(name, conn, opts),
             )
             .await?;
+        let mut queues = self.lock_queues();
+        if queues.len() >= MAX_QUEUE_HANDLES && !queues.contains_key(name) {
+            // Queue names come from callers: keep the cache bounded. Handles in use stay
+            // valid (they are `Arc`s); the others are rebuilt on their next use.
+            queues.clear();
+        }
         Ok(Arc::clone(
-            self.lock_queues()
+            queues
                 .entry(name.to_string())
                 .or_insert_with(|| Arc::new(q)),
         ))
@@ -463,5 +473,32 @@ impl Backend for BullmqBackend {
             detail: format!("redis {version}"),
             warnings,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use orchestrator_core::{Backend, ScheduleRequest, TaskOptions};
+    use orchestrator_testkit::engines::{RedisServer, unique};
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queue_handles_stay_bounded() {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        let b = BullmqBackend::new(BullmqConfig::new(redis.url())).expect("backend");
+        let prefix = unique("q");
+        for i in 0..MAX_QUEUE_HANDLES + 10 {
+            let request = ScheduleRequest::new(
+                format!("{prefix}-{i}"),
+                serde_json::json!({}),
+                TaskOptions::simple(),
+            )
+            .expect("valid");
+            b.schedule(request).await.expect("schedule");
+            assert!(b.lock_queues().len() <= MAX_QUEUE_HANDLES);
+        }
     }
 }

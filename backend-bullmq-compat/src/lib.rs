@@ -23,7 +23,7 @@ mod events;
 mod scripts;
 mod worker;
 
-pub use backend::BullmqBackend;
+pub use backend::{BullmqBackend, MAX_QUEUE_HANDLES};
 pub use config::BullmqConfig;
 pub use scripts::{CANCEL_MEMORY, CANCEL_MEMORY_MAX};
 pub use worker::{HandlerError, JobContext, Reschedule, TaskWorker, WorkerConfig};
