@@ -35,8 +35,9 @@ mod memory;
 
 pub use handler::{Handler, HandlerResult, TaskContext};
 pub use memory::{
-    MEMORY_BULLMQ, MEMORY_N8N, MEMORY_TEMPORAL, MemoryBackend, MemoryBullmqFactory, MemoryConfig,
-    MemoryN8nFactory, MemoryTemporalFactory, ScheduledTask, register,
+    DEFAULT_MAX_TASKS, MEMORY_BULLMQ, MEMORY_N8N, MEMORY_TEMPORAL, MemoryBackend,
+    MemoryBullmqFactory, MemoryConfig, MemoryN8nFactory, MemoryTemporalFactory, ScheduledTask,
+    register,
 };
 
 use orchestrator_core::{Orchestrator, TaskType};

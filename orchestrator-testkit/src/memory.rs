@@ -87,6 +87,9 @@ pub struct MemoryConfig {
     /// backend's default (1 MiB SIMPLE, 1.5 MiB COMPLEX, 16 MiB INTEGRATION).
     #[serde(default)]
     pub max_payload_bytes: Option<usize>,
+    /// The most tasks kept (default 100,000); see [`MemoryBackend::set_max_tasks`].
+    #[serde(default)]
+    pub max_tasks: Option<usize>,
 }
 
 /// A task as it was scheduled, for test assertions.
@@ -134,7 +137,43 @@ struct State {
     concurrency: usize,
     max_payload: Option<usize>,
     faults: Vec<(usize, ErrorKind)>,
-    log: Vec<ScheduledTask>,
+    log: std::collections::VecDeque<ScheduledTask>,
+    max_tasks: usize,
+}
+
+/// How many tasks a memory backend keeps by default (see
+/// [`MemoryBackend::set_max_tasks`]).
+pub const DEFAULT_MAX_TASKS: usize = 100_000;
+
+/// Before a new task: at the cap, forget the oldest finished tasks (a tenth of the cap at
+/// once, so the sort is rare); with none finished, refuse.
+fn make_room(st: &mut State, backend: &str) -> Result<()> {
+    if st.tasks.len() < st.max_tasks {
+        return Ok(());
+    }
+    let mut finished: Vec<(u64, String)> = st
+        .tasks
+        .iter()
+        .filter(|(_, r)| r.state.is_finished())
+        .map(|(k, r)| (r.finished_at.unwrap_or(0), k.clone()))
+        .collect();
+    finished.sort_unstable();
+    let target = st.max_tasks - st.max_tasks.div_ceil(10);
+    let excess = st.tasks.len() - target.min(st.tasks.len() - 1);
+    for (_, key) in finished.into_iter().take(excess) {
+        st.tasks.remove(&key);
+    }
+    if st.tasks.len() >= st.max_tasks {
+        return Err(Error::backend(
+            backend,
+            ErrorKind::RateLimited,
+            format!(
+                "the in-memory backend holds {} unfinished tasks (its limit); let some finish or cancel them, or raise it with set_max_tasks",
+                st.tasks.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 struct Engine {
@@ -168,6 +207,7 @@ impl MemoryBackend {
     ) -> Self {
         let state = State {
             concurrency: concurrency.max(1),
+            max_tasks: DEFAULT_MAX_TASKS,
             ..State::default()
         };
         Self {
@@ -261,9 +301,18 @@ impl MemoryBackend {
         self.pump();
     }
 
-    /// Every task scheduled so far, in order (including removed ones).
+    /// Every task scheduled so far, in order (including removed ones), the last
+    /// [`MemoryBackend::set_max_tasks`] of them.
     pub fn scheduled(&self) -> Vec<ScheduledTask> {
-        self.lock().log.clone()
+        self.lock().log.iter().cloned().collect()
+    }
+
+    /// Keep at most `n` tasks (default [`DEFAULT_MAX_TASKS`]): past it the oldest finished
+    /// ones are forgotten (their status is then `NotFound`, as after BullMQ's
+    /// `removeOnComplete`), and when every task kept is unfinished a new one is refused
+    /// with `RateLimited`. Memory stays bounded in a long-running process.
+    pub fn set_max_tasks(&self, n: usize) {
+        self.lock().max_tasks = n.max(1);
     }
 
     /// Make the next `count` backend calls (schedule, status, cancel, health) fail with an
@@ -575,6 +624,7 @@ impl MemoryBackend {
     ) -> Result<TaskId> {
         let o = req.options();
         let id = TaskId::new(&self.engine.name, &native)?;
+        make_room(st, &self.engine.name)?;
         st.next_seq += 1;
         let seq = if o.lifo == Some(true) {
             -st.next_seq
@@ -621,7 +671,10 @@ impl MemoryBackend {
                 tracking_task_id: req.tracking_task_id().cloned(),
             },
         );
-        st.log.push(ScheduledTask {
+        if st.log.len() >= st.max_tasks {
+            st.log.pop_front();
+        }
+        st.log.push_back(ScheduledTask {
             task_id: id.clone(),
             name: req.name().to_string(),
             payload: req.payload().clone(),
@@ -868,6 +921,9 @@ macro_rules! memory_factory {
                 if let Some(n) = config.max_payload_bytes {
                     b.set_max_payload_bytes(n);
                 }
+                if let Some(n) = config.max_tasks {
+                    b.set_max_tasks(n);
+                }
                 Ok(b.shared())
             }
         }
@@ -896,4 +952,46 @@ pub fn register(registry: &mut orchestrator_core::Registry) {
         .register_factory::<MemoryBullmqFactory>()
         .register_factory::<MemoryTemporalFactory>()
         .register_factory::<MemoryN8nFactory>();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use orchestrator_core::{Backend, ScheduleRequest, TaskOptions};
+    use serde_json::json;
+
+    use super::*;
+    use crate::conformance::wait_finished;
+
+    fn req() -> ScheduleRequest {
+        ScheduleRequest::new("q", json!({}), TaskOptions::simple()).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn the_task_cap_forgets_finished_tasks_first_and_refuses_when_none_finished() {
+        let b = MemoryBackend::bullmq();
+        b.set_max_tasks(10);
+        let mut ids = Vec::new();
+        for _ in 0..10 {
+            ids.push(b.schedule(req()).await.expect("room"));
+        }
+        // No handler: all ten wait, and nothing can be forgotten.
+        let e = b.schedule(req()).await.expect_err("full");
+        assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
+        assert!(e.is_retryable());
+        b.handle("q", |_| async { Ok(json!(1)) });
+        for id in &ids {
+            wait_finished(&b, id, Duration::from_secs(5)).await;
+        }
+        for _ in 0..25 {
+            let id = b.schedule(req()).await.expect("room once tasks finished");
+            wait_finished(&b, &id, Duration::from_secs(5)).await;
+            assert!(b.lock().tasks.len() <= 10);
+        }
+        // The oldest finished went first; the log is capped too.
+        let e = b.status(&ids[0]).await.expect_err("forgotten");
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert_eq!(b.scheduled().len(), 10);
+    }
 }
