@@ -10,9 +10,9 @@ use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
 use bullmq::{DeduplicationOptions, JobOptions, JobProgress, JobState, Queue, QueueOptions};
 use orchestrator_core::InitOnce;
 use orchestrator_core::{
-    Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health,
-    RemovePolicy, Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState,
-    TaskStatus, WaitOutcome, async_trait, native_states,
+    Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, Health, RemovePolicy,
+    Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState, TaskStatus,
+    WaitOutcome, async_trait, native_states,
 };
 
 use crate::config::BullmqConfig;
@@ -48,7 +48,7 @@ impl std::fmt::Debug for BullmqBackend {
 }
 
 /// Requests sent at once by [`Backend::schedule_bulk`].
-const BULK_CHUNK: usize = 1000;
+const BULK_CONCURRENCY: usize = 1000;
 
 /// Split a native id `queue:jobId` (queue names never contain `:`). A job id that is one
 /// of the queue's own key names (`meta`, `wait`, …) is refused: it would read that key.
@@ -299,29 +299,14 @@ impl Backend for BullmqBackend {
         for r in &requests {
             self.admit(r)?;
         }
-        let mut results: Vec<Result<TaskId>> = Vec::with_capacity(requests.len());
-        let mut broken: Option<String> = None;
-        for chunk in requests.chunks(BULK_CHUNK) {
-            if let Some(why) = &broken {
-                results.extend(chunk.iter().map(|_| {
-                    Err(Error::NotSent {
-                        backend: self.name().to_string(),
-                        reason: why.clone(),
-                    })
-                }));
-                continue;
-            }
-            let added = futures::future::join_all(chunk.iter().map(|r| self.schedule_one(r))).await;
-            for r in added {
-                if let Err(e) = &r {
-                    if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) {
-                        broken.get_or_insert_with(|| e.to_string());
-                    }
-                }
-                results.push(r);
-            }
-        }
-        Ok(results)
+        // Admitted above (payload sizes included): each add skips `schedule`'s checks.
+        Ok(orchestrator_core::schedule_each(
+            self.name(),
+            requests,
+            BULK_CONCURRENCY,
+            |r| async move { self.schedule_one(&r).await },
+        )
+        .await)
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {

@@ -160,7 +160,10 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// was written. The default admits every request, then runs them with
     /// [`schedule_each`] (64 at a time); backends with a faster bulk path override it.
     async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
-        schedule_each(self, requests, 64).await
+        for r in &requests {
+            self.descriptor().admit(self.name(), r)?;
+        }
+        Ok(schedule_each(self.name(), requests, 64, |r| self.schedule(r)).await)
     }
 
     /// The status of a task this backend returned. A task the engine does not know is
@@ -183,31 +186,33 @@ pub trait Backend: Send + Sync + Debug + 'static {
     async fn health(&self) -> Result<Health>;
 }
 
-/// A bulk schedule made of [`Backend::schedule`] calls, `concurrency` at a time, after
-/// admitting every request (a refusal is the outer error, nothing written). Once a call
-/// fails `Unavailable` or `Timeout`, the requests not started yet are not sent
+/// The engine half of a bulk schedule, for requests already admitted: `schedule` runs for
+/// each, `concurrency` at a time, one result per request in order. Once a call fails
+/// `Unavailable` or `Timeout`, the requests not started yet are not sent
 /// ([`Error::NotSent`]): a dead engine costs one timeout per wave of `concurrency`, not one
-/// per task. Backends whose engine limits concurrent calls pass that limit.
-pub async fn schedule_each<B: Backend + ?Sized>(
-    backend: &B,
+/// per task. `backend` names the backend in those errors.
+pub async fn schedule_each<F, Fut>(
+    backend: &str,
     requests: Vec<ScheduleRequest>,
     concurrency: usize,
-) -> Result<Vec<Result<TaskId>>> {
+    schedule: F,
+) -> Vec<Result<TaskId>>
+where
+    F: Fn(ScheduleRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<TaskId>>,
+{
     use futures::StreamExt;
-    for r in &requests {
-        backend.descriptor().admit(backend.name(), r)?;
-    }
     let broken: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let broken = &broken;
-    Ok(futures::stream::iter(requests)
+    let (broken, schedule) = (&broken, &schedule);
+    futures::stream::iter(requests)
         .map(|r| async move {
             if let Some(reason) = broken.get() {
                 return Err(Error::NotSent {
-                    backend: backend.name().to_string(),
+                    backend: backend.to_string(),
                     reason: reason.clone(),
                 });
             }
-            let result = backend.schedule(r).await;
+            let result = schedule(r).await;
             if let Err(e) = &result {
                 if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) {
                     let _ = broken.set(e.to_string());
@@ -216,8 +221,8 @@ pub async fn schedule_each<B: Backend + ?Sized>(
             result
         })
         .buffered(concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await)
+        .collect()
+        .await
 }
 
 /// A shared backend.

@@ -161,7 +161,15 @@ impl Backend for N8nBackend {
         } else {
             self.inner.config.max_in_flight
         };
-        orchestrator_core::schedule_each(self, requests, concurrency).await
+        for r in &requests {
+            self.descriptor().admit(self.name(), r)?;
+        }
+        Ok(
+            orchestrator_core::schedule_each(self.name(), requests, concurrency, |r| {
+                self.schedule(r)
+            })
+            .await,
+        )
     }
 
     async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
