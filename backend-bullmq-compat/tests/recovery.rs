@@ -60,7 +60,18 @@ fn job_id(id: &TaskId) -> String {
         .to_string()
 }
 
-/// States of `ids`, counted, read with a bounded number of rounds.
+/// `n` jobs on `queue` in one bulk call, every one scheduled.
+async fn schedule_n(b: &BullmqBackend, queue: &str, n: usize) -> Vec<TaskId> {
+    let requests: Vec<ScheduleRequest> = (0..n).map(|i| req(queue, i)).collect();
+    b.schedule_bulk(requests)
+        .await
+        .expect("admitted")
+        .into_iter()
+        .map(|r| r.expect("scheduled"))
+        .collect()
+}
+
+/// States of `ids`, counted (an id whose status cannot be read counts as `Unknown`).
 async fn states(b: &BullmqBackend, ids: &[TaskId]) -> HashMap<TaskState, usize> {
     let mut counts = HashMap::new();
     for id in ids {
@@ -307,14 +318,7 @@ async fn ten_thousand_jobs_a_thousand_cancels_node_and_rust_workers() {
     let b = Arc::new(backend(redis.url()));
     let q = unique("mixed");
     let n = 10_000;
-    let requests: Vec<ScheduleRequest> = (0..n).map(|i| req(&q, i)).collect();
-    let ids: Vec<TaskId> = b
-        .schedule_bulk(requests)
-        .await
-        .expect("admitted")
-        .into_iter()
-        .map(|r| r.expect("scheduled"))
-        .collect();
+    let ids = schedule_n(&b, &q, n).await;
     // Both workers start on a full queue, then the cancels race them.
     let Some(node) = support::node_spawn(&redis.url(), "worker.js", &[&q, "echo", "3000", "8"])
     else {
@@ -403,14 +407,7 @@ async fn a_worker_does_not_keep_what_it_processed() {
     let b = backend(redis.url());
     let q = unique("memory");
     let n = 2_000;
-    let requests: Vec<ScheduleRequest> = (0..n).map(|i| req(&q, i)).collect();
-    let ids: Vec<TaskId> = b
-        .schedule_bulk(requests)
-        .await
-        .expect("admitted")
-        .into_iter()
-        .map(|r| r.expect("scheduled"))
-        .collect();
+    let ids = schedule_n(&b, &q, n).await;
     let big = Arc::new("x".repeat(200 * 1024));
     let before = rss_bytes();
     let worker = {

@@ -169,6 +169,42 @@ fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// The CLI with `--config config` and the INTEGRATION route to n8n, none of this process's
+/// `ORCHESTRATOR_*` variables.
+fn with_config(config: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORCHESTRATOR_")) {
+        cmd.env_remove(k);
+    }
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("ORCHESTRATOR_ROUTE_INTEGRATION", "n8n");
+    cmd
+}
+
+/// Poll `status --json` (fresh processes) until every id is COMPLETED, 60 s at most.
+fn completed(config: &str, ids: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in ids {
+        loop {
+            let out = with_config(config, &["status", id, "--json"])
+                .output()
+                .expect("status");
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            if v["state"] == "COMPLETED" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never delivered: {v} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 /// Outbox mode from the command line: `schedule` stores the dispatch and returns, a
 /// long-running `orchestrator dispatch` delivers it and stops cleanly on SIGTERM; `health`
 /// warns that the outbox Redis has no AOF.
@@ -188,17 +224,7 @@ fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) 
     )
     .expect("config");
     let config = config.to_string_lossy().into_owned();
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORCHESTRATOR_")) {
-            cmd.env_remove(k);
-        }
-        cmd.arg("--config")
-            .arg(&config)
-            .args(args)
-            .env("ORCHESTRATOR_ROUTE_INTEGRATION", "n8n");
-        cmd
-    };
+    let run = |args: &[&str]| with_config(&config, args);
     let options = serde_json::json!({
         "n8n": {"webhookUrl": format!("{}/webhook/orchestrator-test-respond", server.url())}
     })
@@ -228,20 +254,7 @@ fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) 
     assert_eq!(v["nativeState"], "queued", "{v}");
 
     let mut dispatch = run(&["dispatch"]).spawn().expect("dispatch");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = run(&["status", &id, "--json"]).output().expect("status");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        if v["state"] == "COMPLETED" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never delivered: {v} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    completed(&config, std::slice::from_ref(&id));
     let pid = dispatch.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let started = Instant::now();
@@ -386,17 +399,7 @@ fn a_dispatcher_killed_after_n8n_answered_loses_nothing(server: &N8nServer) {
     )
     .expect("config");
     let config = config.to_string_lossy().into_owned();
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
-        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORCHESTRATOR_")) {
-            cmd.env_remove(k);
-        }
-        cmd.arg("--config")
-            .arg(&config)
-            .args(args)
-            .env("ORCHESTRATOR_ROUTE_INTEGRATION", "n8n");
-        cmd
-    };
+    let run = |args: &[&str]| with_config(&config, args);
     let schedule = |proxy: &str, i: u64| {
         let options =
             serde_json::json!({"n8n": {"webhookUrl": format!("http://{proxy}/webhook/x")}})
@@ -422,20 +425,6 @@ fn a_dispatcher_killed_after_n8n_answered_loses_nothing(server: &N8nServer) {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         v["taskId"].as_str().expect("taskId").to_string()
     };
-    let completed = |ids: &[String]| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for id in ids {
-            loop {
-                let out = run(&["status", id, "--json"]).output().expect("status");
-                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-                if v["state"] == "COMPLETED" {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "never delivered: {v}");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    };
     let n = 5;
     let ids: Vec<String> = (0..n).map(|i| schedule(&proxy, i)).collect();
 
@@ -454,13 +443,13 @@ fn a_dispatcher_killed_after_n8n_answered_loses_nothing(server: &N8nServer) {
 
     let killed_at = Instant::now();
     let mut second = run(&["dispatch"]).spawn().expect("dispatch");
-    completed(&ids);
+    completed(&config, &ids);
     let recovered = killed_at.elapsed();
 
     // Slow deliveries while two dispatchers poll the same outbox.
     let mut third = run(&["dispatch"]).spawn().expect("dispatch");
     let slow: Vec<String> = (0..n).map(|i| schedule(&slow_proxy, i)).collect();
-    completed(&slow);
+    completed(&config, &slow);
     // A second round of leases would have expired by now: nothing is delivered again.
     std::thread::sleep(Duration::from_secs(5));
     for child in [&mut second, &mut third] {
