@@ -131,6 +131,19 @@ async fn invalid_queue_names_and_payloads_are_rejected_before_io() {
         .await
         .expect_err("malformed");
     assert_eq!(e.kind(), ErrorKind::InvalidTaskId);
+    // A worker's retry delay outside 10ms..1h is refused before connecting.
+    let b = BullmqBackend::new(BullmqConfig::new("redis://127.0.0.1:1")).expect("backend");
+    for delay in [Duration::ZERO, Duration::from_secs(7200)] {
+        let e = b
+            .worker(
+                "q",
+                WorkerConfig::default().retry_delay(delay),
+                |_: JobContext<Value>| async { Ok::<_, HandlerError>(()) },
+            )
+            .await
+            .expect_err("retry delay");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{delay:?}: {e}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

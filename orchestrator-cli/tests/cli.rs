@@ -141,3 +141,20 @@ fn instances_from_the_environment() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"mem-eu:q:1\""), "{out}");
 }
+
+/// `--data @FILE` reads at most 64 MiB: a larger file is a one-line usage error, before any
+/// backend is involved.
+#[test]
+fn data_from_a_file_is_capped() {
+    let file = std::env::temp_dir().join(format!("orchestrator-data-{}.json", std::process::id()));
+    std::fs::write(&file, vec![b' '; (64 << 20) + 1]).expect("write");
+    let arg = format!("@{}", file.display());
+    let (code, _, err) = cli(
+        &["schedule", "q", "--type", "simple", "--data", &arg],
+        &[("ORCHESTRATOR_ROUTE_SIMPLE", "memory-bullmq")],
+    );
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("more than 67108864 bytes"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
