@@ -1,10 +1,12 @@
 //! A backend written outside the workspace's crates: one [`Descriptor`] says what it is and
-//! what it honours, a [`BackendFactory`] builds it from a typed configuration table, and
-//! `register_backend!` makes it available to configuration by name.
+//! what it honours, a `BackendFactory` (from `orchestrator::raw`, the backend author's
+//! module) builds it from a typed configuration table, and `register_backend!` makes it
+//! available to configuration by name.
 //!
 //! The orchestrator enforces the descriptor: this backend declares no capability, so a
 //! `delay` (or any option it cannot honour) is refused with `UnsupportedOption` before the
 //! backend is called, and routing COMPLEX tasks to it fails when the orchestrator is built.
+//! The backend itself only talks to its engine: it never checks a request by hand.
 //!
 //! ```sh
 //! cargo run --example custom_backend
@@ -13,10 +15,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use orchestrator::raw::{AdmittedRequest, Backend, BackendFactory, SharedBackend, async_trait};
 use orchestrator::{
-    Backend, BackendFactory, CancelOutcome, Capabilities, Descriptor, Health, Orchestrator,
-    OrchestratorConfig, Result, ScheduleRequest, SharedBackend, TaskId, TaskOptions, TaskState,
-    TaskStatus, TaskType, async_trait,
+    CancelOutcome, Descriptor, Health, Orchestrator, OrchestratorConfig, Result, TaskId,
+    TaskOptions, TaskState, TaskStatus, TaskType,
 };
 use serde_json::json;
 
@@ -24,14 +26,13 @@ use serde_json::json;
 struct EchoFactory;
 
 impl BackendFactory for EchoFactory {
-    const DESCRIPTOR: Descriptor = Descriptor {
-        kind: "echo",
-        source: "ECHO",
-        task_types: &[TaskType::Simple],
-        capabilities: Capabilities::NONE,
-        summary: "example backend that completes every task at once",
-        input_rules: orchestrator::descriptor::no_rules,
-    };
+    const DESCRIPTOR: Descriptor = Descriptor::new(
+        "echo",
+        "ECHO",
+        &[TaskType::Simple],
+        "example backend that completes every task at once",
+    )
+    .with_native_states(&[("echoed", TaskState::Completed)]);
     type Config = EchoConfig;
 
     // `[backends.echo]` may be omitted: a route to `echo` builds it with the defaults.
@@ -78,14 +79,14 @@ impl Backend for EchoBackend {
         &EchoFactory::DESCRIPTOR
     }
 
-    async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
-        self.descriptor().admit(self.name(), &request)?;
+    async fn schedule(&self, request: AdmittedRequest) -> Result<TaskId> {
         let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(TaskId::new(&self.name, &format!("{}:{n}", request.name()))?)
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
-        let mut s = TaskStatus::new(id.clone(), self.source(), TaskState::Completed, "echoed");
+        let d = self.descriptor();
+        let mut s = TaskStatus::new(id.clone(), d.label(), d.map_state("echoed"), "echoed");
         s.attempts_made = 1;
         s.result = Some(json!({ "echo": id.native(), "greeting": self.config.greeting }));
         Ok(s)
@@ -147,7 +148,7 @@ async fn main() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orchestrator::{Capability, Error, ErrorKind};
+    use orchestrator::{Error, ErrorKind};
 
     #[tokio::test]
     async fn the_core_refuses_what_echo_does_not_declare() {
@@ -162,7 +163,7 @@ mod tests {
             .expect_err("no delay capability");
         assert_eq!(e.kind(), ErrorKind::Unsupported);
         assert!(
-            matches!(&e, Error::UnsupportedOption { backend, option: Capability::Delay } if backend == "echo"),
+            matches!(&e, Error::UnsupportedOption { backend, option } if backend == "echo" && option == "delay"),
             "{e:?}"
         );
         // BullMQ's queue-name rules are BullMQ's: a custom SIMPLE backend does not get them.

@@ -59,7 +59,7 @@ impl MigrationService {
                     "projectId": project_id,
                     "migrationWorkflowId": migration_workflow_id,
                     "status": "started",
-                    "timestamp": orchestrator::now_ms(),
+                    "timestamp": now_ms(),
                 }),
                 TaskOptions::integration(
                     N8nOptions::workflow("ci-integration").integration_source("jenkins"),
@@ -125,4 +125,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("the migration workflow should have been cancellable".into());
     }
     Ok(())
+}
+
+/// `Date.now()`: milliseconds since the Unix epoch.
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
 }

@@ -2,7 +2,8 @@
 //! so the seed's full example runs against a real Temporal server.
 //!
 //! ```sh
-//! .cache/venv/bin/temporal server start-dev --headless --ip 127.0.0.1 --port 7233 &
+//! .cache/venv/bin/temporal server start-dev --headless --ip 127.0.0.1 --port 7233 \
+//!     --search-attribute OrchestratorTaskName=Keyword &
 //! ORCHESTRATOR_TEMPORAL_URL=http://127.0.0.1:7233 \
 //!   cargo run --example temporal_worker --features orchestrator-examples/temporal-worker
 //! # elsewhere:

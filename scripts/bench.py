@@ -46,10 +46,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--jobs", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", default="", help="run only rows whose label contains this text")
+    ap.add_argument("--only", default="", help="run only rows whose label contains this text (alternatives separated by |)")
     ap.add_argument("--depths", default="1000,100000,1000000",
                     help="queue depths (comma-separated) of the status-vs-depth rows")
+    ap.add_argument("--list-depth", type=int, default=100000,
+                    help="waiting jobs behind the BullMQ list/counts rows")
+    ap.add_argument("--workflows", type=int, default=10000,
+                    help="open workflows behind the Temporal list/counts rows")
+    ap.add_argument("--list-calls", type=int, default=100, help="calls per list/counts contender")
     a = ap.parse_args()
+    wanted = lambda label: any(o in label for o in a.only.split("|"))
 
     rbin = os.path.join(ROOT, "target", "release", "orchestrator-bench")
     node_dir = os.path.join(ROOT, "interop", "node6")
@@ -91,7 +97,7 @@ def main():
         side_jobs = max(a.jobs // 10, 100)
         temporal_cli = os.path.join(ROOT, ".cache", "venv", "bin", "temporal")
         tport = free_port()
-        temporal = subprocess.Popen([temporal_cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(tport), "--log-level", "error"],
+        temporal = subprocess.Popen([temporal_cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(tport), "--log-level", "error", "--search-attribute", "OrchestratorTaskName=Keyword"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         turl = f"http://127.0.0.1:{tport}"
         other_rows = [
@@ -107,7 +113,7 @@ def main():
 
         results, n = {}, 0
         for label, kind, cont, jobs in rows + other_rows:
-            if a.only not in label:
+            if not wanted(label):
                 continue
             per = {name: {"rate": [], "usec_per_job": [], "rss": []} for name in cont}
             for _ in range(a.rounds):
@@ -129,7 +135,7 @@ def main():
         status_results = {}
         for depth in [int(d) for d in a.depths.split(",") if d]:
             label = f"status of the oldest waiting job, {depth:,} waiting"
-            if a.only not in label:
+            if not wanted(label):
                 continue
             n += 1
             queue = f"bench{n}"
@@ -155,9 +161,54 @@ def main():
                     per[name]["usec"].append(server_usec(port, ("evalsha", "eval", "script|load")) / (calls + 1))
                     per[name]["ms"].append(out["seconds"] * 1000 / calls)
             status_results[label] = per
+        # list/counts at depth: one queue filled once (reads write nothing); each contender
+        # reads the first page of every state, or the per-state counts, one call at a time.
+        monitor_results = {}
+        page = 50
+        bull_rows = [(f"list, first page of {page}, {a.list_depth:,} waiting jobs", "list", page),
+                     (f"counts, {a.list_depth:,} waiting jobs", "counts", 0)]
+        if any(wanted(label) for label, _, _ in bull_rows):
+            n += 1
+            queue = f"bench{n}"
+            cli(port, "FLUSHALL")
+            subprocess.run([rbin, "bulk", "direct", url, queue, str(a.list_depth), "1000"], check=True, capture_output=True)
+            time.sleep(3)  # let Redis finish rehashing the grown keyspace
+            for label, kind, param in bull_rows:
+                if not wanted(label):
+                    continue
+                cont = {"orchestrator": rust(kind, "orch", url, param, a.list_calls)(queue),
+                        "bullmq-official": rust(kind, "direct", url, param, a.list_calls)(queue),
+                        "node bullmq": node(kind, param, a.list_calls)(queue)}
+                per = {name: {"usec": [], "ms": []} for name in cont}
+                for _ in range(a.rounds):
+                    for name, cmd in cont.items():
+                        cli(port, "CONFIG", "RESETSTAT")
+                        out, _rss = run(cmd, env)
+                        # Every command's server time (scripts, pipelines, discovery SCAN),
+                        # the warm-up call included.
+                        per[name]["usec"].append(server_usec(port) / (a.list_calls + 1))
+                        per[name]["ms"].append(out["seconds"] * 1000 / a.list_calls)
+                monitor_results[label] = per
+        temporal_rows = [(f"list, first page of {page}, {a.workflows:,} open workflows", "tlist", page),
+                         (f"counts, {a.workflows:,} open workflows", "tcounts", 0)]
+        if any(wanted(label) for label, _, _ in temporal_rows):
+            # Started with no worker: every one stays open (RUNNING).
+            run([rbin, "temporal", "direct", turl, "benchlist", str(a.workflows), "16"], env)
+            time.sleep(2)  # the visibility store catches up
+            for label, kind, param in temporal_rows:
+                if not wanted(label):
+                    continue
+                cont = {"orchestrator": rust(kind, "orch", turl, param, a.list_calls)("-"),
+                        "temporalio-client": rust(kind, "direct", turl, param, a.list_calls)("-")}
+                per = {name: {"usec": [], "ms": []} for name in cont}
+                for _ in range(a.rounds):
+                    for name, cmd in cont.items():
+                        out, _rss = run(cmd, env)
+                        per[name]["ms"].append(out["seconds"] * 1000 / a.list_calls)
+                monitor_results[label] = per
         lat_results = {}
         for label, cont in latency_rows:
-            if a.only not in label:
+            if not wanted(label):
                 continue
             per = {name: {"p50": [], "p99": [], "rss": []} for name in cont}
             for _ in range(a.rounds):
@@ -202,6 +253,17 @@ def main():
                 for name, v in per.items():
                     usec = statistics.median(v["usec"])
                     print(f"| {label} | {name} | {v['calls']} | {usec:,.1f} | {usec / orch:,.1f}x | {statistics.median(v['ms']):.3f} |")
+        if monitor_results:
+            print()
+            print("| row | contender | calls | wall ms/call | vs reference | redis usec/call |")
+            print("|---|---|---:|---:|---:|---:|")
+            for label, per in monitor_results.items():
+                ref = list(per)[1]  # the direct client the orchestrator wraps
+                ref_ms = statistics.median(per[ref]["ms"])
+                for name, v in per.items():
+                    ms = statistics.median(v["ms"])
+                    usec = f"{statistics.median(v['usec']):,.1f}" if v["usec"] else "-"
+                    print(f"| {label} | {name} | {a.list_calls} | {ms:.3f} | {ms / ref_ms:.2f}x ({ref}) | {usec} |")
     finally:
         redis.terminate(); redis.wait()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -47,15 +47,19 @@ if [ ! -f "$data/.provisioned" ]; then
   node "$n8n" import:workflow --input="$root/interop/n8n/workflows.json" >>"$data/import.log" 2>&1
 fi
 
+# n8n serves HTTP (and answers readiness) before it has registered the webhooks of the
+# workflows active in storage; it logs this line once it has. Only this start's lines count.
+log_from=$(( $(stat -c %s "$data/n8n.log" 2>/dev/null || echo 0) + 1 ))
+started() { tail -c +"$log_from" "$data/n8n.log" | grep -q "Editor is now accessible"; }
 setsid node "$n8n" start >>"$data/n8n.log" 2>&1 < /dev/null &
 pid=$!
 url=http://127.0.0.1:$port
 cleanup_on_error() { kill -TERM -- "-$pid" 2>/dev/null || true; }
 trap cleanup_on_error ERR
 
-code() { curl -s -o /dev/null -w '%{http_code}' "$@" || true; }
+code() { curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@" || true; }
 deadline=$((SECONDS + 90))
-until [ "$(code "$url/healthz/readiness")" = 200 ] && [ "$(code "$url/rest/login")" = 401 ] && [ "$(code "$url/api/v1/workflows")" = 401 ]; do
+until started && [ "$(code "$url/healthz/readiness")" = 200 ] && [ "$(code "$url/rest/login")" = 401 ] && [ "$(code "$url/api/v1/workflows")" = 401 ]; do
   if ! kill -0 "$pid" 2>/dev/null; then echo "n8n-up: n8n exited; see $data/n8n.log" >&2; tail -20 "$data/n8n.log" >&2; exit 1; fi
   if [ $SECONDS -ge $deadline ]; then echo "n8n-up: n8n not ready after 90 s; see $data/n8n.log" >&2; exit 1; fi
   sleep 0.2
@@ -80,6 +84,28 @@ if [ $activate = 1 ]; then
     out=$(code -X POST -H "X-N8N-API-KEY: $apikey" "$url/api/v1/workflows/$id/activate")
     [ "$out" = 200 ] || { echo "n8n-up: activating $id answered $out" >&2; exit 1; }
   done < "$root/interop/n8n/active.txt"
+fi
+# Every active test workflow's webhook answers before anyone calls it (CI once saw the
+# first call find none). A GET on a POST webhook runs nothing: n8n answers "not registered
+# for GET requests. Did you mean to make a POST request?" once the path is registered.
+if [ -f "$data/.provisioned" ] || [ $activate = 1 ]; then
+  paths=$(python3 - "$root/interop/n8n/workflows.json" "$root/interop/n8n/active.txt" <<'PY'
+import json, sys
+active = set(open(sys.argv[2]).read().split())
+for w in json.load(open(sys.argv[1])):
+    if w["id"] in active:
+        for n in w["nodes"]:
+            if n["type"] == "n8n-nodes-base.webhook" and n["parameters"].get("httpMethod") == "POST":
+                print(n["parameters"]["path"])
+PY
+)
+  for path in $paths; do
+    hook_deadline=$((SECONDS + 20))
+    until curl -s --max-time 5 "$url/webhook/$path" | grep -q "Did you mean to make a POST request"; do
+      if [ $SECONDS -ge $hook_deadline ]; then echo "n8n-up: the webhook $path is not registered after 20 s; see $data/n8n.log" >&2; exit 1; fi
+      sleep 0.2
+    done
+  done
 fi
 touch "$data/.provisioned"
 trap - ERR

@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use bullmq::redis_connection::RedisConnection;
 use bullmq::types::{BackoffStrategy, KeepJobs, RemoveOnFinish};
-use bullmq::{DeduplicationOptions, JobOptions, JobProgress, JobState, Queue, QueueOptions};
-use orchestrator_core::InitOnce;
+use bullmq::{DeduplicationOptions, JobProgress, JobState, Queue, QueueOptions};
+use orchestrator_core::raw::{AdmittedRequest, Backend, BackendPage, InitOnce, async_trait};
 use orchestrator_core::{
-    Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, Health, RemovePolicy,
-    Result, ScheduleRequest, Source, TaskId, TaskIdError, TaskOptions, TaskState, TaskStatus,
-    WaitOutcome, async_trait, native_states,
+    Backoff, CancelOutcome, Descriptor, Error, Health, Limits, ListFilter, Result, TaskId,
+    TaskOptions, TaskState, TaskStatus, WaitOutcome,
 };
 
 use crate::config::BullmqConfig;
 use crate::error::{self, NAME};
+use crate::spec::{self, JobOptions, RemovePolicy};
 
 /// SIMPLE tasks on BullMQ queues. The task name is the queue name; the job is added with
 /// BullMQ's own Lua scripts, so Node BullMQ workers, producers and dashboards see exactly
@@ -37,6 +37,8 @@ struct Inner {
     queues: Mutex<HashMap<String, Arc<Queue>>>,
     /// The event-stream listeners of [`Backend::wait`].
     listeners: Arc<crate::events::Listeners>,
+    /// Queues found by `list`/`counts` discovery, and when ([`crate::monitor`]).
+    discovered: crate::monitor::Discovered,
 }
 
 impl std::fmt::Debug for BullmqBackend {
@@ -50,20 +52,9 @@ impl std::fmt::Debug for BullmqBackend {
 /// Requests sent at once by [`Backend::schedule_bulk`].
 const BULK_CONCURRENCY: usize = 1000;
 
-/// Split a native id `queue:jobId` (queue names never contain `:`). A job id that is one
-/// of the queue's own key names (`meta`, `wait`, …) is refused: it would read that key.
+/// Split a native id `queue:jobId` ([`spec::split_task_id`]).
 pub(crate) fn split_native(id: &TaskId) -> Result<(&str, &str)> {
-    id.native()
-        .split_once(':')
-        .filter(|(q, j)| {
-            !q.is_empty() && !j.is_empty() && !orchestrator_core::validate::BULLMQ_KEY_NAMES.contains(j)
-        })
-        .ok_or_else(|| {
-            Error::from(TaskIdError::Malformed {
-                id: id.to_string(),
-                reason: "a bullmq task id is `<instance>:<queue>:<job id>`, the job id not one of the queue's key names".into(),
-            })
-        })
+    Ok(spec::split_task_id(id)?)
 }
 
 fn remove_policy(p: RemovePolicy) -> RemoveOnFinish {
@@ -80,9 +71,10 @@ fn remove_policy(p: RemovePolicy) -> RemoveOnFinish {
     }
 }
 
-/// The BullMQ job options for a validated request.
-pub(crate) fn job_options(o: &TaskOptions) -> JobOptions {
-    JobOptions {
+/// The BullMQ job options for an admitted request (whose job options [`spec::rules`]
+/// already parsed).
+pub(crate) fn job_options(o: &TaskOptions, job: JobOptions) -> bullmq::JobOptions {
+    bullmq::JobOptions {
         delay: o.delay.filter(|d| *d > 0),
         priority: o.priority.filter(|p| *p > 0),
         attempts: o.attempts,
@@ -90,22 +82,22 @@ pub(crate) fn job_options(o: &TaskOptions) -> JobOptions {
             Backoff::Fixed { delay_ms } => BackoffStrategy::Fixed(delay_ms),
             Backoff::Exponential { delay_ms } => BackoffStrategy::Exponential(delay_ms),
         }),
-        lifo: o.lifo.filter(|l| *l),
-        remove_on_complete: o.remove_on_complete.map(remove_policy),
-        remove_on_fail: o.remove_on_fail.map(remove_policy),
-        job_id: o.job_id.clone(),
-        deduplication: o.deduplication.as_ref().map(|d| DeduplicationOptions {
-            id: d.id.clone(),
+        lifo: job.lifo.filter(|l| *l),
+        remove_on_complete: job.remove_on_complete.map(remove_policy),
+        remove_on_fail: job.remove_on_fail.map(remove_policy),
+        job_id: job.job_id,
+        deduplication: job.deduplication.map(|d| DeduplicationOptions {
+            id: d.id,
             ttl: d.ttl,
             extend: None,
             replace: None,
             keep_last_if_active: None,
         }),
-        ..JobOptions::default()
+        ..bullmq::JobOptions::default()
     }
 }
 
-/// BullMQ state → (unified state, BullMQ's word), through [`native_states::BULLMQ`].
+/// BullMQ state → (unified state, BullMQ's word), through [`spec::NATIVE_STATES`].
 pub(crate) fn map_state(s: JobState) -> (TaskState, &'static str) {
     let native = match s {
         JobState::Waiting => "waiting",
@@ -117,7 +109,49 @@ pub(crate) fn map_state(s: JobState) -> (TaskState, &'static str) {
         JobState::WaitingChildren => "waiting-children",
         JobState::Unknown => "unknown",
     };
-    (native_states::map(native_states::BULLMQ, native), native)
+    (
+        orchestrator_core::raw::map_native_state(spec::NATIVE_STATES, native),
+        native,
+    )
+}
+
+/// A job's status from the state word and hash fields a read script returned.
+pub(crate) fn status_from(
+    id: &TaskId,
+    native: &str,
+    fields: &HashMap<String, String>,
+) -> Result<TaskStatus> {
+    let job_id = split_native(id)?.1;
+    if native == "removed" {
+        // Removed by our cancel (remembered for `CANCEL_MEMORY`).
+        let state = orchestrator_core::raw::map_native_state(spec::NATIVE_STATES, "removed");
+        let mut s = TaskStatus::new(id.clone(), spec::LABEL, state, "removed");
+        s.finished_at = fields.get("finishedOn").and_then(|t| t.parse().ok());
+        return Ok(s);
+    }
+    let job = bullmq::Job::from_redis_hash(job_id, fields).map_err(error::map)?;
+    let (state, native_state) = map_state(crate::scripts::job_state(native));
+    let mut s = TaskStatus::new(id.clone(), spec::LABEL, state, native_state);
+    s.attempts_made = job.attempts_made();
+    s.created_at = Some(job.timestamp());
+    s.started_at = job.processed_on();
+    s.finished_at = job.finished_on();
+    if state == TaskState::Completed {
+        s.result = Some(parse_json_text(job.returnvalue()));
+    }
+    if !job.failed_reason().is_empty() {
+        s.error = Some(job.failed_reason().to_string());
+    }
+    s.progress = match job.progress() {
+        JobProgress::Number(n) if *n == 0.0 => None,
+        // Node stores `42` for `updateProgress(42)`; report it as the integer it was.
+        #[allow(clippy::cast_possible_truncation)]
+        JobProgress::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+            Some(serde_json::json!(*n as i64))
+        }
+        p => serde_json::to_value(p).ok(),
+    };
+    Ok(s)
 }
 
 fn parse_json_text(text: &str) -> serde_json::Value {
@@ -136,8 +170,8 @@ impl BullmqBackend {
     /// A backend instance called `name` (its task ids are `<name>:<queue>:<job id>`), for
     /// several Redis deployments in one orchestrator.
     pub fn named(name: &str, config: BullmqConfig) -> Result<Self> {
-        orchestrator_core::config::check_instance_name(name)?;
-        config.validate()?;
+        orchestrator_core::raw::check_instance_name(name)?;
+        config.validate(name)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 name: name.to_string(),
@@ -145,6 +179,7 @@ impl BullmqBackend {
                 conn: InitOnce::new(),
                 queues: Mutex::new(HashMap::new()),
                 listeners: Arc::default(),
+                discovered: crate::monitor::Discovered::default(),
             }),
         })
     }
@@ -154,7 +189,11 @@ impl BullmqBackend {
         &self.inner.config
     }
 
-    async fn timed<T>(
+    pub(crate) fn discovered(&self) -> &crate::monitor::Discovered {
+        &self.inner.discovered
+    }
+
+    pub(crate) async fn timed<T>(
         &self,
         what: &str,
         fut: impl Future<Output = Result<T, bullmq::Error>>,
@@ -166,7 +205,7 @@ impl BullmqBackend {
         }
     }
 
-    async fn connection(&self) -> Result<&RedisConnection> {
+    pub(crate) async fn connection(&self) -> Result<&RedisConnection> {
         let config = &self.inner.config;
         self.inner
             .conn
@@ -201,7 +240,7 @@ impl BullmqBackend {
         if let Some(q) = self.lock_queues().get(name) {
             return Ok(Arc::clone(q));
         }
-        orchestrator_core::validate::queue_name("name", name)?;
+        spec::queue_name("name", name)?;
         let conn = self.connection().await?.clone();
         let opts = QueueOptions::new()
             .connection(self.inner.config.connection())
@@ -231,7 +270,7 @@ impl BullmqBackend {
     }
 
     /// Run one of [`crate::scripts`] (EVALSHA; the text is loaded once) within the timeout.
-    async fn script<T: redis::FromRedisValue>(
+    pub(crate) async fn script<T: redis::FromRedisValue>(
         &self,
         what: &str,
         invocation: redis::ScriptInvocation<'static>,
@@ -245,33 +284,101 @@ impl BullmqBackend {
     }
 
     /// A job's state and status fields through [`crate::scripts::read`].
-    async fn read_job(&self, queue: &str, job_id: &str) -> Result<crate::scripts::Answer> {
+    pub(crate) async fn read_job(
+        &self,
+        queue: &str,
+        job_id: &str,
+    ) -> Result<crate::scripts::Answer> {
         let prefix = &self.inner.config.prefix;
         self.script("reading a job", crate::scripts::read(prefix, queue, job_id))
             .await
     }
 
-    /// The descriptor's check, then this instance's payload limit (before any I/O).
-    fn admit(&self, request: &ScheduleRequest) -> Result<()> {
-        self.descriptor().admit(self.name(), request)?;
-        let limit = self.inner.config.max_payload_bytes;
-        orchestrator_core::validate::payload_size(request.payload(), limit)?;
-        Ok(())
+    /// The id of the newest entry of the event stream `stream` (`0-0` when it is empty).
+    async fn newest_event(&self, stream: &str) -> Result<String> {
+        let conn = self.connection().await?;
+        let mut cmd = redis::cmd("XREVRANGE");
+        cmd.arg(stream).arg("+").arg("-").arg("COUNT").arg(1);
+        let newest: redis::streams::StreamRangeReply = self
+            .timed("reading the event stream", conn.cmd(&mut cmd))
+            .await?;
+        Ok(newest
+            .ids
+            .first()
+            .map_or_else(|| "0-0".to_string(), |e| e.id.clone()))
+    }
+
+    /// The end of job `job`, gone from Redis, as the queue's event stream `stream` recorded
+    /// it in entries after `since` (an `XREVRANGE` bound): looked back through page by page,
+    /// newest first, at most [`LOOKBACK_MAX`](crate::events::LOOKBACK_MAX) entries. `NotFound`
+    /// when the stream does not record it (or records its removal).
+    async fn ended_and_removed(
+        &self,
+        id: &TaskId,
+        stream: &str,
+        job: &str,
+        since: &str,
+    ) -> Result<WaitOutcome> {
+        use crate::events::{LOOKBACK_MAX, LOOKBACK_PAGE, last_word};
+        let conn = self.connection().await?;
+        let mut end = "+".to_string();
+        let mut seen = 0;
+        while seen < LOOKBACK_MAX {
+            let mut cmd = redis::cmd("XREVRANGE");
+            cmd.arg(stream)
+                .arg(&end)
+                .arg(since)
+                .arg("COUNT")
+                .arg(LOOKBACK_PAGE);
+            let page: redis::streams::StreamRangeReply = self
+                .timed("reading the event stream", conn.cmd(&mut cmd))
+                .await?;
+            match last_word(&page.ids, job) {
+                Some(Some(ended)) => {
+                    let native = if ended.completed {
+                        "completed"
+                    } else {
+                        "failed"
+                    };
+                    let state =
+                        orchestrator_core::raw::map_native_state(spec::NATIVE_STATES, native);
+                    let mut s = TaskStatus::new(id.clone(), spec::LABEL, state, native);
+                    s.finished_at = ended.at_ms;
+                    if ended.completed {
+                        s.result = Some(parse_json_text(&ended.value));
+                    } else {
+                        s.error = Some(ended.value);
+                    }
+                    return Ok(WaitOutcome::of(s));
+                }
+                Some(None) => break,
+                None => {}
+            }
+            let Some(last) = page.ids.last() else { break };
+            if page.ids.len() < LOOKBACK_PAGE {
+                break;
+            }
+            seen += page.ids.len();
+            end = format!("({}", last.id);
+        }
+        Err(Error::not_found(id))
     }
 
     /// Add one admitted request with BullMQ's own scripts.
-    async fn schedule_one(&self, request: &ScheduleRequest) -> Result<TaskId> {
+    async fn schedule_one(&self, request: &AdmittedRequest) -> Result<TaskId> {
         let queue = request.name();
+        let mut job = JobOptions::of(request.options())?;
         let q = self.queue(queue).await?;
-        let job_name = request.options().job_name.as_deref().unwrap_or(queue);
+        let job_name = job.job_name.take();
+        let job_name = job_name.as_deref().unwrap_or(queue);
         let add = q
             .add(job_name, request.payload())
-            .options(job_options(request.options()));
+            .options(job_options(request.options(), job));
         let job = self.timed("adding a job", add.into_future()).await?;
-        self.task_id(queue, job.id())
+        self.job_task_id(queue, job.id())
     }
 
-    fn task_id(&self, queue: &str, job_id: &str) -> Result<TaskId> {
+    pub(crate) fn job_task_id(&self, queue: &str, job_id: &str) -> Result<TaskId> {
         Ok(TaskId::new(&self.inner.name, &format!("{queue}:{job_id}"))?)
     }
 }
@@ -283,30 +390,29 @@ impl Backend for BullmqBackend {
     }
 
     fn descriptor(&self) -> &Descriptor {
-        &<crate::BullmqFactory as BackendFactory>::DESCRIPTOR
+        &spec::DESCRIPTOR
     }
 
-    async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
-        self.admit(&request)?;
+    fn limits(&self) -> Limits {
+        Limits::max_payload(self.inner.config.max_payload_bytes)
+    }
+
+    async fn schedule(&self, request: AdmittedRequest) -> Result<TaskId> {
         self.schedule_one(&request).await
     }
 
-    /// One add per request, sent concurrently on the multiplexed connection in chunks of
-    /// 1,000, each with its own result (BullMQ's `add_bulk` fails the whole call
-    /// when one add fails, losing the ids written). After a chunk in which Redis was
-    /// unreachable, the rest are not sent: they fail with [`Error::NotSent`].
-    async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
-        for r in &requests {
-            self.admit(r)?;
-        }
-        // Admitted above (payload sizes included): each add skips `schedule`'s checks.
-        Ok(orchestrator_core::schedule_each(
+    /// One add per request, 1,000 in flight on the multiplexed connection, each with its
+    /// own result (BullMQ's `add_bulk` fails the whole call when one add fails, losing the
+    /// ids written). Once Redis was unreachable, the rest are not sent: they fail with
+    /// [`Error::NotSent`].
+    async fn schedule_bulk(&self, requests: Vec<AdmittedRequest>) -> Vec<Result<TaskId>> {
+        orchestrator_core::raw::schedule_each(
             self.name(),
             requests,
             BULK_CONCURRENCY,
             |r| async move { self.schedule_one(&r).await },
         )
-        .await)
+        .await
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
@@ -316,36 +422,7 @@ impl Backend for BullmqBackend {
             .read_job(queue, job_id)
             .await?
             .ok_or_else(|| Error::not_found(id))?;
-        if native == "removed" {
-            // Removed by our cancel (remembered for `CANCEL_MEMORY`).
-            let state = native_states::map(native_states::BULLMQ, "removed");
-            let mut s = TaskStatus::new(id.clone(), Source::BULLMQ, state, "removed");
-            s.finished_at = fields.get("finishedOn").and_then(|t| t.parse().ok());
-            return Ok(s);
-        }
-        let job = bullmq::Job::from_redis_hash(job_id, &fields).map_err(error::map)?;
-        let (state, native_state) = map_state(crate::scripts::job_state(&native));
-        let mut s = TaskStatus::new(id.clone(), Source::BULLMQ, state, native_state);
-        s.attempts_made = job.attempts_made();
-        s.created_at = Some(job.timestamp());
-        s.started_at = job.processed_on();
-        s.finished_at = job.finished_on();
-        if state == TaskState::Completed {
-            s.result = Some(parse_json_text(job.returnvalue()));
-        }
-        if !job.failed_reason().is_empty() {
-            s.error = Some(job.failed_reason().to_string());
-        }
-        s.progress = match job.progress() {
-            JobProgress::Number(n) if *n == 0.0 => None,
-            // Node stores `42` for `updateProgress(42)`; report it as the integer it was.
-            #[allow(clippy::cast_possible_truncation)]
-            JobProgress::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
-                Some(serde_json::json!(*n as i64))
-            }
-            p => serde_json::to_value(p).ok(),
-        };
-        Ok(s)
+        status_from(id, &native, &fields)
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
@@ -387,29 +464,50 @@ impl Backend for BullmqBackend {
     }
 
     /// Wait on the queue's event stream (one shared listener per queue), re-reading the status on
-    /// each finished job of the queue and at least every 5 s.
+    /// each finished job of the queue and at least every 5 s. A job gone from Redis (removed on
+    /// completion or failure, `removeOnComplete`/`removeOnFail`) reads as it ended when the
+    /// stream still records its end: looked back through since the wait began, or through the
+    /// newest 10,000 entries (BullMQ's default stream length) when it was gone already.
     async fn wait(&self, id: &TaskId, timeout: Duration) -> Result<WaitOutcome> {
         use tokio::sync::broadcast::error::RecvError;
-        let deadline = orchestrator_core::wait::deadline(timeout)?;
+        let deadline = orchestrator_core::raw::wait::deadline(timeout)?;
         let (queue, job) = split_native(id)?;
+        let config = &self.inner.config;
+        let stream = format!("{}:{queue}:events", config.prefix);
+        // Taken before the first read: an end recorded after it happened during the wait.
+        let mark = self.newest_event(&stream).await?;
+        let first = match self.status(id).await {
+            Err(Error::NotFound { .. }) => {
+                return self.ended_and_removed(id, &stream, job, "-").await;
+            }
+            read => read?,
+        };
         // A finished task needs no listener (and its connection).
-        let first = self.status(id).await?;
         if first.state.is_finished() || timeout.is_zero() {
             return Ok(WaitOutcome::of(first));
         }
-        let config = &self.inner.config;
-        let stream = format!("{}:{queue}:events", config.prefix);
+        let since = format!("({mark}");
         let url = config.connection().url;
         let Some(mut finished) = self
             .inner
             .listeners
-            .subscribe(&url, stream, queue, config.command_timeout())
+            .subscribe(&url, stream.clone(), queue, config.command_timeout())
             .await?
         else {
-            return orchestrator_core::wait::poll(self, id, timeout).await;
+            return match orchestrator_core::raw::wait::poll(self, id, timeout).await {
+                Err(Error::NotFound { .. }) => {
+                    self.ended_and_removed(id, &stream, job, &since).await
+                }
+                outcome => outcome,
+            };
         };
         loop {
-            let status = self.status(id).await?;
+            let status = match self.status(id).await {
+                Err(Error::NotFound { .. }) => {
+                    return self.ended_and_removed(id, &stream, job, &since).await;
+                }
+                read => read?,
+            };
             let now = tokio::time::Instant::now();
             if status.state.is_finished() || now >= deadline {
                 return Ok(WaitOutcome::of(status));
@@ -429,9 +527,27 @@ impl Backend for BullmqBackend {
             .unwrap_or(false);
             if closed {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                return orchestrator_core::wait::poll(self, id, left).await;
+                return match orchestrator_core::raw::wait::poll(self, id, left).await {
+                    Err(Error::NotFound { .. }) => {
+                        self.ended_and_removed(id, &stream, job, &since).await
+                    }
+                    outcome => outcome,
+                };
             }
         }
+    }
+
+    async fn list(
+        &self,
+        filter: &ListFilter,
+        resume: Option<&str>,
+        limit: usize,
+    ) -> Result<BackendPage> {
+        self.list_page(filter, resume, limit).await
+    }
+
+    async fn counts(&self, filter: &ListFilter) -> Result<Vec<(TaskState, u64)>> {
+        self.count_states(filter).await
     }
 
     async fn health(&self) -> Result<Health> {
@@ -453,7 +569,7 @@ impl Backend for BullmqBackend {
             ));
         }
         Ok(Health {
-            backend: NAME.into(),
+            backend: self.name().into(),
             ok: true,
             detail: format!("redis {version}"),
             warnings,
@@ -463,17 +579,77 @@ impl Backend for BullmqBackend {
 
 #[cfg(test)]
 mod tests {
-    use orchestrator_core::{Backend, ScheduleRequest, TaskOptions};
+    use orchestrator_core::{BackendHandle, ScheduleRequest, TaskOptions};
     use orchestrator_testkit::engines::{RedisServer, unique};
 
     use super::*;
 
+    /// The lookback pages through the stream (pages of 200, exclusive bounds), stops at
+    /// `since`, and gives up after `LOOKBACK_MAX` entries.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn queue_handles_stay_bounded() {
-        let Some(redis) = RedisServer::start() else {
-            return;
-        };
+    #[ignore = "needs redis-server: scripts/test.sh runs the ignored unit tests (cargo test --lib -- --ignored)"]
+    async fn a_removed_job_s_end_is_looked_up_page_by_page_within_bounds() {
+        let redis = RedisServer::start();
         let b = BullmqBackend::new(BullmqConfig::new(redis.url())).expect("backend");
+        let queue = unique("lookback");
+        let stream = format!("{}:{queue}:events", b.inner.config.prefix);
+        let id = b.job_task_id(&queue, "7").expect("id");
+        let conn = b.connection().await.expect("connect");
+        let add = |fields: &[(&str, &str)]| {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(&stream).arg("*");
+            for (k, v) in fields {
+                cmd.arg(*k).arg(*v);
+            }
+            cmd
+        };
+        let end: String = conn
+            .cmd(&mut add(&[
+                ("event", "completed"),
+                ("jobId", "7"),
+                ("returnvalue", "42"),
+            ]))
+            .await
+            .expect("xadd");
+        let others = |n: usize| async move {
+            let mut pipe = redis::pipe();
+            for i in 0..n {
+                pipe.add_command(add(&[
+                    ("event", "progress"),
+                    ("jobId", "8"),
+                    ("data", &i.to_string()),
+                ]))
+                .ignore();
+            }
+            let () = conn.pipe(&pipe).await.expect("xadd");
+        };
+        others(450).await;
+        let found = b
+            .ended_and_removed(&id, &stream, "7", "-")
+            .await
+            .expect("found three pages back");
+        assert_eq!(found.status().state, TaskState::Completed);
+        assert_eq!(found.status().result, Some(serde_json::json!(42)));
+        let after_its_end = format!("({end}");
+        let e = b
+            .ended_and_removed(&id, &stream, "7", &after_its_end)
+            .await
+            .expect_err("ended before `since`");
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+        others(crate::events::LOOKBACK_MAX).await;
+        let e = b
+            .ended_and_removed(&id, &stream, "7", "-")
+            .await
+            .expect_err("past the lookback bound");
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server: scripts/test.sh runs the ignored unit tests (cargo test --lib -- --ignored)"]
+    async fn queue_handles_stay_bounded() {
+        let redis = RedisServer::start();
+        let b = BullmqBackend::new(BullmqConfig::new(redis.url())).expect("backend");
+        let handle = BackendHandle::new(b.clone());
         let prefix = unique("q");
         for i in 0..MAX_QUEUE_HANDLES + 10 {
             let request = ScheduleRequest::new(
@@ -482,7 +658,7 @@ mod tests {
                 TaskOptions::simple(),
             )
             .expect("valid");
-            b.schedule(request).await.expect("schedule");
+            handle.schedule(request).await.expect("schedule");
             assert!(b.lock_queues().len() <= MAX_QUEUE_HANDLES);
         }
     }

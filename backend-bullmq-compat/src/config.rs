@@ -15,10 +15,11 @@ use serde::Deserialize;
 /// connect_timeout_ms = 5000
 /// command_timeout_ms = 5000
 /// max_payload_bytes = 1048576          # largest job data (JSON) accepted; Redis keeps it in memory
+/// queues = ["emails", "reports"]       # listed and counted even before discovery finds them
 /// ```
 ///
 /// Environment: `ORCHESTRATOR_BULLMQ_URL`, `ORCHESTRATOR_BULLMQ_PREFIX`,
-/// `ORCHESTRATOR_BULLMQ_PASSWORD`, …
+/// `ORCHESTRATOR_BULLMQ_PASSWORD`, `ORCHESTRATOR_BULLMQ_QUEUES=emails,reports`, …
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -44,10 +45,37 @@ pub struct BullmqConfig {
     /// before any I/O. Default 1 MiB: BullMQ keeps every job's data in Redis memory.
     #[serde(default = "default_max_payload")]
     pub max_payload_bytes: usize,
+    /// Queues `list` and `counts` cover besides those discovered (every queue whose
+    /// `<prefix>:<queue>:meta` key exists, as Node's and our `Queue` handles write it). A
+    /// comma-separated list in the environment.
+    #[serde(default, deserialize_with = "list_or_commas")]
+    #[schemars(with = "Vec<String>")]
+    pub queues: Vec<String>,
+}
+
+/// A list of names, as a TOML array or a comma-separated string (environment values).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Names {
+        List(Vec<String>),
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Names::deserialize(d)? {
+        Names::List(l) => l,
+        Names::Text(t) => t
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect(),
+        Names::Number(n) => vec![n.to_string()],
+    })
 }
 
 fn default_max_payload() -> usize {
-    orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_SIMPLE
+    crate::spec::DEFAULT_MAX_PAYLOAD
 }
 
 fn default_prefix() -> String {
@@ -69,7 +97,15 @@ impl BullmqConfig {
             connect_timeout_ms: default_timeout_ms(),
             command_timeout_ms: default_timeout_ms(),
             max_payload_bytes: default_max_payload(),
+            queues: Vec::new(),
         }
+    }
+
+    /// `list` and `counts` cover `queues` besides those discovered.
+    #[must_use]
+    pub fn queues(mut self, queues: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.queues = queues.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Accept job data up to `bytes` of JSON.
@@ -95,22 +131,35 @@ impl BullmqConfig {
     }
 
     /// Check the settings without connecting.
-    pub fn validate(&self) -> Result<()> {
-        self.url
-            .check("backends.bullmq.url", &["redis", "rediss"])?;
+    pub fn validate(&self, instance: &str) -> Result<()> {
+        let key = |k: &str| format!("backends.{instance}.{k}");
+        self.url.check(&key("url"), &["redis", "rediss"])?;
         if self.prefix.is_empty() || self.prefix.contains(':') {
-            return Err(Error::config(
-                "backends.bullmq.prefix must be non-empty and must not contain `:`",
-            ));
+            return Err(Error::config(format!(
+                "{} must be non-empty and must not contain `:`",
+                key("prefix")
+            )));
         }
         self.connect_timeout_ms
-            .check_positive("backends.bullmq.connect_timeout_ms")?;
+            .check_positive(&key("connect_timeout_ms"))?;
         self.command_timeout_ms
-            .check_positive("backends.bullmq.command_timeout_ms")?;
+            .check_positive(&key("command_timeout_ms"))?;
+        if self.queues.len() > crate::backend::MAX_QUEUE_HANDLES {
+            return Err(Error::config(format!(
+                "{} lists {} queues; at most {} are monitored",
+                key("queues"),
+                self.queues.len(),
+                crate::backend::MAX_QUEUE_HANDLES
+            )));
+        }
+        for q in &self.queues {
+            crate::spec::queue_name(&key("queues"), q).map_err(|e| Error::config(e.to_string()))?;
+        }
         if self.max_payload_bytes == 0 {
-            return Err(Error::config(
-                "backends.bullmq.max_payload_bytes must be greater than 0",
-            ));
+            return Err(Error::config(format!(
+                "{} must be greater than 0",
+                key("max_payload_bytes")
+            )));
         }
         Ok(())
     }
@@ -151,7 +200,7 @@ mod tests {
             "url": "redis://u:hunter2@127.0.0.1:6379/2", "password": "other-secret"
         }))
         .expect("config");
-        c.validate().expect("valid");
+        c.validate("bullmq").expect("valid");
         let dbg = format!("{c:?}");
         assert!(
             !dbg.contains("hunter2") && !dbg.contains("other-secret"),
@@ -165,7 +214,7 @@ mod tests {
             ("not a url", "is not a URL"),
             ("redis://", "has no host"),
         ] {
-            let e = BullmqConfig::new(bad).validate().expect_err(bad);
+            let e = BullmqConfig::new(bad).validate("bullmq").expect_err(bad);
             assert_eq!(
                 e.kind(),
                 orchestrator_core::ErrorKind::InvalidConfig,
@@ -176,13 +225,13 @@ mod tests {
         }
         let e = BullmqConfig::new("redis://h")
             .prefix("a:b")
-            .validate()
+            .validate("bullmq")
             .expect_err("prefix");
         assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
         assert!(e.to_string().contains("prefix"), "{e}");
         let e = BullmqConfig::new("redis://h")
             .timeouts(Duration::ZERO, Duration::from_secs(1))
-            .validate()
+            .validate("bullmq")
             .expect_err("zero timeout");
         assert!(e.to_string().contains("connect_timeout_ms"), "{e}");
         let e = serde_json::from_value::<BullmqConfig>(

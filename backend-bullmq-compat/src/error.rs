@@ -2,8 +2,9 @@
 
 use orchestrator_core::{Error, ErrorKind};
 
-pub(crate) const NAME: &str =
-    <crate::BullmqFactory as orchestrator_core::BackendFactory>::DESCRIPTOR.kind;
+/// The kind's name: errors name it, and the orchestrator's handle renames it to the
+/// instance.
+pub(crate) const NAME: &str = crate::spec::KIND;
 
 /// Map a `bullmq` crate error; the original stays reachable through `source()`.
 pub(crate) fn map(err: bullmq::Error) -> Error {
@@ -29,7 +30,7 @@ pub(crate) fn map(err: bullmq::Error) -> Error {
         ),
         other => (ErrorKind::Unexpected, other.to_string()),
     };
-    Error::backend(NAME, kind, message).with_source(err)
+    Error::engine(NAME, kind, message).with_source(err)
 }
 
 pub(crate) fn map_redis(r: &redis::RedisError, text: String) -> Error {
@@ -37,16 +38,16 @@ pub(crate) fn map_redis(r: &redis::RedisError, text: String) -> Error {
     if r.kind() == redis::ErrorKind::AuthenticationFailed
         || matches!(code, "NOAUTH" | "WRONGPASS" | "NOPERM")
     {
-        return Error::backend(
+        return Error::engine(
             NAME,
             ErrorKind::Unauthorized,
             format!(
-                "Redis refused our credentials ({code}); check the user and password in backends.bullmq"
+                "Redis refused our credentials ({code}); check the instance's user and password"
             ),
         );
     }
     if code == "WRONGTYPE" {
-        return Error::backend(
+        return Error::engine(
             NAME,
             ErrorKind::Rejected,
             "a BullMQ key holds a value of the wrong type: another program wrote this queue's keys with a different layout",
@@ -57,35 +58,35 @@ pub(crate) fn map_redis(r: &redis::RedisError, text: String) -> Error {
         code,
         "LOADING" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN" | "READONLY"
     ) {
-        return Error::backend(
+        return Error::engine(
             NAME,
             ErrorKind::Unavailable,
             format!("Redis is not serving yet ({code}): {text}; retry shortly"),
         );
     }
     if r.is_timeout() {
-        return Error::backend(
+        return Error::engine(
             NAME,
             ErrorKind::Timeout,
             format!("Redis did not answer in time: {text}"),
         );
     }
     if r.is_connection_refusal() || r.is_io_error() || r.is_connection_dropped() {
-        return Error::backend(
+        return Error::engine(
             NAME,
             ErrorKind::Unavailable,
-            format!("cannot reach Redis: {text}; is redis-server running at backends.bullmq.url?"),
+            format!("cannot reach Redis: {text}; is redis-server running at the instance's `url`?"),
         );
     }
-    Error::backend(NAME, ErrorKind::Unexpected, text)
+    Error::engine(NAME, ErrorKind::Unexpected, text)
 }
 
 /// The error for a call that outlived its timeout.
 pub(crate) fn timeout(what: &str, after: std::time::Duration) -> Error {
-    Error::backend(
+    Error::engine(
         NAME,
         ErrorKind::Timeout,
-        format!("{what} took longer than {after:?}; is Redis reachable at backends.bullmq.url?"),
+        format!("{what} took longer than {after:?}; is Redis reachable at the instance's `url`?"),
     )
 }
 

@@ -153,3 +153,99 @@ async fn listen(
         map.remove(&queue);
     }
 }
+
+/// Entries read per `XREVRANGE` when looking back for a job's end.
+pub(crate) const LOOKBACK_PAGE: usize = 200;
+
+/// The most entries looked back through: BullMQ's default event stream cap, so a job whose
+/// end is still in a default-sized stream is found.
+pub(crate) const LOOKBACK_MAX: usize = 10_000;
+
+/// How a job ended, as its queue's event stream recorded it.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Ended {
+    /// `completed` (else `failed`).
+    pub(crate) completed: bool,
+    /// The return value (JSON text) or the failure reason.
+    pub(crate) value: String,
+    /// When, in ms since the epoch (the entry id's time part).
+    pub(crate) at_ms: Option<u64>,
+}
+
+/// What the newest-first `entries` say about `job`: `Some(Some(end))` when its newest event
+/// there is `completed` or `failed`, `Some(None)` when it is `removed` or `added` (the job was
+/// cancelled, or re-added after it ended), `None` when they do not mention its end.
+pub(crate) fn last_word(entries: &[redis::streams::StreamId], job: &str) -> Option<Option<Ended>> {
+    entries.iter().find_map(|entry| {
+        if entry.get::<String>("jobId").as_deref() != Some(job) {
+            return None;
+        }
+        let event: String = entry.get("event")?;
+        let (completed, field) = match event.as_str() {
+            "completed" => (true, "returnvalue"),
+            "failed" => (false, "failedReason"),
+            "removed" | "added" => return Some(None),
+            _ => return None,
+        };
+        Some(Some(Ended {
+            completed,
+            value: entry.get(field).unwrap_or_default(),
+            at_ms: entry.id.split('-').next().and_then(|t| t.parse().ok()),
+        }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use redis::streams::StreamId;
+
+    use super::*;
+
+    fn entry(id: &str, fields: &[(&str, &str)]) -> StreamId {
+        StreamId {
+            id: id.into(),
+            map: fields
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        (*k).to_string(),
+                        redis::Value::BulkString(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect(),
+            milliseconds_elapsed_from_delivery: None,
+            delivered_count: None,
+        }
+    }
+
+    #[test]
+    fn the_newest_event_of_the_job_decides() {
+        let done = entry(
+            "17-0",
+            &[
+                ("event", "completed"),
+                ("jobId", "7"),
+                ("returnvalue", "42"),
+            ],
+        );
+        let other = entry(
+            "18-0",
+            &[("event", "failed"), ("jobId", "8"), ("failedReason", "x")],
+        );
+        let progress = entry(
+            "16-0",
+            &[("event", "progress"), ("jobId", "7"), ("data", "1")],
+        );
+        assert_eq!(
+            last_word(&[other.clone(), done.clone(), progress.clone()], "7"),
+            Some(Some(Ended {
+                completed: true,
+                value: "42".into(),
+                at_ms: Some(17)
+            }))
+        );
+        let readded = entry("19-0", &[("event", "added"), ("jobId", "7"), ("name", "q")]);
+        assert_eq!(last_word(&[readded, done], "7"), Some(None));
+        assert_eq!(last_word(&[other, progress], "7"), None);
+    }
+}

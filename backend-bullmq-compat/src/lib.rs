@@ -14,43 +14,58 @@
 //! | cancel active | refused by BullMQ (locked) → `NotCancellableRunning` |
 //! | cancel completed / failed | `NotCancellableFinished` |
 //!
-//! Configuration: see [`BullmqConfig`]. Registered as `bullmq` (source `BULLMQ`).
+//! What the kind is and honours, with its state table: [`spec`] (feature-free). With
+//! feature `client` (default): the backend, configured by `BullmqConfig`, registered as
+//! `bullmq` (label `BULLMQ`).
 
+pub mod spec;
+
+#[cfg(feature = "client")]
 mod backend;
+#[cfg(feature = "client")]
 mod config;
+#[cfg(feature = "client")]
 mod error;
+#[cfg(feature = "client")]
 mod events;
+#[cfg(feature = "client")]
+mod monitor;
+#[cfg(feature = "client")]
 mod scripts;
+#[cfg(feature = "client")]
 mod worker;
 
+#[cfg(feature = "client")]
 pub use backend::{BullmqBackend, MAX_QUEUE_HANDLES};
+#[cfg(feature = "client")]
 pub use config::BullmqConfig;
+#[cfg(feature = "client")]
 pub use scripts::{CANCEL_MEMORY, CANCEL_MEMORY_MAX};
+#[cfg(feature = "client")]
 pub use worker::{HandlerError, JobContext, Reschedule, TaskWorker, WorkerConfig};
 
 /// The `bullmq` crate this backend runs on, for what the wrapper does not expose.
+#[cfg(feature = "client")]
 pub use bullmq;
 
-use orchestrator_core::{BackendFactory, Descriptor, Result, SharedBackend, TaskType};
-
-/// The `bullmq` backend kind: descriptor, configuration, constructor.
+/// The `bullmq` backend kind: descriptor ([`spec::DESCRIPTOR`]), configuration,
+/// constructor.
+#[cfg(feature = "client")]
 #[derive(Debug)]
 pub struct BullmqFactory;
 
-impl BackendFactory for BullmqFactory {
-    const DESCRIPTOR: Descriptor = Descriptor {
-        kind: "bullmq",
-        source: "BULLMQ",
-        task_types: &[TaskType::Simple],
-        capabilities: orchestrator_core::descriptor::engines::BULLMQ,
-        summary: "SIMPLE tasks on BullMQ-compatible Redis queues (Node BullMQ interop)",
-        input_rules: orchestrator_core::validate::bullmq_rules,
-    };
+#[cfg(feature = "client")]
+impl orchestrator_core::raw::BackendFactory for BullmqFactory {
+    const DESCRIPTOR: orchestrator_core::Descriptor = spec::DESCRIPTOR;
     type Config = BullmqConfig;
 
-    fn build(instance: &str, config: BullmqConfig) -> Result<SharedBackend> {
+    fn build(
+        instance: &str,
+        config: BullmqConfig,
+    ) -> orchestrator_core::Result<orchestrator_core::raw::SharedBackend> {
         Ok(std::sync::Arc::new(BullmqBackend::named(instance, config)?))
     }
 }
 
+#[cfg(feature = "client")]
 orchestrator_core::register_backend!(BullmqFactory);

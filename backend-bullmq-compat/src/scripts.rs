@@ -109,10 +109,64 @@ return 'removed:' .. prev
     )
 });
 
+/// KEYS: one of a queue's lists or sorted sets. ARGV: how to read it (`list`: LRANGE;
+/// `zasc`/`zrev`: ZRANGE/ZREVRANGE; `gone`: ZREVRANGE WITHSCORES of our cancelled set, whose
+/// jobs have no hash), the offset, how many to return at most, how many entries to examine
+/// at most, the window on `timestamp` (`since`, `until`; -1 for open), the job key base
+/// (`bull:q:`), the tracking id prefix, then the hash fields to read (`timestamp` first).
+/// Returns `{examined, fetched, {{id, index, {field, value, …}}, …}}`: `index` is the
+/// entry's 1-based place among those fetched. Reads only: O(log N + examined) on sorted
+/// sets, O(offset + examined) on lists.
+static LIST: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local kind, offset = ARGV[1], tonumber(ARGV[2])
+local want, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local since, untl, base, track = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local names = {unpack(ARGV, 9)}
+local stop = offset + budget - 1
+local raw
+if kind == 'list' then raw = redis.call('LRANGE', KEYS[1], offset, stop)
+elseif kind == 'zasc' then raw = redis.call('ZRANGE', KEYS[1], offset, stop)
+elseif kind == 'zrev' then raw = redis.call('ZREVRANGE', KEYS[1], offset, stop)
+else raw = redis.call('ZREVRANGE', KEYS[1], offset, stop, 'WITHSCORES') end
+local fetched = #raw
+if kind == 'gone' then fetched = #raw / 2 end
+local out, examined = {}, 0
+for i = 1, fetched do
+  examined = i
+  local id, score
+  if kind == 'gone' then id, score = raw[2 * i - 1], raw[2 * i] else id = raw[i] end
+  if string.sub(id, 1, #track) ~= track then
+    if kind == 'gone' then
+      if since < 0 and untl < 0 then out[#out + 1] = {id, i, {'finishedOn', score}} end
+    else
+      local values = redis.call('HMGET', base .. id, unpack(names))
+      local ts = tonumber(values[1])
+      if ts and (since < 0 or ts >= since) and (untl < 0 or ts < untl) then
+        local fields = {}
+        for j, name in ipairs(names) do
+          if values[j] then
+            fields[#fields + 1] = name
+            fields[#fields + 1] = values[j]
+          end
+        end
+        out[#out + 1] = {id, i, fields}
+      end
+    end
+    if #out >= want then break end
+  end
+end
+return {examined, fetched, out}
+",
+    )
+});
+
 /// The job hash fields a status reads (BullMQ's names: `atm` is attempts made).
+/// `timestamp` first: the list script filters on it.
 const STATUS_FIELDS: &[&str] = &[
-    "atm",
     "timestamp",
+    "atm",
     "processedOn",
     "finishedOn",
     "returnvalue",
@@ -134,7 +188,7 @@ fn job_keys(inv: &mut redis::ScriptInvocation<'_>, base: &str, job_id: &str) {
 
 /// The sorted set (per queue) of the job ids our cancels removed, scored by the time of the
 /// cancel: a status read of such a job says `CANCELLED` rather than `NotFound`. Its name is
-/// refused as a job id ([`orchestrator_core::validate::BULLMQ_KEY_NAMES`]).
+/// refused as a job id ([`crate::spec::KEY_NAMES`]).
 pub(crate) const CANCELLED_KEY: &str = "orchestrator-cancelled";
 
 /// How long a cancel is remembered (24 hours); later, the job's status is `NotFound`.
@@ -167,6 +221,39 @@ pub(crate) fn cancel(prefix: &str, queue: &str, job_id: &str) -> redis::ScriptIn
         .arg(CANCEL_MEMORY_MAX);
     inv
 }
+
+/// The invocation reading entries of `set` (a key of a queue whose keys start with
+/// `base`, `bull:q`): see the script's docs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn list(
+    base: &str,
+    set: &str,
+    how: &str,
+    offset: u64,
+    want: usize,
+    budget: usize,
+    window: (Option<u64>, Option<u64>),
+) -> redis::ScriptInvocation<'static> {
+    let bound = |t: Option<u64>| t.map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX));
+    let mut inv = LIST.prepare_invoke();
+    inv.key(format!("{base}:{set}"))
+        .arg(how)
+        .arg(offset)
+        .arg(want)
+        .arg(budget)
+        .arg(bound(window.0))
+        .arg(bound(window.1))
+        .arg(format!("{base}:"))
+        .arg(orchestrator_core::raw::TRACKING_ID_PREFIX)
+        .arg(STATUS_FIELDS);
+    inv
+}
+
+/// One entry the list script returned: job id, 1-based place among those fetched, fields.
+pub(crate) type ListedJob = (String, u64, HashMap<String, String>);
+
+/// The list script's answer: entries examined, entries fetched, the jobs that passed.
+pub(crate) type ListAnswer = (u64, u64, Vec<ListedJob>);
 
 /// The read script's answer: `None` for a missing job, else its state and hash.
 pub(crate) type Answer = Option<(String, HashMap<String, String>)>;

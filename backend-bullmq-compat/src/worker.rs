@@ -181,6 +181,25 @@ pub struct TaskWorker {
     inner: Arc<bullmq::Worker>,
     events: tokio::task::JoinHandle<()>,
     errors: Arc<AtomicU64>,
+    outcomes: Arc<Outcomes>,
+}
+
+/// The outcomes the worker produced, until each is known recorded.
+#[derive(Default)]
+struct Outcomes {
+    /// Jobs whose handler returned, by id, with the attempt it ran as; removed once
+    /// BullMQ reports the outcome (`Completed` comes only once it is stored).
+    settling: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// Outcomes known not recorded (a failure BullMQ reported but Redis does not show).
+    lost: AtomicU64,
+    /// Set by `close`: the drain task ends once the event channel is quiet.
+    closing: std::sync::atomic::AtomicBool,
+}
+
+impl Outcomes {
+    fn settling(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u32>> {
+        self.settling.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl std::fmt::Debug for TaskWorker {
@@ -192,15 +211,36 @@ impl std::fmt::Debug for TaskWorker {
 }
 
 impl TaskWorker {
-    fn new(worker: bullmq::Worker) -> Self {
+    fn new(
+        worker: bullmq::Worker,
+        outcomes: Arc<Outcomes>,
+        backend: BullmqBackend,
+        queue: String,
+    ) -> Self {
         let inner = Arc::new(worker);
         let errors = Arc::new(AtomicU64::new(0));
-        let events = tokio::spawn(drain_events(Arc::clone(&inner), Arc::clone(&errors)));
+        let events = tokio::spawn(drain_events(
+            Arc::clone(&inner),
+            Arc::clone(&errors),
+            Arc::clone(&outcomes),
+            backend,
+            queue,
+        ));
         Self {
             inner,
             events,
             errors,
+            outcomes,
         }
+    }
+
+    /// How many job outcomes this worker produced that were not recorded in Redis (a
+    /// completion or failure that could not be written): those jobs run again once their
+    /// lock expires. Exact after [`TaskWorker::close`]; while running, outcomes in flight
+    /// count until BullMQ reports them.
+    pub fn unrecorded(&self) -> u64 {
+        let settling = u64::try_from(self.outcomes.settling().len()).unwrap_or(u64::MAX);
+        self.outcomes.lost.load(Ordering::Relaxed) + settling
     }
 
     /// How many errors the worker met so far (Redis unreachable while fetching, an outcome
@@ -214,12 +254,24 @@ impl TaskWorker {
         self.inner.id()
     }
 
-    /// Stop taking jobs and wait up to `grace` for running ones to finish.
+    /// Stop taking jobs and wait up to `grace` for running ones to finish; then let the
+    /// last events be accounted for (at most a few seconds), so [`TaskWorker::unrecorded`]
+    /// is exact.
     pub async fn close(&self, grace: Duration) -> Result<()> {
         let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         let closed = self.inner.close(ms).await.map_err(error::map);
-        // Nothing is reported after a close; the drain task would wait forever otherwise.
-        self.events.abort();
+        self.outcomes.closing.store(true, Ordering::SeqCst);
+        // The drain ends once the channel is quiet (nothing is reported after a close); a
+        // verification read against a dead Redis is bounded by its command timeout.
+        let drained = tokio::time::timeout(DRAIN_AFTER_CLOSE, async {
+            while !self.events.is_finished() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            self.events.abort();
+        }
         closed
     }
 
@@ -257,7 +309,7 @@ impl BullmqBackend {
         F: Fn(JobContext<I>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<O, HandlerError>> + Send + 'static,
     {
-        orchestrator_core::validate::queue_name("queue", queue)?;
+        crate::spec::queue_name("queue", queue)?;
         if config.concurrency == 0 {
             return Err(Error::invalid("concurrency", "must be at least 1"));
         }
@@ -267,48 +319,26 @@ impl BullmqBackend {
         let queue_handle = self.queue(queue).await?;
         let handler = Arc::new(handler);
         let queue_name = queue.to_string();
-        let instance = orchestrator_core::Backend::name(self).to_string();
-        let processor = move |job: Job, _token: bullmq::worker::CancellationToken| {
-            let handler = handler.clone();
-            let queue_handle = queue_handle.clone();
-            let queue_name = queue_name.clone();
-            let instance = instance.clone();
-            async move {
-                let data: I = serde_json::from_value(job.data().clone()).map_err(|e| {
-                    bullmq::Error::Unrecoverable(format!(
-                        "job data does not match the handler's input type: {e}"
-                    ))
-                })?;
-                let task_id = TaskId::new(&instance, &format!("{queue_name}:{}", job.id()))
-                    .map_err(|e| bullmq::Error::Unrecoverable(e.to_string()))?;
-                let ctx = JobContext {
-                    data,
-                    job_id: job.id().to_string(),
-                    job_name: job.name().to_string(),
-                    task_id,
-                    attempt: job.attempts_made() + 1,
-                    queue: queue_handle,
-                };
-                // Catch a panic so it fails this attempt only and the worker lives.
-                let output = match std::panic::AssertUnwindSafe(handler(ctx))
-                    .catch_unwind()
-                    .await
-                    .map_err(|p| bullmq::Error::ProcessingError(panic_message(p)))?
-                {
-                    Ok(output) => output,
-                    Err(e) => match e.downcast_ref::<Reschedule>() {
-                        Some(r) => {
-                            let now = orchestrator_core::now_ms();
-                            let after = u64::try_from(r.after.as_millis()).unwrap_or(u64::MAX);
-                            job.move_to_delayed(now.saturating_add(after)).await?;
-                            return Err(bullmq::Error::Delayed);
-                        }
-                        None => return Err(bullmq::Error::ProcessingError(e.to_string())),
-                    },
-                };
-                serde_json::to_value(output).map_err(|e| {
-                    bullmq::Error::ProcessingError(format!("handler output is not JSON: {e}"))
-                })
+        let instance = orchestrator_core::raw::Backend::name(self).to_string();
+        let outcomes = Arc::new(Outcomes::default());
+        let processor = {
+            let outcomes = Arc::clone(&outcomes);
+            move |job: Job, _token: bullmq::worker::CancellationToken| {
+                let handler = handler.clone();
+                let queue_handle = queue_handle.clone();
+                let queue_name = queue_name.clone();
+                let instance = instance.clone();
+                let outcomes = Arc::clone(&outcomes);
+                async move {
+                    let (id, attempt) = (job.id().to_string(), job.attempts_made() + 1);
+                    let result =
+                        Self::process(job, handler, queue_handle, queue_name, instance).await;
+                    // An outcome to record (not a reschedule): settling until BullMQ reports it.
+                    if !matches!(result, Err(bullmq::Error::Delayed)) {
+                        outcomes.settling().insert(id, attempt);
+                    }
+                    result
+                }
             }
         };
         let cfg = self.config();
@@ -329,15 +359,93 @@ impl BullmqBackend {
                 .await
                 .map_err(|_| error::timeout("starting a worker", limit))?
                 .map_err(error::map)?;
-        Ok(TaskWorker::new(worker))
+        Ok(TaskWorker::new(
+            worker,
+            outcomes,
+            self.clone(),
+            queue.to_string(),
+        ))
+    }
+
+    /// Run `handler` on `job`: the job's data as the handler's input, its output as the
+    /// job's return value, a panic or an error as this attempt's failure, a
+    /// [`Reschedule`] as a move to delayed.
+    async fn process<I, O, F, Fut>(
+        job: Job,
+        handler: Arc<F>,
+        queue_handle: Arc<Queue>,
+        queue_name: String,
+        instance: String,
+    ) -> std::result::Result<serde_json::Value, bullmq::Error>
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + Send + 'static,
+        F: Fn(JobContext<I>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<O, HandlerError>> + Send + 'static,
+    {
+        let data: I = serde_json::from_value(job.data().clone()).map_err(|e| {
+            bullmq::Error::Unrecoverable(format!(
+                "job data does not match the handler's input type: {e}"
+            ))
+        })?;
+        let task_id = TaskId::new(&instance, &format!("{queue_name}:{}", job.id()))
+            .map_err(|e| bullmq::Error::Unrecoverable(e.to_string()))?;
+        let ctx = JobContext {
+            data,
+            job_id: job.id().to_string(),
+            job_name: job.name().to_string(),
+            task_id,
+            attempt: job.attempts_made() + 1,
+            queue: queue_handle,
+        };
+        // Catch a panic so it fails this attempt only and the worker lives.
+        let output = match std::panic::AssertUnwindSafe(handler(ctx))
+            .catch_unwind()
+            .await
+            .map_err(|p| bullmq::Error::ProcessingError(panic_message(p)))?
+        {
+            Ok(output) => output,
+            Err(e) => match e.downcast_ref::<Reschedule>() {
+                Some(r) => {
+                    let now = orchestrator_core::raw::now_ms();
+                    let after = u64::try_from(r.after.as_millis()).unwrap_or(u64::MAX);
+                    job.move_to_delayed(now.saturating_add(after)).await?;
+                    return Err(bullmq::Error::Delayed);
+                }
+                None => return Err(bullmq::Error::ProcessingError(e.to_string())),
+            },
+        };
+        serde_json::to_value(output)
+            .map_err(|e| bullmq::Error::ProcessingError(format!("handler output is not JSON: {e}")))
     }
 }
+
+/// How long `close` lets the drain task account for the last events.
+const DRAIN_AFTER_CLOSE: Duration = Duration::from_secs(10);
 
 /// Drain the `bullmq` worker's event channel: it is unbounded and gets every job's events
 /// (with its result), so an undrained worker keeps everything it ever processed (414 MB
 /// after 2,000 jobs of 200 KB in `tests/recovery.rs`). Errors are logged and counted.
-async fn drain_events(worker: Arc<bullmq::Worker>, errors: Arc<AtomicU64>) {
-    while let Some(event) = worker.next_event().await {
+async fn drain_events(
+    worker: Arc<bullmq::Worker>,
+    errors: Arc<AtomicU64>,
+    outcomes: Arc<Outcomes>,
+    backend: BullmqBackend,
+    queue: String,
+) {
+    loop {
+        let event = if outcomes.closing.load(Ordering::SeqCst) {
+            // Closed: what is queued is all there will be.
+            match tokio::time::timeout(Duration::from_millis(200), worker.next_event()).await {
+                Ok(Some(event)) => event,
+                Ok(None) | Err(_) => return,
+            }
+        } else {
+            match worker.next_event().await {
+                Some(event) => event,
+                None => return,
+            }
+        };
         match event {
             bullmq::worker::WorkerEvent::Error(error) => {
                 errors.fetch_add(1, Ordering::Relaxed);
@@ -346,7 +454,38 @@ async fn drain_events(worker: Arc<bullmq::Worker>, errors: Arc<AtomicU64>) {
             bullmq::worker::WorkerEvent::Stalled { job_id } => {
                 tracing::info!(worker.id = %worker.id(), job.id = %job_id, "stalled job moved back to wait");
             }
+            bullmq::worker::WorkerEvent::Completed { job_id, .. } => {
+                outcomes.settling().remove(&job_id);
+            }
+            bullmq::worker::WorkerEvent::Failed { job_id, .. } => {
+                // BullMQ reports a failure even when it could not store it: look.
+                let attempt = outcomes.settling().remove(&job_id);
+                if let Some(attempt) = attempt {
+                    if !failure_recorded(&backend, &queue, &job_id, attempt).await {
+                        outcomes.lost.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(worker.id = %worker.id(), job.id = %job_id, "a failure could not be recorded; the job will run again");
+                    }
+                }
+            }
             _ => {}
         }
+    }
+}
+
+/// Whether attempt `attempt` of job `job_id` is recorded as made (a job already gone was
+/// removed on failure: recorded). A read that fails cannot confirm it: not recorded.
+async fn failure_recorded(
+    backend: &BullmqBackend,
+    queue: &str,
+    job_id: &str,
+    attempt: u32,
+) -> bool {
+    match backend.read_job(queue, job_id).await {
+        Ok(None) => true,
+        Ok(Some((_, fields))) => fields
+            .get("atm")
+            .and_then(|a| a.parse::<u32>().ok())
+            .is_some_and(|made| made >= attempt),
+        Err(_) => false,
     }
 }

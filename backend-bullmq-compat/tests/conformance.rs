@@ -1,13 +1,15 @@
-//! The testkit's conformance suite against the real BullMQ backend on a real Redis.
+//! The testkit's conformance suite against the real BullMQ backend on a real Redis, side by
+//! side with its fake (`memory-bullmq`), compared with `tests/parity.txt`.
 
 mod support;
 
 use std::time::Duration;
 
 use backend_bullmq_compat::{BullmqBackend, TaskWorker, WorkerConfig};
-use orchestrator_core::{Result, SharedBackend, TaskType, async_trait};
-use orchestrator_testkit::conformance::{Harness, Suite, Worker};
-use orchestrator_testkit::{Handler, TaskContext};
+use orchestrator_core::raw::async_trait;
+use orchestrator_core::{BackendHandle, Result, TaskType};
+use orchestrator_testkit::TaskContext;
+use orchestrator_testkit::conformance::{Behavior, Harness, MemoryHarness, Suite, Worker};
 use support::RedisServer;
 
 struct BullmqHarness {
@@ -19,24 +21,32 @@ struct Guard(Option<TaskWorker>);
 
 #[async_trait]
 impl Worker for Guard {
-    async fn stop(mut self: Box<Self>) {
-        if let Some(w) = self.0.take() {
-            let _ = w.close(Duration::from_secs(5)).await;
+    async fn stop(mut self: Box<Self>) -> std::result::Result<(), String> {
+        let Some(w) = self.0.take() else {
+            return Ok(());
+        };
+        w.close(Duration::from_secs(5))
+            .await
+            .map_err(|e| e.to_string())?;
+        match w.errors() {
+            0 => Ok(()),
+            n => Err(format!("the worker could not record {n} outcomes")),
         }
     }
 }
 
 #[async_trait]
 impl Harness for BullmqHarness {
-    fn backend(&self) -> SharedBackend {
-        std::sync::Arc::new(self.backend.clone())
+    fn backend(&self) -> BackendHandle {
+        BackendHandle::new(self.backend.clone())
     }
 
     fn task_type(&self) -> TaskType {
         TaskType::Simple
     }
 
-    async fn serve(&self, name: &str, handler: Handler) -> Result<Box<dyn Worker>> {
+    async fn serve(&self, name: &str, behavior: Behavior) -> Result<Box<dyn Worker>> {
+        let handler = behavior.into_handler();
         let worker = self
             .backend
             .worker(
@@ -64,8 +74,7 @@ impl Harness for BullmqHarness {
 }
 
 async fn setup() -> BullmqHarness {
-    let redis = RedisServer::start()
-        .unwrap_or_else(|| panic!("redis-server missing (run scripts/test.sh)"));
+    let redis = RedisServer::start();
     let backend = support::backend(&redis);
     BullmqHarness {
         _redis: redis,
@@ -74,12 +83,10 @@ async fn setup() -> BullmqHarness {
 }
 
 fn main() -> std::process::ExitCode {
-    use orchestrator_core::BackendFactory;
-    let descriptor = backend_bullmq_compat::BullmqFactory::DESCRIPTOR;
-    // The fake users test against declares exactly what the engine honours.
-    assert_eq!(
-        descriptor.capabilities,
-        orchestrator_testkit::MEMORY_BULLMQ.capabilities
-    );
-    Suite::new(descriptor).run(setup)
+    Suite::new(backend_bullmq_compat::spec::DESCRIPTOR).run_with_parity(
+        setup,
+        Suite::new(orchestrator_testkit::MEMORY_BULLMQ),
+        || async { MemoryHarness::bullmq() },
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/parity.txt"),
+    )
 }

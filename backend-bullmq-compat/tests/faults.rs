@@ -2,11 +2,13 @@
 
 mod support;
 
+use orchestrator_testkit::Checked;
 use std::time::{Duration, Instant};
 
 use backend_bullmq_compat::{BullmqBackend, BullmqConfig, HandlerError, JobContext, WorkerConfig};
+use orchestrator_core::raw::Backend;
 use orchestrator_core::{
-    Backend, ErrorKind, Orchestrator, ScheduleRequest, TaskOptions, TaskState, TaskType,
+    ErrorKind, Orchestrator, ScheduleRequest, TaskOptions, TaskState, TaskType,
 };
 use orchestrator_testkit::conformance::wait_finished;
 use serde_json::{Value, json};
@@ -16,7 +18,6 @@ fn req(queue: &str) -> ScheduleRequest {
     ScheduleRequest::new(queue, json!({}), TaskOptions::simple()).expect("valid")
 }
 
-#[tokio::test]
 async fn redis_down_is_unavailable_within_the_timeout() {
     // A port nobody listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -30,7 +31,7 @@ async fn redis_down_is_unavailable_within_the_timeout() {
     )
     .expect("backend");
     let t = Instant::now();
-    let e = b.schedule(req("q")).await.expect_err("down");
+    let e = b.checked().schedule(req("q")).await.expect_err("down");
     // A refused connection is `Unavailable` at once, not a timeout.
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
     assert!(e.is_retryable());
@@ -43,11 +44,8 @@ async fn redis_down_is_unavailable_within_the_timeout() {
     assert_eq!(h.kind(), ErrorKind::Unavailable, "{h}");
 }
 
-#[tokio::test]
 async fn refused_auth_is_typed_and_the_password_never_shows() {
-    let Some(redis) = RedisServer::start_with(&["--requirepass", "s3cret-pass"]) else {
-        return;
-    };
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret-pass"]);
     for url in [
         redis.url(),
         format!("redis://:wrong-pass-xyz@127.0.0.1:{}", redis.port),
@@ -57,7 +55,7 @@ async fn refused_auth_is_typed_and_the_password_never_shows() {
         )
         .expect("backend");
         let t = Instant::now();
-        let e = b.schedule(req("q")).await.expect_err("auth");
+        let e = b.checked().schedule(req("q")).await.expect_err("auth");
         assert!(t.elapsed() < Duration::from_secs(4));
         // NOAUTH (no password) and WRONGPASS are both a refusal, not an outage.
         assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
@@ -78,14 +76,14 @@ async fn refused_auth_is_typed_and_the_password_never_shows() {
         redis.port
     )))
     .expect("backend");
-    ok.schedule(req("q")).await.expect("right password works");
+    ok.checked()
+        .schedule(req("q"))
+        .await
+        .expect("right password works");
 }
 
-#[tokio::test]
 async fn wrong_type_key_is_rejected_not_a_panic() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let mut conn = support::redis_conn(&redis).await;
     let q = unique("wrongtype");
     let _: () = redis::cmd("SET")
@@ -95,7 +93,7 @@ async fn wrong_type_key_is_rejected_not_a_panic() {
         .await
         .expect("set");
     let b = support::backend(&redis);
-    let e = b.schedule(req(&q)).await.expect_err("wrong type");
+    let e = b.checked().schedule(req(&q)).await.expect_err("wrong type");
     assert!(
         matches!(e.kind(), ErrorKind::Rejected | ErrorKind::Unexpected),
         "{e}"
@@ -103,7 +101,6 @@ async fn wrong_type_key_is_rejected_not_a_panic() {
     assert!(e.to_string().to_lowercase().contains("wrong"), "{e}");
 }
 
-#[tokio::test]
 async fn invalid_queue_names_and_payloads_are_rejected_before_io() {
     // Not even a server: validation comes first.
     let b = BullmqBackend::new(BullmqConfig::new("redis://127.0.0.1:1")).expect("backend");
@@ -146,11 +143,8 @@ async fn invalid_queue_names_and_payloads_are_rejected_before_io() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_fails_the_job_and_the_worker_lives() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = support::backend(&redis);
     let q = unique("panic");
     let w = b
@@ -167,13 +161,14 @@ async fn a_panicking_handler_fails_the_job_and_the_worker_lives() {
         .await
         .expect("worker");
     let boom = b
+        .checked()
         .schedule(
             ScheduleRequest::new(q.as_str(), json!({"panic": true}), TaskOptions::simple())
                 .expect("valid"),
         )
         .await
         .expect("schedule");
-    let s = wait_finished(&b, &boom, Duration::from_secs(10)).await;
+    let s = wait_finished(&b.checked(), &boom, Duration::from_secs(10)).await;
     assert_eq!(s.state, TaskState::Failed);
     assert!(
         s.error
@@ -182,8 +177,8 @@ async fn a_panicking_handler_fails_the_job_and_the_worker_lives() {
             .contains("handler exploded"),
         "{s:?}"
     );
-    let fine = b.schedule(req(&q)).await.expect("schedule");
-    let s = wait_finished(&b, &fine, Duration::from_secs(10)).await;
+    let fine = b.checked().schedule(req(&q)).await.expect("schedule");
+    let s = wait_finished(&b.checked(), &fine, Duration::from_secs(10)).await;
     assert_eq!(
         s.state,
         TaskState::Completed,
@@ -192,11 +187,8 @@ async fn a_panicking_handler_fails_the_job_and_the_worker_lives() {
     w.close(Duration::from_secs(5)).await.expect("close");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mismatched_data_fails_without_retry() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = support::backend(&redis);
     let q = unique("typed");
     let typed = b
@@ -209,6 +201,7 @@ async fn mismatched_data_fails_without_retry() {
         .expect("worker");
     // Three attempts allowed: a data mismatch must not use them.
     let wrong = b
+        .checked()
         .schedule(
             ScheduleRequest::new(
                 q.as_str(),
@@ -219,7 +212,7 @@ async fn mismatched_data_fails_without_retry() {
         )
         .await
         .expect("schedule");
-    let s = wait_finished(&b, &wrong, Duration::from_secs(10)).await;
+    let s = wait_finished(&b.checked(), &wrong, Duration::from_secs(10)).await;
     assert_eq!(s.state, TaskState::Failed, "{s:?}");
     assert_eq!(s.attempts_made, 1, "{s:?}");
     assert!(
@@ -230,21 +223,19 @@ async fn mismatched_data_fails_without_retry() {
         "{s:?}"
     );
     let right = b
+        .checked()
         .schedule(
             ScheduleRequest::new(q.as_str(), json!(41), TaskOptions::simple()).expect("valid"),
         )
         .await
         .expect("schedule");
-    let s = wait_finished(&b, &right, Duration::from_secs(10)).await;
+    let s = wait_finished(&b.checked(), &right, Duration::from_secs(10)).await;
     assert_eq!(s.result, Some(json!(42)), "{s:?}");
     typed.close(Duration::from_secs(2)).await.expect("close");
 }
 
-#[tokio::test]
 async fn health_reports_the_redis_version() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let h = support::backend(&redis).health().await.expect("health");
     // The version the server itself reports, so the check reads the real server.
     let info = support::info(&mut support::redis_conn(&redis).await, "server").await;
@@ -259,4 +250,8 @@ async fn health_reports_the_redis_version() {
         h.detail.starts_with(&format!("redis {version}")),
         "{h:?} vs {version}"
     );
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis] async: redis_down_is_unavailable_within_the_timeout, refused_auth_is_typed_and_the_password_never_shows, wrong_type_key_is_rejected_not_a_panic, invalid_queue_names_and_payloads_are_rejected_before_io, a_panicking_handler_fails_the_job_and_the_worker_lives, mismatched_data_fails_without_retry, health_reports_the_redis_version;
 }

@@ -3,14 +3,15 @@
 
 mod support;
 
+use backend_bullmq_compat::spec::JobOptionsExt;
+use orchestrator_testkit::Checked;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backend_bullmq_compat::{HandlerError, JobContext, WorkerConfig};
-use orchestrator_core::{
-    Backend, CancelOutcome, ErrorKind, ScheduleRequest, TaskOptions, TaskState,
-};
+use orchestrator_core::raw::Backend;
+use orchestrator_core::{CancelOutcome, ErrorKind, ScheduleRequest, TaskOptions, TaskState};
 use orchestrator_testkit::conformance::wait_finished;
 use serde_json::json;
 use support::{RedisServer, commandstats_of, redis_conn, unique, usec_per_call};
@@ -22,11 +23,8 @@ async fn dbsize(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
         .expect("dbsize")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_costs_the_same_at_100k_jobs_waiting() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = support::backend(&redis);
     let q = unique("deep");
     let mut ids = Vec::new();
@@ -42,7 +40,8 @@ async fn status_costs_the_same_at_100k_jobs_waiting() {
             })
             .collect();
         ids.extend(
-            b.schedule_bulk(requests)
+            b.checked()
+                .schedule_bulk(requests)
                 .await
                 .expect("bulk")
                 .into_iter()
@@ -77,16 +76,16 @@ async fn status_costs_the_same_at_100k_jobs_waiting() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_and_cancels_of_unknown_jobs_write_nothing() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = support::backend(&redis);
     let mut conn = redis_conn(&redis).await;
     // One real job, so the server is not trivially empty.
     let q = unique("real");
-    b.schedule(ScheduleRequest::new(q.as_str(), json!({}), TaskOptions::simple()).expect("valid"))
+    b.checked()
+        .schedule(
+            ScheduleRequest::new(q.as_str(), json!({}), TaskOptions::simple()).expect("valid"),
+        )
         .await
         .expect("schedule");
     let before = dbsize(&mut conn).await;
@@ -107,6 +106,7 @@ async fn reads_and_cancels_of_unknown_jobs_write_nothing() {
         assert_eq!(e.kind(), ErrorKind::InvalidTaskId, "{id}: {e}");
     }
     let e = b
+        .checked()
         .schedule(
             ScheduleRequest::new(q.as_str(), json!({}), TaskOptions::simple().job_id("meta"))
                 .expect("valid request"),
@@ -118,11 +118,8 @@ async fn reads_and_cancels_of_unknown_jobs_write_nothing() {
 
 /// A 10 MB payload is stored and runs, and reading the task's status does not move it: the
 /// script reads the fields a status needs, never the job's data.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_10_mb_payload_is_not_read_by_status() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     // Above the 1 MiB default: this deployment raised max_payload_bytes.
     let b = backend_bullmq_compat::BullmqBackend::new(
         backend_bullmq_compat::BullmqConfig::new(redis.url()).max_payload_bytes(16 << 20),
@@ -131,6 +128,7 @@ async fn a_10_mb_payload_is_not_read_by_status() {
     let q = unique("big");
     let big = "x".repeat(10 * 1024 * 1024);
     let id = b
+        .checked()
         .schedule(
             ScheduleRequest::new(q.as_str(), json!({ "blob": big }), TaskOptions::simple())
                 .expect("valid"),
@@ -162,7 +160,7 @@ async fn a_10_mb_payload_is_not_read_by_status() {
         .await
         .expect("worker");
     let s = orchestrator_testkit::conformance::wait_finished(
-        &b,
+        &b.checked(),
         &id,
         std::time::Duration::from_secs(20),
     )
@@ -175,11 +173,8 @@ async fn a_10_mb_payload_is_not_read_by_status() {
 
 /// 1,000 cancels racing a worker that completes jobs as fast as it can: a job reported
 /// cancelled never ran, and a job that ran is never reported cancelled, its result kept.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_racing_completion_never_loses_a_result() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = support::backend(&redis);
     let q = unique("race");
     let ran: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -199,9 +194,10 @@ async fn cancel_racing_completion_never_loses_a_result() {
         .await
         .expect("worker");
     let mut outcomes = Vec::new();
+    let handle = b.checked();
     for _ in 0..20 {
         let ids = futures::future::join_all((0..50).map(|_| {
-            b.schedule(
+            handle.schedule(
                 ScheduleRequest::new(q.as_str(), json!({}), TaskOptions::simple()).expect("valid"),
             )
         }))
@@ -228,7 +224,7 @@ async fn cancel_racing_completion_never_loses_a_result() {
                 } else {
                     running += 1;
                 }
-                let s = wait_finished(&b, id, Duration::from_secs(10)).await;
+                let s = wait_finished(&b.checked(), id, Duration::from_secs(10)).await;
                 assert_eq!(s.state, TaskState::Completed, "{s:?}");
                 assert_eq!(s.result, Some(json!({"job": job})), "{s:?}");
             }
@@ -256,19 +252,17 @@ async fn cancel_racing_completion_never_loses_a_result() {
 /// Job data over `max_payload_bytes` (1 MiB by default) is refused before any I/O, the
 /// limit in the message, nothing reaching Redis; data of exactly the limit is stored and a
 /// Node BullMQ worker processes it whole.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_at_and_over_the_limit() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = support::backend(&redis);
     let mut conn = redis_conn(&redis).await;
     let before = dbsize(&mut conn).await;
-    let limit = orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_SIMPLE;
+    let limit = backend_bullmq_compat::spec::DEFAULT_MAX_PAYLOAD;
     // `{"blob":"…"}` is 11 bytes around the string.
     let blob = |size: usize| json!({"blob": "x".repeat(size - 11)});
     let q = unique("limit");
     let e = b
+        .checked()
         .schedule(
             ScheduleRequest::new(q.as_str(), blob(limit + 1), TaskOptions::simple())
                 .expect("valid"),
@@ -280,14 +274,13 @@ async fn payloads_at_and_over_the_limit() {
     assert_eq!(dbsize(&mut conn).await, before);
 
     let id = b
+        .checked()
         .schedule(
             ScheduleRequest::new(q.as_str(), blob(limit), TaskOptions::simple()).expect("valid"),
         )
         .await
         .expect("at the limit");
-    let Some(out) = support::node(&redis.url(), "worker.js", &[&q, "echo", "1000"]).await else {
-        return;
-    };
+    let out = support::node(&redis.url(), "worker.js", &[&q, "echo", "1000"]).await;
     let processed = out["processed"].as_array().expect("processed");
     assert_eq!(processed.len(), 1, "{}", processed.len());
     assert_eq!(processed[0]["data"], blob(limit));
@@ -299,4 +292,8 @@ async fn payloads_at_and_over_the_limit() {
         s.state
     );
     assert_eq!(s.result.expect("result")["data"], blob(limit));
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis, Node] async: status_costs_the_same_at_100k_jobs_waiting, reads_and_cancels_of_unknown_jobs_write_nothing, a_10_mb_payload_is_not_read_by_status, cancel_racing_completion_never_loses_a_result, payloads_at_and_over_the_limit;
 }

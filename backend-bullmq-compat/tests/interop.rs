@@ -3,40 +3,40 @@
 
 mod support;
 
+use backend_bullmq_compat::BullmqBackend;
+use backend_bullmq_compat::spec::JobOptionsExt;
+use orchestrator_testkit::Checked;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backend_bullmq_compat::{HandlerError, JobContext, WorkerConfig};
-use orchestrator_core::{Backend, Backoff, CancelOutcome, ScheduleRequest, TaskOptions, TaskState};
+use orchestrator_core::raw::Backend;
+use orchestrator_core::{Backoff, CancelOutcome, ScheduleRequest, TaskOptions, TaskState};
 use orchestrator_testkit::conformance::wait_finished;
 use serde_json::{Value, json};
 use support::{RedisServer, node, node_spawn, unique};
 
 macro_rules! engines {
     () => {{
-        let Some(redis) = RedisServer::start() else {
-            return;
-        };
-        if support::node_dir(support::node_major()).is_none() {
-            return;
-        }
+        let redis = RedisServer::start();
+        support::node_dir(support::node_major());
         redis
     }};
 }
 
 async fn schedule(
-    b: &dyn Backend,
+    b: &BullmqBackend,
     queue: &str,
     data: Value,
     o: TaskOptions,
 ) -> orchestrator_core::TaskId {
-    b.schedule(ScheduleRequest::new(queue, data, o).expect("valid"))
+    b.checked()
+        .schedule(ScheduleRequest::new(queue, data, o).expect("valid"))
         .await
         .expect("schedule")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_schedules_node_worker_processes() {
     let redis = engines!();
     let b = support::backend(&redis);
@@ -55,9 +55,7 @@ async fn rust_schedules_node_worker_processes() {
         TaskOptions::simple().job_id("order-1").job_name("custom"),
     )
     .await;
-    let out = node(&redis.url(), "worker.js", &[&q, "echo"])
-        .await
-        .expect("node");
+    let out = node(&redis.url(), "worker.js", &[&q, "echo"]).await;
     let processed = out["processed"].as_array().expect("processed");
     assert_eq!(processed.len(), 2, "{out}");
     assert_eq!(processed[1]["name"], "custom");
@@ -85,7 +83,6 @@ async fn rust_schedules_node_worker_processes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_adds_rust_worker_processes() {
     let redis = engines!();
     let b = support::backend(&redis);
@@ -98,8 +95,7 @@ async fn node_adds_rust_worker_processes() {
             r#"[{"name":"a","data":{"x":1}},{"name":"b","data":{"x":2}}]"#,
         ],
     )
-    .await
-    .expect("node");
+    .await;
     let worker = b
         .worker(&q, WorkerConfig::default().name("rust-w"), |ctx: JobContext<Value>| async move {
             Ok::<_, HandlerError>(json!({"ok": ctx.data["x"]}))
@@ -114,12 +110,12 @@ async fn node_adds_rust_worker_processes() {
         .collect();
     for id in &ids {
         let tid = orchestrator_core::TaskId::new("bullmq", &format!("{q}:{id}")).expect("id");
-        wait_finished(&b, &tid, Duration::from_secs(10)).await;
+        wait_finished(&b.checked(), &tid, Duration::from_secs(10)).await;
     }
     worker.close(Duration::from_secs(5)).await.expect("close");
     let mut args = vec![q.as_str()];
     args.extend(ids.iter().map(String::as_str));
-    let got = node(&redis.url(), "get.js", &args).await.expect("node");
+    let got = node(&redis.url(), "get.js", &args).await;
     let jobs = got["jobs"].as_array().expect("jobs");
     assert_eq!(jobs.len(), ids.len(), "{got}");
     for (i, job) in jobs.iter().enumerate() {
@@ -130,7 +126,6 @@ async fn node_adds_rust_worker_processes() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_node_and_rust_workers_process_every_job_once() {
     let redis = engines!();
     let b = support::backend(&redis);
@@ -142,14 +137,14 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
         })
         .collect();
     let ids: Vec<_> = b
+        .checked()
         .schedule_bulk(requests)
         .await
         .expect("bulk")
         .into_iter()
         .map(|r| r.expect("scheduled"))
         .collect();
-    let node_worker =
-        node_spawn(&redis.url(), "worker.js", &[&q, "paced", "1500", "5"]).expect("node");
+    let node_worker = node_spawn(&redis.url(), "worker.js", &[&q, "paced", "1500", "5"]);
     // Node starts slower than a Rust worker drains 300 jobs: wait until Node has completed
     // a job, so "both languages served the queue" is a fact the test can check.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -186,7 +181,7 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
         .await
         .expect("worker");
     for id in &ids {
-        let s = wait_finished(&b, id, Duration::from_secs(30)).await;
+        let s = wait_finished(&b.checked(), id, Duration::from_secs(30)).await;
         assert_eq!(s.state, TaskState::Completed);
     }
     worker.close(Duration::from_secs(5)).await.expect("close");
@@ -229,12 +224,11 @@ async fn mixed_node_and_rust_workers_process_every_job_once() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn priority_and_delay_order_hold_across_languages() {
     let redis = engines!();
     let b = support::backend(&redis);
     let q = unique("order");
-    let started = orchestrator_core::now_ms();
+    let started = orchestrator_core::raw::now_ms();
     schedule(
         &b,
         &q,
@@ -252,9 +246,7 @@ async fn priority_and_delay_order_hold_across_languages() {
         .await;
     }
     schedule(&b, &q, json!("plain"), TaskOptions::simple()).await;
-    let out = node(&redis.url(), "worker.js", &[&q, "echo", "2500"])
-        .await
-        .expect("node");
+    let out = node(&redis.url(), "worker.js", &[&q, "echo", "2500"]).await;
     let order: Vec<Value> = out["processed"]
         .as_array()
         .expect("p")
@@ -280,7 +272,7 @@ async fn priority_and_delay_order_hold_across_languages() {
 
     // The other direction: Node adds, the Rust worker pops in the same order.
     let q2 = unique("order2");
-    node(&redis.url(), "add.js", &[&q2, r#"[{"name":"j","data":"p3","opts":{"priority":3}},{"name":"j","data":"p1","opts":{"priority":1}},{"name":"j","data":"plain"}]"#]).await.expect("node");
+    node(&redis.url(), "add.js", &[&q2, r#"[{"name":"j","data":"p3","opts":{"priority":3}},{"name":"j","data":"p1","opts":{"priority":1}},{"name":"j","data":"plain"}]"#]).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
     let w = b
@@ -305,7 +297,6 @@ async fn priority_and_delay_order_hold_across_languages() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fails_twice_then_succeeds_reports_three_attempts_on_both_sides() {
     let redis = engines!();
     let b = support::backend(&redis);
@@ -315,9 +306,7 @@ async fn fails_twice_then_succeeds_reports_three_attempts_on_both_sides() {
         .attempts(3)
         .backoff(Backoff::exponential(100));
     let id = schedule(&b, &q, json!({}), opts).await;
-    let out = node(&redis.url(), "worker.js", &[&q, "fail-twice", "2000"])
-        .await
-        .expect("node");
+    let out = node(&redis.url(), "worker.js", &[&q, "fail-twice", "2000"]).await;
     let at: Vec<u64> = out["processed"]
         .as_array()
         .expect("p")
@@ -336,14 +325,12 @@ async fn fails_twice_then_succeeds_reports_three_attempts_on_both_sides() {
         "{s:?}"
     );
     let job_id = id.native().split_once(':').expect("native").1.to_string();
-    let got = node(&redis.url(), "get.js", &[&q, &job_id])
-        .await
-        .expect("node");
+    let got = node(&redis.url(), "get.js", &[&q, &job_id]).await;
     assert_eq!(got["jobs"][0]["attemptsMade"], 3);
 
     // Node adds, the Rust worker fails twice.
     let q2 = unique("retry2");
-    let added = node(&redis.url(), "add.js", &[&q2, r#"[{"name":"j","data":{},"opts":{"attempts":3,"backoff":{"type":"exponential","delay":100}}}]"#]).await.expect("node");
+    let added = node(&redis.url(), "add.js", &[&q2, r#"[{"name":"j","data":{},"opts":{"attempts":3,"backoff":{"type":"exponential","delay":100}}}]"#]).await;
     let w = b
         .worker(
             &q2,
@@ -365,7 +352,7 @@ async fn fails_twice_then_succeeds_reports_three_attempts_on_both_sides() {
         &format!("{q2}:{}", added["ids"][0].as_str().expect("id")),
     )
     .expect("id");
-    let s = wait_finished(&b, &id2, Duration::from_secs(10)).await;
+    let s = wait_finished(&b.checked(), &id2, Duration::from_secs(10)).await;
     w.close(Duration::from_secs(5)).await.expect("close");
     assert_eq!(
         (s.state, s.attempts_made),
@@ -377,13 +364,11 @@ async fn fails_twice_then_succeeds_reports_three_attempts_on_both_sides() {
         "get.js",
         &[&q2, added["ids"][0].as_str().expect("id")],
     )
-    .await
-    .expect("node");
+    .await;
     assert_eq!(got["jobs"][0]["attemptsMade"], 3);
     assert_eq!(got["jobs"][0]["returnvalue"], "third time");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_id_duplicates_add_nothing() {
     let redis = engines!();
     let b = support::backend(&redis);
@@ -411,13 +396,10 @@ async fn custom_id_duplicates_add_nothing() {
             r#"[{"name":"x","data":{"v":3},"opts":{"jobId":"order-7"}}]"#,
         ],
     )
-    .await
-    .expect("node");
+    .await;
     assert_eq!(out["ids"][0], "order-7");
     assert_eq!(out["counts"]["waiting"], 1, "{out}");
-    let got = node(&redis.url(), "get.js", &[&q, "order-7"])
-        .await
-        .expect("node");
+    let got = node(&redis.url(), "get.js", &[&q, "order-7"]).await;
     assert_eq!(
         got["jobs"][0]["data"],
         json!({"v": 1}),
@@ -425,7 +407,6 @@ async fn custom_id_duplicates_add_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_delayed_job_never_reaches_a_node_worker() {
     let redis = engines!();
     let b = support::backend(&redis);
@@ -448,9 +429,7 @@ async fn cancelled_delayed_job_never_reaches_a_node_worker() {
         b.cancel(&id).await.expect("cancel"),
         CancelOutcome::Cancelled
     );
-    let out = node(&redis.url(), "worker.js", &[&q, "echo", "1500"])
-        .await
-        .expect("node");
+    let out = node(&redis.url(), "worker.js", &[&q, "echo", "1500"]).await;
     let data: Vec<Value> = out["processed"]
         .as_array()
         .expect("p")
@@ -468,12 +447,11 @@ async fn cancelled_delayed_job_never_reaches_a_node_worker() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_queue_events_see_rust_worker_events() {
     let redis = engines!();
     let b = support::backend(&redis);
     let q = unique("events");
-    let events = node_spawn(&redis.url(), "events.js", &[&q, "2"]).expect("node");
+    let events = node_spawn(&redis.url(), "events.js", &[&q, "2"]);
     tokio::time::sleep(Duration::from_millis(700)).await; // let QueueEvents connect
     let ok = schedule(&b, &q, json!({"ok": true}), TaskOptions::simple()).await;
     let bad = schedule(&b, &q, json!({"ok": false}), TaskOptions::simple()).await;
@@ -492,8 +470,8 @@ async fn node_queue_events_see_rust_worker_events() {
         )
         .await
         .expect("worker");
-    wait_finished(&b, &ok, Duration::from_secs(10)).await;
-    wait_finished(&b, &bad, Duration::from_secs(10)).await;
+    wait_finished(&b.checked(), &ok, Duration::from_secs(10)).await;
+    wait_finished(&b.checked(), &bad, Duration::from_secs(10)).await;
     w.close(Duration::from_secs(5)).await.expect("close");
     let v = support::node_output(events, Duration::from_secs(25)).await;
     support::assert_node_bullmq(&v);
@@ -528,12 +506,11 @@ async fn node_queue_events_see_rust_worker_events() {
 
 /// Our cancel script removes a job as BullMQ's `removeJob` does: Node sees a `removed` event
 /// with the job's previous state, the job is gone for Node, and its deduplication id is free.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_sees_a_rust_cancel_as_bullmq_removal() {
     let redis = engines!();
     let b = support::backend(&redis);
     let q = unique("removed");
-    let events = node_spawn(&redis.url(), "events.js", &[&q, "4"]).expect("node");
+    let events = node_spawn(&redis.url(), "events.js", &[&q, "4"]);
     tokio::time::sleep(Duration::from_millis(700)).await; // let QueueEvents connect
     let dedup = TaskOptions::simple().deduplication("d1", None);
     let waiting = schedule(&b, &q, json!("w"), dedup.clone()).await;
@@ -550,8 +527,7 @@ async fn node_sees_a_rust_cancel_as_bullmq_removal() {
         "add.js",
         &[&q, r#"[{"name":"from-node","data":"n"}]"#],
     )
-    .await
-    .expect("node add");
+    .await;
     let node_id = added["ids"][0].as_str().expect("node id").to_string();
     let from_node =
         orchestrator_core::TaskId::new("bullmq", &format!("{q}:{node_id}")).expect("id");
@@ -578,7 +554,7 @@ async fn node_sees_a_rust_cancel_as_bullmq_removal() {
         .to_vec();
     let mut args = vec![q.as_str()];
     args.extend(ids.iter().map(String::as_str));
-    let got = node(&redis.url(), "get.js", &args).await.expect("node get");
+    let got = node(&redis.url(), "get.js", &args).await;
     for j in got["jobs"].as_array().expect("jobs") {
         assert_eq!(j["state"], "missing", "{got}");
     }
@@ -608,4 +584,8 @@ async fn node_sees_a_rust_cancel_as_bullmq_removal() {
     // The deduplication id died with its job: the same id schedules a new job.
     let again = schedule(&b, &q, json!("w2"), dedup).await;
     assert_ne!(again, waiting);
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis, Node] async: rust_schedules_node_worker_processes, node_adds_rust_worker_processes, mixed_node_and_rust_workers_process_every_job_once, priority_and_delay_order_hold_across_languages, fails_twice_then_succeeds_reports_three_attempts_on_both_sides, custom_id_duplicates_add_nothing, cancelled_delayed_job_never_reaches_a_node_worker, node_queue_events_see_rust_worker_events, node_sees_a_rust_cancel_as_bullmq_removal;
 }

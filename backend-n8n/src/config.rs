@@ -210,7 +210,7 @@ fn default_max_response() -> usize {
 }
 
 fn default_max_payload() -> usize {
-    orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_INTEGRATION
+    crate::spec::DEFAULT_MAX_PAYLOAD
 }
 
 /// The longest a direct-mode `schedule` may take with every retry (`attempts` requests of
@@ -312,53 +312,63 @@ impl N8nConfig {
         self
     }
 
-    /// Check the settings without connecting.
-    pub fn validate(&self) -> Result<()> {
+    /// Check the settings of instance `instance` without connecting (errors name its keys:
+    /// `backends.<instance>.url`).
+    pub fn validate(&self, instance: &str) -> Result<()> {
+        let key = |k: &str| format!("backends.{instance}.{k}");
         if let Some(o) = &self.outbox {
             o.redis_url
-                .check("backends.n8n.outbox.redis_url", &["redis", "rediss"])?;
-            o.lease_ms.check_positive("backends.n8n.outbox.lease_ms")?;
-            o.poll_ms.check_positive("backends.n8n.outbox.poll_ms")?;
+                .check(&key("outbox.redis_url"), &["redis", "rediss"])?;
+            o.lease_ms.check_positive(&key("outbox.lease_ms"))?;
+            o.poll_ms.check_positive(&key("outbox.poll_ms"))?;
             if o.max_attempts == 0 || o.prefix.is_empty() {
-                return Err(Error::config(
-                    "backends.n8n.outbox: max_attempts must be > 0 and prefix non-empty",
-                ));
+                return Err(Error::config(format!(
+                    "{}: max_attempts must be > 0 and prefix non-empty",
+                    key("outbox")
+                )));
             }
             o.finished_ttl_ms
-                .check_positive("backends.n8n.outbox.finished_ttl_ms")?;
+                .check_positive(&key("outbox.finished_ttl_ms"))?;
             // A lease must outlive the delivery attempt it covers, or a slow delivery is
             // taken over and made twice.
             if o.lease_ms.get() < self.timeout() * 2 {
                 return Err(Error::config(format!(
-                    "backends.n8n.outbox.lease_ms ({} ms) must be at least twice request_timeout_ms ({} ms), so a delivery never outlives its lease",
+                    "{} ({} ms) must be at least twice request_timeout_ms ({} ms), so a delivery never outlives its lease",
+                    key("outbox.lease_ms"),
                     o.lease_ms.get().as_millis(),
                     self.timeout().as_millis()
                 )));
             }
         }
-        self.url.check("backends.n8n.url", &["http", "https"])?;
+        self.url.check(&key("url"), &["http", "https"])?;
         self.request_timeout_ms
-            .check_positive("backends.n8n.request_timeout_ms")?;
+            .check_positive(&key("request_timeout_ms"))?;
         if self.max_in_flight == 0 {
-            return Err(Error::config(
-                "backends.n8n.max_in_flight must be at least 1",
-            ));
+            return Err(Error::config(format!(
+                "{} must be at least 1",
+                key("max_in_flight")
+            )));
         }
         if self.attempts == 0 {
-            return Err(Error::config("backends.n8n.attempts must be at least 1"));
+            return Err(Error::config(format!(
+                "{} must be at least 1",
+                key("attempts")
+            )));
         }
         if self.max_response_bytes == 0 {
-            return Err(Error::config(
-                "backends.n8n.max_response_bytes must be greater than 0",
-            ));
+            return Err(Error::config(format!(
+                "{} must be greater than 0",
+                key("max_response_bytes")
+            )));
         }
         if self.max_payload_bytes == 0 {
-            return Err(Error::config(
-                "backends.n8n.max_payload_bytes must be greater than 0",
-            ));
+            return Err(Error::config(format!(
+                "{} must be greater than 0",
+                key("max_payload_bytes")
+            )));
         }
         if self.outbox.is_none() {
-            let waits = orchestrator_core::validate::retry_horizon_ms(
+            let waits = orchestrator_core::raw::validate::retry_horizon_ms(
                 u64::try_from(self.backoff_ms.get().as_millis()).unwrap_or(u64::MAX),
                 true,
                 self.attempts,
@@ -369,7 +379,7 @@ impl N8nConfig {
             let worst = Duration::from_millis(waits.saturating_add(requests));
             if worst > MAX_DIRECT_SCHEDULE {
                 return Err(Error::config(format!(
-                    "backends.n8n: in direct mode a schedule may take up to {} with attempts = {}, request_timeout_ms = {} and backoff_ms = {}; the limit is {} (fewer attempts, shorter timeouts, or the outbox)",
+                    "backends.{instance}: in direct mode a schedule may take up to {} with attempts = {}, request_timeout_ms = {} and backoff_ms = {}; the limit is {} (fewer attempts, shorter timeouts, or the outbox)",
                     fmt_duration(worst),
                     self.attempts,
                     self.request_timeout_ms.get().as_millis(),
@@ -379,9 +389,10 @@ impl N8nConfig {
             }
         }
         if self.owner_email.is_some() != self.owner_password.is_some() {
-            return Err(Error::config(
-                "backends.n8n.owner_email and owner_password go together",
-            ));
+            return Err(Error::config(format!(
+                "{} and owner_password go together",
+                key("owner_email")
+            )));
         }
         Ok(())
     }
@@ -417,23 +428,25 @@ mod tests {
             "header_auth": {"name": "X-T", "value": "hdr-secret"}, "hmac_secret": "mac-secret"
         }))
         .expect("config");
-        c.validate().expect("valid");
+        c.validate("n8n").expect("valid");
         let dbg = format!("{c:?}");
         for s in ["eyJ-secret-key", "pw-secret", "hdr-secret", "mac-secret"] {
             assert!(!dbg.contains(s), "{dbg}");
         }
-        let e = N8nConfig::new("ftp://x").validate().expect_err("scheme");
+        let e = N8nConfig::new("ftp://x")
+            .validate("n8n")
+            .expect_err("scheme");
         assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
         assert!(e.to_string().contains("backends.n8n.url"), "{e}");
         let e = N8nConfig::new("http://x")
             .delivery(Duration::from_secs(1), 0, Duration::ZERO)
-            .validate()
+            .validate("n8n")
             .expect_err("attempts");
         assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
         assert!(e.to_string().contains("attempts"), "{e}");
         let e = N8nConfig::new("http://x")
             .outbox(OutboxConfig::new("redis://u:hunter2@h:bad"))
-            .validate()
+            .validate("n8n")
             .expect_err("outbox url");
         assert!(e.to_string().contains("outbox.redis_url"), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
@@ -448,15 +461,18 @@ mod tests {
             20,
             Duration::from_millis(200),
         );
-        let e = long.clone().validate().expect_err("29 hours of retries");
+        let e = long
+            .clone()
+            .validate("n8n")
+            .expect_err("29 hours of retries");
         assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
         assert!(e.to_string().contains("10m00s"), "{e}");
         long.outbox(OutboxConfig::new("redis://127.0.0.1:6379"))
-            .validate()
+            .validate("n8n")
             .expect("the outbox retries in the background");
         N8nConfig::new("http://x")
             .delivery(Duration::from_secs(10), 3, Duration::from_millis(500))
-            .validate()
+            .validate("n8n")
             .expect("the defaults' order of magnitude is fine");
     }
 
@@ -470,13 +486,13 @@ mod tests {
         let e = N8nConfig::new("http://x")
             .delivery(Duration::from_secs(10), 3, Duration::from_millis(100))
             .outbox(outbox(Duration::from_secs(15)))
-            .validate()
+            .validate("n8n")
             .expect_err("lease < 2 × timeout");
         assert!(e.to_string().contains("lease_ms"), "{e}");
         N8nConfig::new("http://x")
             .delivery(Duration::from_secs(10), 3, Duration::from_millis(100))
             .outbox(outbox(Duration::from_secs(20)))
-            .validate()
+            .validate("n8n")
             .expect("lease = 2 × timeout");
     }
 }

@@ -49,35 +49,42 @@
 //! (n8n ≥ 2.10), or, on older versions, through the internal endpoint with the configured
 //! owner login. Finished → `NotCancellableFinished`; unknown → `NotFound`.
 //!
-//! Registered as `n8n` (source `N8N`); configuration: [`N8nConfig`].
+//! What the kind is and honours, with its state table: [`spec`] (feature-free). With
+//! feature `client` (default): registered as `n8n` (label `N8N`); configuration:
+//! [`N8nConfig`].
 
+pub mod spec;
+
+#[cfg(feature = "client")]
 mod backend;
+#[cfg(feature = "client")]
 mod config;
+#[cfg(feature = "client")]
 mod outbox;
 
+#[cfg(feature = "client")]
 pub use backend::{N8nBackend, SIGNATURE_HEADER, SOURCE_HEADER, TASK_ID_HEADER, TASK_NAME_HEADER};
+#[cfg(feature = "client")]
 pub use config::{BasicAuth, HeaderAuth, MAX_DIRECT_SCHEDULE, N8nConfig, OutboxConfig};
+pub use spec::N8nOptions;
 
-use orchestrator_core::{BackendFactory, Descriptor, Result, SharedBackend, TaskType};
-
-/// The `n8n` backend kind: descriptor, configuration, constructor.
+/// The `n8n` backend kind: descriptor ([`spec::DESCRIPTOR`]), configuration, constructor.
+#[cfg(feature = "client")]
 #[derive(Debug)]
 pub struct N8nFactory;
 
-impl BackendFactory for N8nFactory {
-    const DESCRIPTOR: Descriptor = Descriptor {
-        kind: "n8n",
-        source: "N8N",
-        task_types: &[TaskType::Integration],
-        capabilities: orchestrator_core::descriptor::engines::N8N,
-        summary: "INTEGRATION tasks delivered to n8n webhooks, tracked through its API",
-        input_rules: orchestrator_core::validate::n8n_rules,
-    };
+#[cfg(feature = "client")]
+impl orchestrator_core::raw::BackendFactory for N8nFactory {
+    const DESCRIPTOR: orchestrator_core::Descriptor = spec::DESCRIPTOR;
     type Config = N8nConfig;
 
-    fn build(instance: &str, config: N8nConfig) -> Result<SharedBackend> {
+    fn build(
+        instance: &str,
+        config: N8nConfig,
+    ) -> orchestrator_core::Result<orchestrator_core::raw::SharedBackend> {
         Ok(std::sync::Arc::new(N8nBackend::named(instance, config)?))
     }
 }
 
+#[cfg(feature = "client")]
 orchestrator_core::register_backend!(N8nFactory);

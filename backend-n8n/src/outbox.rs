@@ -166,15 +166,22 @@ pub(crate) type CancelState = Option<DispatchState>;
 pub(crate) struct Outbox {
     pub(crate) cfg: OutboxConfig,
     pool: bb8::Pool<RedisConnectionManager>,
+    /// Set once a plain connection succeeded (see [`Outbox::conn`]).
+    probed: orchestrator_core::raw::InitOnce<()>,
+    /// The connection timeout.
+    timeout: std::time::Duration,
     claim: redis::Script,
     enqueue: redis::Script,
     finish: redis::Script,
     cancel: redis::Script,
 }
 
+/// Connections in the outbox's pool.
+const POOL_SIZE: u32 = 8;
+
 fn parse_state(s: &str, id: &str) -> Result<DispatchState> {
     DispatchState::parse(s).ok_or_else(|| {
-        Error::backend(
+        Error::engine(
             NAME,
             ErrorKind::Unexpected,
             format!("outbox record {id} has an unknown state `{s}`"),
@@ -183,32 +190,52 @@ fn parse_state(s: &str, id: &str) -> Result<DispatchState> {
 }
 
 fn redis_err(e: impl std::error::Error + Send + Sync + 'static, what: &str) -> Error {
-    Error::backend(
+    Error::engine(
         NAME,
         ErrorKind::Unavailable,
-        format!("outbox {what}: {e}; is Redis reachable at backends.n8n.outbox.redis_url?"),
+        format!("outbox {what}: {e}; is Redis reachable at this backend's `outbox.redis_url`?"),
     )
     .with_source(e)
+}
+
+/// A Redis answer refusing our credentials (`NOAUTH`, `WRONGPASS`, `NOPERM`) as
+/// `Unauthorized`, anything else as [`redis_err`].
+fn refused_or_unavailable(e: redis::RedisError, what: &str) -> Error {
+    let code = e.code().unwrap_or_default().to_string();
+    if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(code.as_str(), "NOAUTH" | "WRONGPASS" | "NOPERM")
+    {
+        return Error::engine(
+            NAME,
+            ErrorKind::Unauthorized,
+            format!(
+                "the outbox Redis refused our credentials ({code}); check the user and password in this backend's `outbox.redis_url`"
+            ),
+        );
+    }
+    redis_err(e, what)
 }
 
 impl Outbox {
     pub(crate) fn new(cfg: OutboxConfig, timeout: std::time::Duration) -> Result<Self> {
         let manager = RedisConnectionManager::new(cfg.redis_url.expose()).map_err(|e| {
-            Error::backend(
+            Error::engine(
                 NAME,
                 ErrorKind::InvalidConfig,
-                format!("backends.n8n.outbox.redis_url: {e}"),
+                format!("this backend's `outbox.redis_url`: {e}"),
             )
             .with_source(e)
         })?;
         // No connection until first use, so a Redis that is down does not stop start-up.
         let pool = bb8::Pool::builder()
-            .max_size(8)
+            .max_size(POOL_SIZE)
             .connection_timeout(timeout)
             .build_unchecked(manager);
         Ok(Self {
             cfg,
             pool,
+            probed: orchestrator_core::raw::InitOnce::default(),
+            timeout,
             claim: redis::Script::new(&format!("{NOW}{CLAIM}")),
             enqueue: redis::Script::new(&format!("{NOW}{ENQUEUE}")),
             finish: redis::Script::new(&format!("{NOW}{FINISH}")),
@@ -229,15 +256,49 @@ impl Outbox {
     }
 
     async fn conn(&self) -> Result<bb8::PooledConnection<'_, RedisConnectionManager>> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| redis_err(e, "connection"))
+        // The pool retries a refused connection until its timeout and then reports only
+        // that it timed out; one plain connection first (and again after a failure) tells
+        // refused credentials (`Unauthorized`, at once) from an unreachable server.
+        self.probed.get_or_try_init(|| self.probe()).await?;
+        match self.pool.get().await {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                // A full pool timed out waiting for a free connection: Redis answered.
+                if self.pool.state().connections < POOL_SIZE {
+                    self.probe().await?;
+                }
+                Err(redis_err(e, "connection"))
+            }
+        }
+    }
+
+    /// Open (and drop) one plain connection, with the pool's timeout.
+    async fn probe(&self) -> Result<()> {
+        let client = redis::Client::open(self.cfg.redis_url.expose())
+            .map_err(|e| redis_err(e, "connection"))?;
+        // A PING too: without a password in the URL the connection opens and the first
+        // command is refused (NOAUTH), as is every command of an ACL user without rights.
+        let check = async {
+            let mut c = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut c).await
+        };
+        match tokio::time::timeout(self.timeout, check).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(refused_or_unavailable(e, "connection")),
+            Err(_) => Err(Error::engine(
+                NAME,
+                ErrorKind::Timeout,
+                format!(
+                    "outbox connection: Redis did not answer within {} ms; is it reachable at this backend's `outbox.redis_url`?",
+                    self.timeout.as_millis()
+                ),
+            )),
+        }
     }
 
     fn encode(rec: &Record) -> Result<String> {
         serde_json::to_string(rec)
-            .map_err(|e| Error::backend(NAME, ErrorKind::Unexpected, format!("outbox record: {e}")))
+            .map_err(|e| Error::engine(NAME, ErrorKind::Unexpected, format!("outbox record: {e}")))
     }
 
     /// Store a new dispatch, due now.
@@ -252,7 +313,7 @@ impl Outbox {
             .arg(DispatchState::Queued.as_str())
             .invoke_async(&mut *c)
             .await
-            .map_err(|e| redis_err(e, "enqueue"))?;
+            .map_err(|e| refused_or_unavailable(e, "enqueue"))?;
         Ok(())
     }
 
@@ -273,7 +334,7 @@ impl Outbox {
             .arg(&token)
             .invoke_async(&mut *c)
             .await
-            .map_err(|e| redis_err(e, "claim"))?;
+            .map_err(|e| refused_or_unavailable(e, "claim"))?;
         Ok((token, ids))
     }
 
@@ -286,12 +347,12 @@ impl Outbox {
             .arg("rec")
             .query_async(&mut *c)
             .await
-            .map_err(|e| redis_err(e, "read"))?;
+            .map_err(|e| refused_or_unavailable(e, "read"))?;
         match (state, rec) {
             (Some(s), Some(r)) => {
                 let s = parse_state(&s, id)?;
                 let rec = serde_json::from_str(&r).map_err(|e| {
-                    Error::backend(
+                    Error::engine(
                         NAME,
                         ErrorKind::Unexpected,
                         format!("outbox record {id} is corrupt: {e}"),
@@ -335,7 +396,7 @@ impl Outbox {
             .arg(ttl)
             .invoke_async(&mut *c)
             .await
-            .map_err(|e| redis_err(e, "update"))?;
+            .map_err(|e| refused_or_unavailable(e, "update"))?;
         Ok(if written == 1 {
             Finished::Recorded
         } else {
@@ -357,7 +418,7 @@ impl Outbox {
             .arg(self.cfg.finished_ttl_ms.0)
             .invoke_async(&mut *c)
             .await
-            .map_err(|e| redis_err(e, "cancel"))?;
+            .map_err(|e| refused_or_unavailable(e, "cancel"))?;
         found.map(|s| parse_state(&s, id)).transpose()
     }
 
@@ -371,7 +432,7 @@ impl Outbox {
             .arg("persistence")
             .query_async(&mut *c)
             .await
-            .map_err(|e| redis_err(e, "INFO"))?;
+            .map_err(|e| refused_or_unavailable(e, "INFO"))?;
         if info.lines().any(|l| l.trim() == "aof_enabled:0") {
             warnings.push(
                 "the outbox Redis runs without AOF (appendonly no): dispatches accepted since its last snapshot are lost if it restarts; set appendonly yes".to_string(),
@@ -395,7 +456,10 @@ impl Outbox {
     /// Ping Redis.
     pub(crate) async fn ping(&self) -> Result<()> {
         let mut c = self.conn().await?;
-        let _: String = c.ping().await.map_err(|e| redis_err(e, "ping"))?;
+        let _: String = c
+            .ping()
+            .await
+            .map_err(|e| refused_or_unavailable(e, "ping"))?;
         Ok(())
     }
 }
@@ -435,10 +499,9 @@ mod tests {
     /// A dispatcher whose lease expired writes nothing: not over the dispatcher that took
     /// the dispatch over, and never over a cancel (a cancelled dispatch is not revived).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server: scripts/test.sh runs the ignored unit tests (cargo test --lib -- --ignored)"]
     async fn a_lost_lease_writes_nothing_and_a_cancel_is_never_revived() {
-        let Some(redis) = RedisServer::start() else {
-            return;
-        };
+        let redis = RedisServer::start();
         let ob = outbox(&redis, Duration::from_millis(200), Duration::from_secs(60));
         ob.enqueue("a", &record()).await.expect("enqueue");
         let (first, ids) = ob.claim(10).await.expect("claim");
@@ -495,10 +558,9 @@ mod tests {
     /// Finished records (delivered, failed, cancelled) expire after `finished_ttl_ms`;
     /// pending ones do not.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs redis-server: scripts/test.sh runs the ignored unit tests (cargo test --lib -- --ignored)"]
     async fn finished_records_expire() {
-        let Some(redis) = RedisServer::start() else {
-            return;
-        };
+        let redis = RedisServer::start();
         let ob = outbox(&redis, Duration::from_secs(10), Duration::from_millis(300));
         for id in ["done", "failed", "cancelled", "pending"] {
             ob.enqueue(id, &record()).await.expect("enqueue");

@@ -3,13 +3,14 @@
 //! checked before they reach an API path. The "other hosts" are local sinks that record
 //! what they receive.
 
-use std::sync::{Arc, Mutex};
+use orchestrator_testkit::Checked;
 use std::time::Duration;
 
+use backend_n8n::N8nOptions;
 use backend_n8n::{HeaderAuth, N8nBackend, N8nConfig};
-use orchestrator_core::{Backend, ErrorKind, N8nOptions, ScheduleRequest, TaskOptions};
+use orchestrator_core::{ErrorKind, ScheduleRequest, TaskOptions};
+use orchestrator_testkit::engines::{HttpReply, HttpServer};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How a sink answers.
 #[derive(Clone)]
@@ -20,68 +21,46 @@ enum Answer {
     Huge,
 }
 
-/// A local HTTP server recording each request's head (lowercased).
-struct Sink {
-    url: String,
-    heads: Arc<Mutex<Vec<String>>>,
-}
+/// A local HTTP server recording each request, answering as `answer` says.
+struct Sink(HttpServer);
 
 impl Sink {
     async fn start(answer: Answer) -> Sink {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let heads: Arc<Mutex<Vec<String>>> = Arc::default();
-        let seen = Arc::clone(&heads);
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let (seen, answer) = (Arc::clone(&seen), answer.clone());
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    seen.lock()
-                        .expect("heads")
-                        .push(String::from_utf8_lossy(&buf).to_ascii_lowercase());
-                    let reply = match &answer {
-                        Answer::Ok => "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}".to_string(),
-                        Answer::Redirect(to) => format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
-                        Answer::Huge => "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1073741824\r\nconnection: close\r\n\r\n".to_string(),
-                    };
-                    if sock.write_all(reply.as_bytes()).await.is_err() {
-                        return;
-                    }
-                    if matches!(answer, Answer::Huge) {
-                        let zeros = vec![b' '; 64 * 1024];
-                        for _ in 0..16_384 {
-                            if sock.write_all(&zeros).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        Sink { url, heads }
+        Sink(HttpServer::start(move |_| {
+            match &answer {
+            Answer::Ok => HttpReply::Json(json!({}), Vec::new()),
+            Answer::Redirect(to) => HttpReply::Raw(
+                format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .into_bytes(),
+            ),
+            Answer::Huge => HttpReply::Stream(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1073741824\r\nconnection: close\r\n\r\n".into(),
+                vec![b' '; 64 * 1024],
+                16_384,
+            ),
+        }
+        }))
+    }
+
+    fn url(&self) -> &str {
+        &self.0.url
     }
 
     fn requests(&self) -> usize {
-        self.heads.lock().expect("heads").len()
+        self.0.requests().len()
+    }
+
+    fn first_head(&self) -> String {
+        self.0.requests()[0].head.clone()
     }
 
     fn host_port(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
+        self.0.host_port()
     }
 }
 
 fn secured(n8n: &Sink) -> N8nConfig {
-    let mut c = N8nConfig::new(n8n.url.clone())
+    let mut c = N8nConfig::new(n8n.url())
         .api_key("api-key-secret")
         .delivery(Duration::from_secs(5), 1, Duration::from_millis(10));
     c.header_auth = Some(HeaderAuth {
@@ -96,11 +75,12 @@ async fn send(
     b: &N8nBackend,
     options: N8nOptions,
 ) -> orchestrator_core::Result<orchestrator_core::TaskId> {
-    b.schedule(
-        ScheduleRequest::new("hook", json!({"x": 1}), TaskOptions::integration(options))
-            .expect("valid"),
-    )
-    .await
+    b.checked()
+        .schedule(
+            ScheduleRequest::new("hook", json!({"x": 1}), TaskOptions::integration(options))
+                .expect("valid"),
+        )
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,23 +88,23 @@ async fn credentials_stay_with_the_configured_hosts() {
     let n8n = Sink::start(Answer::Ok).await;
     let elsewhere = Sink::start(Answer::Ok).await;
     let third = Sink::start(Answer::Ok).await;
-    let redirecting = Sink::start(Answer::Redirect(format!("{}/stolen", third.url))).await;
+    let redirecting = Sink::start(Answer::Redirect(format!("{}/stolen", third.url()))).await;
 
     // Default: only the n8n at `url` (host and port) gets webhooks.
     let b = N8nBackend::new(secured(&n8n)).expect("backend");
     let e = send(
         &b,
-        N8nOptions::webhook(format!("{}/webhook/x", elsewhere.url)),
+        N8nOptions::webhook(format!("{}/webhook/x", elsewhere.url())),
     )
     .await
     .expect_err("another port is another host");
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(e.to_string().contains("allowed_hosts"), "{e}");
     assert_eq!(elsewhere.requests(), 0, "the other host received a request");
-    send(&b, N8nOptions::webhook(format!("{}/webhook/x", n8n.url)))
+    send(&b, N8nOptions::webhook(format!("{}/webhook/x", n8n.url())))
         .await
         .expect("the configured n8n itself");
-    let head = n8n.heads.lock().expect("heads")[0].clone();
+    let head = n8n.first_head();
     assert!(head.contains("x-webhook-token: header-secret"), "{head}");
     assert!(head.contains("x-orchestrator-signature: sha256="), "{head}");
 
@@ -134,7 +114,7 @@ async fn credentials_stay_with_the_configured_hosts() {
     let b = N8nBackend::new(config).expect("backend");
     let e = send(
         &b,
-        N8nOptions::webhook(format!("{}/webhook/x", redirecting.url)),
+        N8nOptions::webhook(format!("{}/webhook/x", redirecting.url())),
     )
     .await
     .expect_err("a redirect is not followed");
@@ -160,7 +140,7 @@ async fn a_1_gb_answer_is_cut_at_the_cap() {
     config.max_response_bytes = 1024 * 1024;
     let b = N8nBackend::new(config).expect("backend");
     let started = tokio::time::Instant::now();
-    let e = send(&b, N8nOptions::webhook(format!("{}/webhook/x", huge.url)))
+    let e = send(&b, N8nOptions::webhook(format!("{}/webhook/x", huge.url())))
         .await
         .expect_err("over the cap");
     assert!(e.to_string().contains("max_response_bytes"), "{e}");
@@ -188,7 +168,7 @@ async fn a_workflow_id_that_is_a_path_is_refused_before_any_request() {
 async fn credentials_in_a_webhook_url_are_refused_before_any_request() {
     let n8n = Sink::start(Answer::Ok).await;
     let b = N8nBackend::new(secured(&n8n)).expect("backend");
-    let host = n8n.url.trim_start_matches("http://");
+    let host = n8n.url().trim_start_matches("http://");
     for url in [
         format!("http://user:pa55-word@{host}/webhook/x"),
         format!("http://token-only@{host}/webhook/x"),

@@ -4,12 +4,13 @@
 
 mod support;
 
+use orchestrator_testkit::Checked;
 use std::time::{Duration, Instant};
 
+use backend_n8n::N8nOptions;
 use backend_n8n::{N8nBackend, N8nConfig, OutboxConfig};
-use orchestrator_core::{
-    Backend, CancelOutcome, N8nOptions, ScheduleRequest, TaskOptions, TaskState,
-};
+use orchestrator_core::raw::Backend;
+use orchestrator_core::{CancelOutcome, ScheduleRequest, TaskOptions, TaskState};
 use orchestrator_testkit::engines::{RedisServer, free_port};
 use serde_json::{Value, json};
 use support::N8nServer;
@@ -24,17 +25,10 @@ fn config(n8n_port: u16, redis: &RedisServer, prefix: &str) -> N8nConfig {
         ))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    if !support::required() && !support::n8n_installed(&support::n8n_default_version()) {
-        println!("SKIPPED (real engine missing): n8n is not installed; run scripts/n8n-install.sh");
-        return;
-    }
+    let redis = RedisServer::start();
     let port = free_port();
-    let prefix = format!("outbox-test-{}", orchestrator_core::now_ms());
+    let prefix = format!("outbox-test-{}", orchestrator_core::raw::now_ms());
     let webhook = format!("http://127.0.0.1:{port}/webhook/orchestrator-test");
     let opts = || TaskOptions::integration(N8nOptions::webhook(webhook.clone()));
 
@@ -46,6 +40,7 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
         let req = ScheduleRequest::new("outbox", json!({"i": i}), opts()).expect("valid");
         ids.push(
             first
+                .checked()
                 .schedule(req)
                 .await
                 .expect("accepted while n8n is down"),
@@ -56,6 +51,7 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
         "schedule must not wait for n8n"
     );
     let cancelled = first
+        .checked()
         .schedule(ScheduleRequest::new("outbox", json!({"i": "cancelled"}), opts()).expect("valid"))
         .await
         .expect("accepted");
@@ -92,8 +88,7 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
 
     // n8n comes up on the same port; a new process (new backend) takes over.
     let port_arg = port.to_string();
-    let server = N8nServer::start_version(&support::n8n_default_version(), &["--port", &port_arg])
-        .expect("n8n");
+    let server = N8nServer::start_version(&support::n8n_default_version(), &["--port", &port_arg]);
     let second =
         N8nBackend::new(config(port, &redis, &prefix).api_key(server.api_key())).expect("backend");
     second.start_dispatcher();
@@ -141,4 +136,8 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
         !seen.contains(&json!({"i": "cancelled"}).to_string()),
         "n8n ran the cancelled dispatch"
     );
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis, N8n] async: pending_dispatches_survive_n8n_down_and_a_dispatcher_restart;
 }

@@ -16,6 +16,7 @@ use serde::Deserialize;
 /// api_key = "…"                    # sent as a bearer token; never printed
 /// connect_timeout_ms = 5000
 /// rpc_timeout_ms = 10000
+/// name_attribute = "OrchestratorTaskName"   # Keyword search attribute holding the task name
 /// ```
 ///
 /// Environment: `ORCHESTRATOR_TEMPORAL_URL`, `ORCHESTRATOR_TEMPORAL_NAMESPACE`, …
@@ -48,10 +49,23 @@ pub struct TemporalConfig {
     /// Temporal refuses larger payloads.
     #[serde(default = "default_max_payload")]
     pub max_payload_bytes: usize,
+    /// The Keyword search attribute that holds each task's name, so `list` and `counts`
+    /// can filter by name (default `OrchestratorTaskName`). Temporal refuses a start that
+    /// sets an attribute the namespace does not have, so the backend sets it only once it
+    /// has seen it registered (`temporal server start-dev --search-attribute
+    /// OrchestratorTaskName=Keyword`, or `temporal operator search-attribute create --name
+    /// OrchestratorTaskName --type Keyword`); without it scheduling works and name filters
+    /// answer `Unsupported`.
+    #[serde(default = "default_name_attribute")]
+    pub name_attribute: String,
+}
+
+fn default_name_attribute() -> String {
+    crate::spec::NAME_ATTRIBUTE.into()
 }
 
 fn default_max_payload() -> usize {
-    orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_COMPLEX
+    crate::spec::DEFAULT_MAX_PAYLOAD
 }
 
 /// Temporal's own limit for one payload (its default `limit.blobSize.error`).
@@ -81,6 +95,7 @@ impl TemporalConfig {
             connect_timeout_ms: default_connect_ms(),
             rpc_timeout_ms: default_rpc_ms(),
             max_payload_bytes: default_max_payload(),
+            name_attribute: default_name_attribute(),
         }
     }
 
@@ -106,33 +121,48 @@ impl TemporalConfig {
         self
     }
 
-    /// Check the settings without connecting.
-    pub fn validate(&self) -> Result<()> {
-        self.url
-            .check("backends.temporal.url", &["http", "https"])?;
+    /// Check the settings of instance `instance` without connecting (errors name its
+    /// keys: `backends.<instance>.url`).
+    pub fn validate(&self, instance: &str) -> Result<()> {
+        let key = |k: &str| format!("backends.{instance}.{k}");
+        self.url.check(&key("url"), &["http", "https"])?;
         if self.namespace.trim().is_empty() {
-            return Err(Error::config(
-                "backends.temporal.namespace must not be empty",
-            ));
+            return Err(Error::config(format!(
+                "{} must not be empty",
+                key("namespace")
+            )));
         }
         if self
             .task_queue
             .as_deref()
             .is_some_and(|q| q.trim().is_empty())
         {
-            return Err(Error::config(
-                "backends.temporal.task_queue must not be empty",
-            ));
+            return Err(Error::config(format!(
+                "{} must not be empty",
+                key("task_queue")
+            )));
         }
         if self.max_payload_bytes == 0 || self.max_payload_bytes > TEMPORAL_BLOB_LIMIT {
             return Err(Error::config(format!(
-                "backends.temporal.max_payload_bytes must be between 1 and {TEMPORAL_BLOB_LIMIT} (Temporal's payload limit)"
+                "{} must be between 1 and {TEMPORAL_BLOB_LIMIT} (Temporal's payload limit)",
+                key("max_payload_bytes")
+            )));
+        }
+        // It is written into List Filter queries: letters, digits and `_` only.
+        let a = self.name_attribute.as_bytes();
+        if a.is_empty()
+            || a.len() > 64
+            || !a[0].is_ascii_alphabetic()
+            || !a.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            return Err(Error::config(format!(
+                "{} must be a search attribute name: a letter, then up to 63 letters, digits or `_`",
+                key("name_attribute")
             )));
         }
         self.connect_timeout_ms
-            .check_positive("backends.temporal.connect_timeout_ms")?;
-        self.rpc_timeout_ms
-            .check_positive("backends.temporal.rpc_timeout_ms")?;
+            .check_positive(&key("connect_timeout_ms"))?;
+        self.rpc_timeout_ms.check_positive(&key("rpc_timeout_ms"))?;
         Ok(())
     }
 
@@ -155,11 +185,13 @@ mod tests {
             "url": "http://127.0.0.1:7233", "api_key": "tk-secret-123"
         }))
         .expect("config");
-        c.validate().expect("valid");
+        c.validate("temporal").expect("valid");
         assert_eq!(c.namespace, "default");
         assert!(!format!("{c:?}").contains("tk-secret-123"));
         for bad in ["127.0.0.1:7233", "grpc://h:1", "http://"] {
-            let e = TemporalConfig::new(bad).validate().expect_err(bad);
+            let e = TemporalConfig::new(bad)
+                .validate("temporal")
+                .expect_err(bad);
             assert_eq!(
                 e.kind(),
                 orchestrator_core::ErrorKind::InvalidConfig,
@@ -172,9 +204,15 @@ mod tests {
         }
         let e = TemporalConfig::new("http://h:1")
             .namespace(" ")
-            .validate()
+            .validate("temporal")
             .expect_err("namespace");
         assert_eq!(e.kind(), orchestrator_core::ErrorKind::InvalidConfig);
         assert!(e.to_string().contains("namespace"), "{e}");
+        for bad in ["", "1x", "a' OR 'b", "x-y", &"a".repeat(65)] {
+            let mut c = TemporalConfig::new("http://h:1");
+            c.name_attribute = bad.into();
+            let e = c.validate("temporal").expect_err(bad);
+            assert!(e.to_string().contains("name_attribute"), "{bad}: {e}");
+        }
     }
 }

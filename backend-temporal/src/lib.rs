@@ -17,38 +17,43 @@
 //! `delay` and `priority` are refused with `Unsupported` (temporalio-client 1.1 has no start
 //! delay; BullMQ priorities have no Temporal meaning) rather than dropped.
 //!
-//! States: `Running` → `RUNNING` (or `PENDING` while no worker has taken the first workflow
-//! task), `Completed`, `Failed`, `Canceled` → `CANCELLED`, `Terminated`, `TimedOut`,
-//! `ContinuedAsNew`, `Paused` → `WAITING`, anything newer → `UNKNOWN`.
+//! States: see [`spec`] (`Running` → `RUNNING`, or `PENDING` while no worker has taken
+//! the first workflow task; `Canceled` → `CANCELLED`; `Paused` → `WAITING`; anything newer
+//! → `UNKNOWN`). Without feature `client` (default) the crate is only its [`spec`].
 
+pub mod spec;
+
+#[cfg(feature = "client")]
 mod backend;
+#[cfg(feature = "client")]
 mod config;
 
+#[cfg(feature = "client")]
 pub use backend::TemporalBackend;
+#[cfg(feature = "client")]
 pub use config::TemporalConfig;
+pub use spec::{IdConflictPolicy, TemporalOptions};
 
-use orchestrator_core::{BackendFactory, Descriptor, Result, SharedBackend, TaskType};
-
-/// The `temporal` backend kind: descriptor, configuration, constructor.
+/// The `temporal` backend kind: descriptor ([`spec::DESCRIPTOR`]), configuration,
+/// constructor.
+#[cfg(feature = "client")]
 #[derive(Debug)]
 pub struct TemporalFactory;
 
-impl BackendFactory for TemporalFactory {
-    const DESCRIPTOR: Descriptor = Descriptor {
-        kind: "temporal",
-        source: "TEMPORAL",
-        task_types: &[TaskType::Complex],
-        capabilities: orchestrator_core::descriptor::engines::TEMPORAL,
-        summary: "COMPLEX tasks as Temporal workflows (temporalio-client)",
-        input_rules: orchestrator_core::validate::temporal_rules,
-    };
+#[cfg(feature = "client")]
+impl orchestrator_core::raw::BackendFactory for TemporalFactory {
+    const DESCRIPTOR: orchestrator_core::Descriptor = spec::DESCRIPTOR;
     type Config = TemporalConfig;
 
-    fn build(instance: &str, config: TemporalConfig) -> Result<SharedBackend> {
+    fn build(
+        instance: &str,
+        config: TemporalConfig,
+    ) -> orchestrator_core::Result<orchestrator_core::raw::SharedBackend> {
         Ok(std::sync::Arc::new(TemporalBackend::named(
             instance, config,
         )?))
     }
 }
 
+#[cfg(feature = "client")]
 orchestrator_core::register_backend!(TemporalFactory);

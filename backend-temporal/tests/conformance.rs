@@ -1,13 +1,12 @@
-//! The testkit's conformance suite against a real Temporal dev server with a Rust worker.
+//! The testkit's conformance suite against a real Temporal dev server with a Rust worker,
+//! side by side with its fake (`memory-temporal`), compared with `tests/parity.txt`.
 
 mod support;
 
-use backend_temporal::TemporalBackend;
-use orchestrator_core::{
-    Result, SharedBackend, TaskOptions, TaskType, TemporalOptions, async_trait,
-};
-use orchestrator_testkit::Handler;
-use orchestrator_testkit::conformance::{Harness, Suite, Worker};
+use backend_temporal::{TemporalBackend, TemporalOptions};
+use orchestrator_core::raw::async_trait;
+use orchestrator_core::{BackendHandle, Result, TaskOptions, TaskType};
+use orchestrator_testkit::conformance::{Behavior, Harness, MemoryHarness, Suite, Worker};
 use support::{TemporalServer, TestWorker};
 
 struct TemporalHarness {
@@ -19,15 +18,15 @@ struct Guard(TestWorker);
 
 #[async_trait]
 impl Worker for Guard {
-    async fn stop(mut self: Box<Self>) {
-        tokio::task::block_in_place(|| self.0.stop());
+    async fn stop(mut self: Box<Self>) -> std::result::Result<(), String> {
+        tokio::task::block_in_place(|| self.0.stop())
     }
 }
 
 #[async_trait]
 impl Harness for TemporalHarness {
-    fn backend(&self) -> SharedBackend {
-        std::sync::Arc::new(self.backend.clone())
+    fn backend(&self) -> BackendHandle {
+        BackendHandle::new(self.backend.clone())
     }
 
     fn task_type(&self) -> TaskType {
@@ -47,8 +46,8 @@ impl Harness for TemporalHarness {
         .expect("id")
     }
 
-    async fn serve(&self, name: &str, handler: Handler) -> Result<Box<dyn Worker>> {
-        support::set_handler(name, handler);
+    async fn serve(&self, name: &str, behavior: Behavior) -> Result<Box<dyn Worker>> {
+        support::set_handler(name, behavior.into_handler());
         Ok(Box::new(Guard(
             TestWorker::start(&self.backend, name).await,
         )))
@@ -56,9 +55,7 @@ impl Harness for TemporalHarness {
 }
 
 async fn setup() -> TemporalHarness {
-    let server = TemporalServer::start()
-        .await
-        .unwrap_or_else(|| panic!("temporal CLI missing (run scripts/setup.sh)"));
+    let server = TemporalServer::start().await;
     let backend = support::backend(&server);
     TemporalHarness {
         _server: server,
@@ -67,11 +64,10 @@ async fn setup() -> TemporalHarness {
 }
 
 fn main() -> std::process::ExitCode {
-    use orchestrator_core::BackendFactory;
-    let descriptor = backend_temporal::TemporalFactory::DESCRIPTOR;
-    assert_eq!(
-        descriptor.capabilities,
-        orchestrator_testkit::MEMORY_TEMPORAL.capabilities
-    );
-    Suite::new(descriptor).run(setup)
+    Suite::new(backend_temporal::spec::DESCRIPTOR).run_with_parity(
+        setup,
+        Suite::new(orchestrator_testkit::MEMORY_TEMPORAL),
+        || async { MemoryHarness::temporal() },
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/parity.txt"),
+    )
 }

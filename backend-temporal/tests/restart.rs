@@ -4,11 +4,12 @@
 
 mod support;
 
+use orchestrator_testkit::Checked;
 use std::time::{Duration, Instant};
 
-use orchestrator_core::{
-    Backend, ScheduleRequest, TaskId, TaskOptions, TaskState, TemporalOptions,
-};
+use backend_temporal::TemporalOptions;
+use orchestrator_core::raw::Backend;
+use orchestrator_core::{ScheduleRequest, TaskId, TaskOptions, TaskState};
 use serde_json::json;
 use support::{TemporalServer, TestWorker, unique};
 
@@ -49,24 +50,31 @@ async fn all_finished(
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dev_server_restart_loses_no_workflow() {
     let dir = std::env::temp_dir().join(unique("temporal-db"));
     std::fs::create_dir_all(&dir).expect("dir");
-    let Some(mut server) = TemporalServer::start_persistent(dir.join("temporal.db")).await else {
-        return;
-    };
+    let mut server = TemporalServer::start_persistent(dir.join("temporal.db")).await;
     let b = support::backend(&server);
     let q = unique("restart");
     let mut worker = TestWorker::start(&b, &q).await;
     let mut done_before = Vec::new();
     for _ in 0..10 {
-        done_before.push(b.schedule(sleep_for(&q, 0)).await.expect("schedule"));
+        done_before.push(
+            b.checked()
+                .schedule(sleep_for(&q, 0))
+                .await
+                .expect("schedule"),
+        );
     }
     all_finished(&b, &done_before, Duration::from_secs(30)).await;
     let mut running = Vec::new();
     for _ in 0..10 {
-        running.push(b.schedule(sleep_for(&q, 4)).await.expect("schedule"));
+        running.push(
+            b.checked()
+                .schedule(sleep_for(&q, 4))
+                .await
+                .expect("schedule"),
+        );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for id in &running {
@@ -84,7 +92,7 @@ async fn a_dev_server_restart_loses_no_workflow() {
     let mut after = Vec::new();
     for _ in 0..5 {
         let id = loop {
-            match b.schedule(sleep_for(&q, 0)).await {
+            match b.checked().schedule(sleep_for(&q, 0)).await {
                 Ok(id) => break id,
                 Err(e) => {
                     assert!(e.is_retryable(), "{e}");
@@ -123,7 +131,11 @@ async fn a_dev_server_restart_loses_no_workflow() {
         sleepers_done.as_secs_f64(),
         all_done.as_secs_f64(),
     );
-    worker.stop();
+    worker.stop().expect("the worker ran cleanly");
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+orchestrator_testkit::engine_tests! {
+    [Temporal] async: a_dev_server_restart_loses_no_workflow;
 }

@@ -9,6 +9,10 @@
 //! orchestrator-bench temporal orch|direct  TEMPORAL_URL QUEUE JOBS CONCURRENCY
 //! orchestrator-bench n8n      orch|direct  -         -     JOBS CONCURRENCY
 //! orchestrator-bench status   orch|direct  REDIS_URL QUEUE CALLS JOB_ID
+//! orchestrator-bench list     orch|direct  REDIS_URL QUEUE CALLS PAGE
+//! orchestrator-bench counts   orch|direct  REDIS_URL QUEUE CALLS -
+//! orchestrator-bench tlist    orch|direct  TEMPORAL_URL -  CALLS PAGE
+//! orchestrator-bench tcounts  orch|direct  TEMPORAL_URL -  CALLS -
 //! ```
 //!
 //! `latency` schedules at a fixed offered rate with a worker running and prints
@@ -19,6 +23,12 @@
 //! `status` reads one job's state CALLS times, one call at a time, after one warm-up call
 //! (the orchestrator's `status`, or bullmq-official's `get_job_state`).
 //!
+//! `list`/`counts` read the first page of every task (`Orchestrator::list`, or
+//! bullmq-official's `get_jobs` over every state) and the per-state counts
+//! (`Orchestrator::counts`, or `get_job_counts`); `tlist`/`tcounts` the same on Temporal
+//! against one raw `ListWorkflowExecutions` page and one raw `CountWorkflowExecutions … GROUP
+//! BY ExecutionStatus`. One call at a time, after one warm-up call.
+//!
 //! Each prints one JSON line: `{"jobs": N, "seconds": s, "rate": jobs_per_s}`. The `worker`
 //! contender expects the queue to be filled already and measures until all jobs completed.
 
@@ -28,7 +38,9 @@ use std::time::{Duration, Instant};
 
 use backend_bullmq_compat::{BullmqBackend, BullmqConfig, HandlerError, JobContext, WorkerConfig};
 use futures::StreamExt;
-use orchestrator_core::{Backend, Orchestrator, ScheduleRequest, TaskOptions, TaskType};
+use orchestrator_core::{
+    BackendHandle, Orchestrator, PageRequest, ScheduleRequest, TaskOptions, TaskType,
+};
 use serde_json::{Value, json};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -89,7 +101,8 @@ async fn bulk(mode: &str, url: &str, queue: &str, jobs: usize, batch: usize) -> 
     let t;
     match mode {
         "orch" => {
-            let backend = BullmqBackend::new(BullmqConfig::new(url))?;
+            // Through the orchestrator's handle, as every caller reaches a backend.
+            let backend = BackendHandle::new(BullmqBackend::new(BullmqConfig::new(url))?);
             backend
                 .schedule(ScheduleRequest::new(
                     queue,
@@ -181,7 +194,7 @@ async fn status(mode: &str, url: &str, queue: &str, calls: usize, job: usize) ->
     let t;
     match mode {
         "orch" => {
-            let backend = BullmqBackend::new(BullmqConfig::new(url))?;
+            let backend = BackendHandle::new(BullmqBackend::new(BullmqConfig::new(url))?);
             let id = orchestrator_core::TaskId::new("bullmq", &format!("{queue}:{job}"))?;
             backend.status(&id).await?;
             t = Instant::now();
@@ -201,6 +214,158 @@ async fn status(mode: &str, url: &str, queue: &str, calls: usize, job: usize) ->
             t = Instant::now();
             for _ in 0..calls {
                 q.get_job_state(&id).await?;
+            }
+        }
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Every BullMQ state, as `get_jobs` names them.
+const STATES: [&str; 8] = [
+    "active",
+    "waiting",
+    "paused",
+    "prioritized",
+    "delayed",
+    "waiting-children",
+    "completed",
+    "failed",
+];
+
+/// `calls` first pages (`page` tasks) or counts (`page` 0) of one Redis, one at a time.
+async fn monitor(mode: &str, url: &str, queue: &str, calls: usize, page: usize) -> Res<f64> {
+    let t;
+    match mode {
+        "orch" => {
+            let orch = Orchestrator::builder()
+                .backend(Arc::new(BullmqBackend::new(BullmqConfig::new(url))?))
+                .route(TaskType::Simple, "bullmq")
+                .build()?;
+            let all = orchestrator_core::ListFilter::all();
+            let call = || async {
+                if page == 0 {
+                    let c = orch.counts(&all, Duration::from_secs(5)).await?;
+                    if !c.errors.is_empty() {
+                        return Err(format!("{:?}", c.errors).into());
+                    }
+                } else {
+                    let p = orch.list(&all, &PageRequest::first(page)).await?;
+                    if p.tasks.len() != page || !p.errors.is_empty() {
+                        return Err(format!("short page: {} {:?}", p.tasks.len(), p.errors).into());
+                    }
+                }
+                Res::Ok(())
+            };
+            call().await?;
+            t = Instant::now();
+            for _ in 0..calls {
+                call().await?;
+            }
+        }
+        _ => {
+            let q = bullmq::Queue::with_options(
+                queue,
+                bullmq::QueueOptions::new()
+                    .connection(bullmq::options::RedisConnectionOptions::new().url(url)),
+            )
+            .await?;
+            let call = || async {
+                if page == 0 {
+                    q.get_job_counts().await?;
+                } else {
+                    let jobs = q.get_jobs(&STATES, 0, page as i64 - 1, false).await?;
+                    if jobs.len() != page {
+                        return Err(format!("short page: {}", jobs.len()).into());
+                    }
+                }
+                Res::Ok(())
+            };
+            call().await?;
+            t = Instant::now();
+            for _ in 0..calls {
+                call().await?;
+            }
+        }
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// `calls` first pages (`page` tasks) or counts (`page` 0) of one Temporal namespace.
+async fn temporal_monitor(mode: &str, url: &str, calls: usize, page: usize) -> Res<f64> {
+    use temporalio_client::grpc::WorkflowService;
+    use temporalio_client::tonic;
+    use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+    use temporalio_common::protos::temporal::api::workflowservice::v1::{
+        CountWorkflowExecutionsRequest, ListWorkflowExecutionsRequest,
+    };
+    let t;
+    match mode {
+        "orch" => {
+            let backend =
+                backend_temporal::TemporalBackend::new(backend_temporal::TemporalConfig::new(url))?;
+            let orch = Orchestrator::builder()
+                .backend(Arc::new(backend))
+                .route(TaskType::Complex, "temporal")
+                .build()?;
+            let all = orchestrator_core::ListFilter::all();
+            let call = || async {
+                if page == 0 {
+                    let c = orch.counts(&all, Duration::from_secs(5)).await?;
+                    if !c.errors.is_empty() {
+                        return Err(format!("{:?}", c.errors).into());
+                    }
+                } else {
+                    let p = orch.list(&all, &PageRequest::first(page)).await?;
+                    if p.tasks.len() != page || !p.errors.is_empty() {
+                        return Err(format!("short page: {} {:?}", p.tasks.len(), p.errors).into());
+                    }
+                }
+                Res::Ok(())
+            };
+            call().await?;
+            t = Instant::now();
+            for _ in 0..calls {
+                call().await?;
+            }
+        }
+        _ => {
+            let conn =
+                Connection::connect(ConnectionOptions::new(url::Url::parse(url)?).build()).await?;
+            let client = Client::new(conn, ClientOptions::new("default").build())?;
+            let call = || {
+                let mut svc = client.clone();
+                async move {
+                    if page == 0 {
+                        svc.count_workflow_executions(tonic::Request::new(
+                            CountWorkflowExecutionsRequest {
+                                namespace: "default".into(),
+                                query: "GROUP BY ExecutionStatus".into(),
+                            },
+                        ))
+                        .await?;
+                    } else {
+                        let r = svc
+                            .list_workflow_executions(tonic::Request::new(
+                                ListWorkflowExecutionsRequest {
+                                    namespace: "default".into(),
+                                    page_size: i32::try_from(page)?,
+                                    ..Default::default()
+                                },
+                            ))
+                            .await?;
+                        if r.get_ref().executions.len() != page {
+                            return Err(
+                                format!("short page: {}", r.get_ref().executions.len()).into()
+                            );
+                        }
+                    }
+                    Res::Ok(())
+                }
+            };
+            call().await?;
+            t = Instant::now();
+            for _ in 0..calls {
+                call().await?;
             }
         }
     }
@@ -306,7 +471,7 @@ async fn temporal(mode: &str, url: &str, queue: &str, jobs: usize, conc: usize) 
                 .route(TaskType::Complex, "temporal")
                 .build()?;
             let opts =
-                || TaskOptions::complex(orchestrator_core::TemporalOptions::new("bench", queue));
+                || TaskOptions::complex(backend_temporal::TemporalOptions::new("bench", queue));
             orch.schedule_task("warmup", payload(0), opts()).await?;
             t = Instant::now();
             let results: Vec<_> = futures::stream::iter(0..jobs)
@@ -379,8 +544,7 @@ async fn n8n(mode: &str, jobs: usize, conc: usize) -> Res<f64> {
                 .backend(Arc::new(backend))
                 .route(TaskType::Integration, "n8n")
                 .build()?;
-            let opts =
-                || TaskOptions::integration(orchestrator_core::N8nOptions::webhook(hook.clone()));
+            let opts = || TaskOptions::integration(backend_n8n::N8nOptions::webhook(hook.clone()));
             orch.schedule_task("warmup", payload(0), opts()).await?;
             t = Instant::now();
             let results: Vec<_> = futures::stream::iter(0..jobs)
@@ -440,7 +604,7 @@ async fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, mode, url, queue, jobs, param] = args.as_slice() else {
         eprintln!(
-            "usage: orchestrator-bench schedule|bulk|worker|latency|temporal|n8n|status orch|direct URL QUEUE JOBS PARAM"
+            "usage: orchestrator-bench schedule|bulk|worker|latency|temporal|n8n|status|list|counts|tlist|tcounts orch|direct URL QUEUE JOBS PARAM"
         );
         std::process::exit(2);
     };
@@ -462,6 +626,10 @@ async fn main() -> Res<()> {
         "bulk" => bulk(mode, url, queue, jobs, param).await?,
         "worker" => worker(mode, url, queue, jobs, param).await?,
         "status" => status(mode, url, queue, jobs, param).await?,
+        "list" => monitor(mode, url, queue, jobs, param.max(1)).await?,
+        "counts" => monitor(mode, url, queue, jobs, 0).await?,
+        "tlist" => temporal_monitor(mode, url, jobs, param.max(1)).await?,
+        "tcounts" => temporal_monitor(mode, url, jobs, 0).await?,
         other => return Err(format!("unknown benchmark {other}").into()),
     };
     println!(

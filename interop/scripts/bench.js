@@ -1,6 +1,8 @@
-// node bench.js schedule|bulk|worker|latency|status QUEUE JOBS PARAM — the Node BullMQ contender.
-// Prints {"jobs", "seconds", "rate"}; `worker` expects a filled queue; `status` reads job
-// PARAM's state JOBS times, one call at a time, after one warm-up call.
+// node bench.js schedule|bulk|worker|latency|status|list|counts QUEUE JOBS PARAM — the Node
+// BullMQ contender. Prints {"jobs", "seconds", "rate"}; `worker` expects a filled queue;
+// `status` reads job PARAM's state JOBS times, `list` the first PARAM jobs of every state
+// (`getJobs`), `counts` the per-state counts (`getJobCounts`): one call at a time, after
+// one warm-up call.
 const { bullmq, connection, print } = require('./lib');
 const [kind, queue, jobsArg, paramArg] = process.argv.slice(2);
 const jobs = Number(jobsArg), param = Number(paramArg);
@@ -30,6 +32,19 @@ const payload = (i) => ({ userId: i, email: 'user@example.com', template: 'welco
     await q.getJobState(id);
     const t = process.hrtime.bigint();
     for (let i = 0; i < jobs; i++) await q.getJobState(id);
+    seconds = Number(process.hrtime.bigint() - t) / 1e9;
+    await q.close();
+  } else if (kind === 'list' || kind === 'counts') {
+    const q = new bullmq.Queue(queue, { connection });
+    const states = ['active', 'waiting', 'paused', 'prioritized', 'delayed', 'waiting-children', 'completed', 'failed'];
+    const call = async () => {
+      if (kind === 'counts') return q.getJobCounts();
+      const jobs = await q.getJobs(states, 0, param - 1);
+      if (jobs.length !== param) throw new Error(`short page: ${jobs.length}`);
+    };
+    await call();
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < jobs; i++) await call();
     seconds = Number(process.hrtime.bigint() - t) / 1e9;
     await q.close();
   } else if (kind === 'latency') {

@@ -2,7 +2,7 @@
 //! users whose `schedule` calls only store dispatches (outbox mode).
 
 use clap::Args;
-use orchestrator::n8n::{N8nBackend, N8nConfig};
+use orchestrator::n8n::N8nBackend;
 use orchestrator::{Error, OrchestratorConfig};
 
 #[derive(Args, Debug)]
@@ -13,19 +13,17 @@ pub(crate) struct DispatchArgs {
     backend: Option<String>,
 }
 
-pub(crate) async fn run(cfg: &OrchestratorConfig, args: DispatchArgs) -> Result<(), Error> {
-    let (instance, table) = crate::instance_table(
+/// Deliver until a signal; returns how many delivery outcomes were not recorded.
+pub(crate) async fn run(cfg: &OrchestratorConfig, args: DispatchArgs) -> Result<u64, Error> {
+    let backend: std::sync::Arc<N8nBackend> = crate::typed_backend(
         cfg,
         args.backend,
         orchestrator::TaskType::Integration,
         "n8n",
         "dispatch",
     )?;
-    let config: N8nConfig = orchestrator::config::parse_backend_config(&instance, &table)?;
-    let backend = N8nBackend::named(&instance, config)?;
+    let instance = orchestrator::raw::Backend::name(&*backend).to_string();
     let mut signals = crate::signals::Signals::new()?;
     eprintln!("dispatching the n8n outbox of `{instance}` (Ctrl-C or SIGTERM to stop)");
-    backend.dispatch_until(signals.next()).await?;
-    eprintln!("stopped: the round in flight was recorded");
-    Ok(())
+    backend.dispatch_until(signals.next()).await
 }

@@ -3,13 +3,18 @@
 //! * The command runs as `sh -c CMD` in its own process group, with the job's data as JSON
 //!   on stdin; stdin, stdout and stderr are pumped concurrently, so a command that writes
 //!   before it reads never deadlocks against us.
+//! * The group dies with the worker, however the worker dies (SIGKILL, OOM, panic): the
+//!   command runs under `orchestrator exec-guard`, which watches the worker's end of the
+//!   stdout pipe and kills the group within 100 ms of the worker's death (`guard`).
 //! * stdout (at most `max_stdout` bytes, JSON) is the job's return value; more fails the
 //!   attempt and kills the group. stderr is kept up to `max_stderr` bytes (its end, where
 //!   errors usually are) as the failure reason of a non-zero exit; the rest is read and
 //!   dropped.
 //! * With a timeout, a command still running then is killed with its whole process group
 //!   (grandchildren included) and the attempt fails. When the command exits, whatever it
-//!   left running in its group is killed too: the job ends with its command.
+//!   left running in its group is killed too: the job ends with its command. A process
+//!   that left the group (`setsid`, `setpgid`) is not ours to kill: it runs on, and its
+//!   copy of the pipes is read for at most 500 ms after the command exits.
 //! * The environment is cleared except `PATH`, `HOME`, `LANG`, the per-job variables
 //!   (`ORCHESTRATOR_TASK_ID`, `_JOB_ID`, `_JOB_NAME`, `_ATTEMPT`) and the names passed with
 //!   `--env`: the worker's own secrets (Redis password, API keys) do not leak into jobs.
@@ -97,36 +102,44 @@ impl Drop for Group {
     }
 }
 
-/// What reading one output stream found.
+/// What reading one output stream found (so far).
+#[derive(Default)]
 struct Captured {
     bytes: Vec<u8>,
     /// More came than the cap.
     overflowed: bool,
 }
 
-/// Read `reader` to its end keeping at most `cap` bytes: the first ones (`keep_end`
-/// false, stopping at the cap) or the last ones (`keep_end`, reading on).
-async fn capture(mut reader: impl AsyncRead + Unpin, cap: usize, keep_end: bool) -> Captured {
-    let mut bytes = Vec::new();
-    let mut overflowed = false;
+/// How long the pipes are still read once the command has exited: output a process left
+/// running outside its group (`setsid`) keeps open is not waited for longer.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// Read `reader` to its end into `into`, keeping at most `cap` bytes: the first ones
+/// (`keep_end` false, stopping at the cap) or the last ones (`keep_end`, reading on).
+/// What was read stays in `into` if the read is abandoned.
+async fn capture(
+    mut reader: impl AsyncRead + Unpin,
+    into: &mut Captured,
+    cap: usize,
+    keep_end: bool,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match reader.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        bytes.extend_from_slice(&buf[..n]);
-        if bytes.len() > cap {
-            overflowed = true;
+        into.bytes.extend_from_slice(&buf[..n]);
+        if into.bytes.len() > cap {
+            into.overflowed = true;
             if !keep_end {
-                bytes.truncate(cap);
+                into.bytes.truncate(cap);
                 break;
             }
-            let cut = bytes.len() - cap;
-            bytes.drain(..cut);
+            let cut = into.bytes.len() - cap;
+            into.bytes.drain(..cut);
         }
     }
-    Captured { bytes, overflowed }
 }
 
 /// Run one job's command under `policy`.
@@ -136,8 +149,13 @@ pub(crate) async fn run(
     ctx: JobContext<Value>,
 ) -> Result<Value, HandlerError> {
     let input = serde_json::to_vec(&ctx.data)?;
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
+    // The command runs under our own `exec-guard`, which kills its whole group if this
+    // worker dies (see `guard`).
+    let guard = std::env::current_exe()
+        .map_err(|e| format!("cannot find this program to start the exec guard: {e}"))?;
+    let mut child = tokio::process::Command::new(guard)
+        .arg("exec-guard")
+        .arg("--")
         .arg(&policy.cmd)
         .env_clear()
         .envs(policy.env.iter().map(|(k, v)| (k, v)))
@@ -171,42 +189,53 @@ pub(crate) async fn run(
         let _ = stdin.write_all(&input).await;
         drop(stdin);
     };
-    let stdout_pump = async {
-        let out = capture(stdout, policy.max_stdout, false).await;
-        if out.overflowed {
-            // The pump stopped reading: kill now, or the command blocks on a full pipe.
-            kill_group(pgid);
+    let (mut out, mut err) = (Captured::default(), Captured::default());
+    let status = {
+        let pumps = async {
+            tokio::join!(
+                feed,
+                async {
+                    capture(stdout, &mut out, policy.max_stdout, false).await;
+                    if out.overflowed {
+                        // The pump stopped reading: kill now, or the command blocks on a
+                        // full pipe.
+                        kill_group(pgid);
+                    }
+                },
+                capture(stderr, &mut err, policy.max_stderr, true),
+            )
+        };
+        tokio::pin!(pumps);
+        // The timeout bounds the command's run; the drain after it has its own bound, so a
+        // command that exits in time is never reported timed out.
+        let run = async {
+            tokio::select! {
+                status = child.wait() => (status, false),
+                _ = &mut pumps => (child.wait().await, true),
+            }
+        };
+        let (status, drained) = match policy.timeout {
+            Some(limit) => match tokio::time::timeout(limit, run).await {
+                Ok(r) => r,
+                // Dropping `_group` kills the process group.
+                Err(_) => {
+                    return Err(format!(
+                        "timed out after {}; the command's process group was killed",
+                        humantime::format_duration(limit)
+                    )
+                    .into());
+                }
+            },
+            None => run.await,
+        };
+        // The job ends with its command: what it left running in its group goes, which
+        // also closes the pipes those processes held. A process that left the group keeps
+        // its copy open: the pipes are read for `DRAIN` more, then dropped.
+        kill_group(pgid);
+        if !drained {
+            let _ = tokio::time::timeout(DRAIN, &mut pumps).await;
         }
-        out
-    };
-    let work = async {
-        let (_, out, err, status) = tokio::join!(
-            feed,
-            stdout_pump,
-            capture(stderr, policy.max_stderr, true),
-            async {
-                let status = child.wait().await;
-                // The job ends with its command: what it left running in its group goes,
-                // which also closes the pipes those processes held.
-                kill_group(pgid);
-                status
-            }
-        );
-        (out, err, status)
-    };
-    let (out, err, status) = match policy.timeout {
-        Some(limit) => match tokio::time::timeout(limit, work).await {
-            Ok(r) => r,
-            // Dropping `_group` kills the process group.
-            Err(_) => {
-                return Err(format!(
-                    "timed out after {}; the command's process group was killed",
-                    humantime::format_duration(limit)
-                )
-                .into());
-            }
-        },
-        None => work.await,
+        status
     };
     if out.overflowed {
         return Err(format!(

@@ -1,6 +1,7 @@
 //! `orchestrator`: schedule, inspect and cancel tasks from scripts.
 //!
-//! Exit codes: 0 success, 1 the operation failed, 2 usage error.
+//! Exit codes: 0 success, 1 the operation failed, 2 usage error, 3 a long-running command
+//! stopped with outcomes it could not record.
 //!
 //! Conventions every subcommand follows: durations are human strings (`30s`, `500ms`,
 //! `5m`; older `--*-ms` integer flags stay as aliases); enum values are case-insensitive
@@ -12,10 +13,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 #[cfg(feature = "n8n")]
 mod dispatch_cmd;
+mod durations;
 #[cfg(feature = "bullmq")]
 mod exec;
+#[cfg(feature = "bullmq")]
+mod guard;
 #[cfg(any(feature = "bullmq", feature = "n8n"))]
 mod signals;
+mod terminal;
 #[cfg(feature = "bullmq")]
 mod track_cmd;
 #[cfg(feature = "bullmq")]
@@ -35,6 +40,90 @@ struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+/// The instances and tasks `list` and `counts` cover.
+#[derive(clap::Args, Debug)]
+struct ScopeArgs {
+    /// Only this backend instance.
+    #[arg(long)]
+    backend: Option<String>,
+    /// Only tasks of this type.
+    #[arg(long = "type", value_enum, ignore_case = true)]
+    task_type: Option<TypeArg>,
+    /// Only tasks of this name (the queue for SIMPLE tasks).
+    #[arg(long)]
+    name: Option<String>,
+    /// How long each instance may take to answer (`5s`; at most 5m).
+    #[arg(long, value_parser = durations::monitor_timeout, default_value = "5s")]
+    timeout: std::time::Duration,
+}
+
+impl ScopeArgs {
+    fn filter(&self) -> orchestrator::ListFilter {
+        orchestrator::ListFilter {
+            backend: self.backend.clone(),
+            task_type: self.task_type.map(Into::into),
+            name: self.name.clone(),
+            ..orchestrator::ListFilter::default()
+        }
+    }
+}
+
+/// A unified state, in any case (`running`, `TIMED_OUT`, `timed-out`).
+fn parse_state(s: &str) -> Result<orchestrator::TaskState, String> {
+    let word = s.trim().to_uppercase().replace('-', "_");
+    serde_json::from_value(serde_json::Value::String(word)).map_err(|_| {
+        format!(
+            "`{s}` is not a state; one of PENDING, DELAYED, RUNNING, WAITING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, CONTINUED_AS_NEW, UNKNOWN"
+        )
+    })
+}
+
+/// Report the instances that could not answer on stderr; an error when there were some.
+fn instance_errors(errors: &[orchestrator::InstanceError], json: bool) -> Result<(), Failure> {
+    if !json {
+        for e in errors {
+            eprintln!(
+                "error: {}: {} ({})",
+                terminal::one_line(&e.backend),
+                terminal::one_line(&e.message),
+                e.kind
+            );
+        }
+    }
+    match errors.len() {
+        0 => Ok(()),
+        n => Err(Failure::Partial(n)),
+    }
+}
+
+/// Print `rows` (the first is the header) with each column as wide as its widest cell.
+fn print_table(rows: &[Vec<String>]) {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+fn rfc3339(ms: Option<u64>) -> String {
+    ms.map_or_else(
+        || "-".to_string(),
+        |ms| {
+            humantime::format_rfc3339_millis(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+            )
+            .to_string()
+        },
+    )
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -88,7 +177,7 @@ enum Command {
         /// The task id.
         task_id: String,
         /// How long to wait at most (`30s`, `5m`; at most 24h).
-        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        #[arg(long, value_parser = durations::wait_timeout, default_value = "30s")]
         timeout: std::time::Duration,
         /// Print the status as JSON (as `status --json`).
         #[arg(long)]
@@ -99,6 +188,43 @@ enum Command {
         /// The task id.
         task_id: String,
         /// Print `{"taskId": …, "outcome": …, "cancelled": bool}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tasks across every configured instance, newest first (each engine's order:
+    /// see the README's monitoring section), as an aligned table or, with `--json`,
+    /// `{"tasks": [<status --json>…], "next": CURSOR|null, "errors": […]}`. Exit 1 when an
+    /// instance could not answer (the others are still printed).
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Only tasks in this state (`pending`, `running`, `completed`, `failed`, …).
+        #[arg(long, value_parser = parse_state)]
+        state: Option<orchestrator::TaskState>,
+        /// Only tasks created at or after this: a duration back from now (`1h`) or an RFC
+        /// 3339 time.
+        #[arg(long, value_parser = durations::instant)]
+        since: Option<u64>,
+        /// Only tasks created before this (as `--since`).
+        #[arg(long, value_parser = durations::instant)]
+        until: Option<u64>,
+        /// At most this many tasks (1 to 1000).
+        #[arg(long, default_value_t = orchestrator::DEFAULT_PAGE)]
+        limit: usize,
+        /// Continue after a previous page (its `next`).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count tasks per instance and state, as a table or, with `--json`, `{"counts":
+    /// [{"backend", "source", "state", "count"}…], "errors": […]}`. Exit 1 when an instance
+    /// could not answer.
+    Counts {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -122,12 +248,33 @@ enum Command {
     /// retries, until Ctrl-C / SIGTERM (the round in flight is finished and recorded).
     #[cfg(feature = "n8n")]
     Dispatch(dispatch_cmd::DispatchArgs),
+    /// Internal: the exec worker runs each job's command under this guard, which kills the
+    /// command's whole process group when the worker dies.
+    #[cfg(feature = "bullmq")]
+    #[command(name = "exec-guard", hide = true)]
+    ExecGuard {
+        /// The shell command.
+        #[arg(last = true, required = true)]
+        cmd: String,
+    },
 }
 
 enum Failure {
     Usage(String),
     Operation(orchestrator::Error),
+    /// `list`/`counts` printed what answered, and this many instances did not (exit 1).
+    Partial(usize),
+    /// A long-running command stopped, but `count` outcomes of what it processed were not
+    /// recorded (exit 3).
+    #[cfg_attr(not(any(feature = "bullmq", feature = "n8n")), allow(dead_code))]
+    Unrecorded {
+        what: &'static str,
+        count: u64,
+    },
 }
+
+/// Exit code of a worker, tracker or dispatcher that stopped with outcomes not recorded.
+const EXIT_UNRECORDED: u8 = 3;
 
 impl From<orchestrator::Error> for Failure {
     fn from(e: orchestrator::Error) -> Self {
@@ -137,7 +284,20 @@ impl From<orchestrator::Error> for Failure {
 
 /// The `--config` file (if any) overlaid with `ORCHESTRATOR_*` variables.
 fn load_config(config: Option<&std::path::Path>) -> Result<OrchestratorConfig, Failure> {
-    let names = Registry::global().names();
+    let names = Registry::global().known_names();
+    // Two files would be merged, the variable's silently winning: one file, named once.
+    if let (Some(flag), Some(var)) = (config, std::env::var_os("ORCHESTRATOR_CONFIG")) {
+        let same = |a: &std::path::Path, b: &std::path::Path| {
+            a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+        };
+        if !var.is_empty() && !same(flag, std::path::Path::new(&var)) {
+            return Err(Failure::Usage(format!(
+                "--config {} and ORCHESTRATOR_CONFIG={} name two files; give one",
+                flag.display(),
+                std::path::Path::new(&var).display()
+            )));
+        }
+    }
     let mut cfg = match config {
         Some(path) => OrchestratorConfig::from_toml_file(path)?,
         None => OrchestratorConfig::default(),
@@ -168,32 +328,39 @@ fn no_dispatcher_in_this_process(cfg: &mut OrchestratorConfig) {
     }
 }
 
-/// The configuration table of backend instance `instance` (default: the route of
-/// `task_type`), which must be of kind `kind`, for the long-running command `what`.
+/// Backend instance `instance` (default: the route of `task_type`) as its typed backend
+/// `T` (of kind `kind`), built through the registry from the configuration as every
+/// command builds it, for the long-running command `what`.
 #[cfg(any(feature = "bullmq", feature = "n8n"))]
-pub(crate) fn instance_table(
+pub(crate) fn typed_backend<T: orchestrator::raw::Backend>(
     cfg: &OrchestratorConfig,
     instance: Option<String>,
     task_type: TaskType,
     kind: &str,
     what: &str,
-) -> Result<(String, serde_json::Value), orchestrator::Error> {
-    let instance = instance.unwrap_or_else(|| cfg.routing.backend_for(task_type).to_string());
-    let (_, found, table) = cfg
-        .instances()?
-        .into_iter()
-        .find(|(name, _, _)| *name == instance)
-        .ok_or_else(|| {
-            orchestrator::Error::config(format!(
-                "`orchestrator {what}` serves backend instance `{instance}`, which is not configured: set [backends.{instance}] (kind = \"{kind}\")"
-            ))
-        })?;
-    if found != kind {
-        return Err(orchestrator::Error::config(format!(
-            "backend instance `{instance}` is of kind `{found}`; `orchestrator {what}` serves {kind} instances"
-        )));
-    }
-    Ok((instance, table))
+) -> Result<std::sync::Arc<T>, orchestrator::Error> {
+    let orch = Orchestrator::from_config(cfg.clone())?;
+    let handle = match &instance {
+        Some(name) => orch.backend(name),
+        None => orch.backend_for(task_type),
+    };
+    let handle = handle.ok_or_else(|| {
+        orchestrator::Error::config(match &instance {
+            Some(name) => format!(
+                "`orchestrator {what}` serves backend instance `{name}`, which is not configured: set [backends.{name}] (kind = \"{kind}\")"
+            ),
+            None => format!(
+                "`orchestrator {what}` serves a {kind} instance, and none is configured for {task_type} tasks: set [backends.<instance>] (kind = \"{kind}\"), or pass --backend"
+            ),
+        })
+    })?;
+    handle.downcast::<T>().ok_or_else(|| {
+        orchestrator::Error::config(format!(
+            "backend instance `{}` is of kind `{}`; `orchestrator {what}` serves {kind} instances",
+            handle.name(),
+            handle.descriptor().kind
+        ))
+    })
 }
 
 /// The most `--data @FILE` / `--data -` reads: above every backend's payload limit.
@@ -201,53 +368,44 @@ const MAX_DATA_BYTES: u64 = 64 << 20;
 
 /// `--data`'s text: inline, `@FILE` or `-` (stdin), read up to [`MAX_DATA_BYTES`].
 fn read_data(arg: &str) -> Result<String, Failure> {
-    use std::io::Read;
-    let (source, reader): (String, Box<dyn Read>) = if arg == "-" {
-        ("stdin".into(), Box::new(std::io::stdin()))
-    } else if let Some(path) = arg.strip_prefix('@') {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Failure::Usage(format!("--data @{path}: cannot open it: {e}")))?;
-        (path.to_string(), Box::new(file))
-    } else {
-        return Ok(arg.to_string());
+    let read = |reader: &mut dyn std::io::Read, what: &str| {
+        orchestrator::raw::read_capped(reader, MAX_DATA_BYTES, what)
+            .map_err(|e| Failure::Usage(format!("--data: {e}")))
     };
-    let mut text = String::new();
-    reader
-        .take(MAX_DATA_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| Failure::Usage(format!("--data: cannot read {source}: {e}")))?;
-    if text.len() as u64 > MAX_DATA_BYTES {
-        return Err(Failure::Usage(format!(
-            "--data: {source} holds more than {MAX_DATA_BYTES} bytes"
-        )));
+    if arg == "-" {
+        read(&mut std::io::stdin().lock(), "stdin")
+    } else if let Some(path) = arg.strip_prefix('@') {
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| Failure::Usage(format!("--data @{path}: cannot open it: {e}")))?;
+        read(&mut file, path)
+    } else {
+        Ok(arg.to_string())
     }
-    Ok(text)
 }
 
 fn parse_json(flag: &str, text: &str) -> Result<serde_json::Value, Failure> {
     serde_json::from_str(text).map_err(|e| Failure::Usage(format!("{flag} is not valid JSON: {e}")))
 }
 
-/// A human duration (`30s`, `500ms`, `5m`, `1h 30m`).
-pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration ({e}); write it like 30s, 500ms or 5m"))
-}
-
+/// Print a status: JSON, or one line plus the result and error lines for a person.
 fn print_status(s: &orchestrator::TaskStatus, json: bool) {
     if json {
         print_json(s);
         return;
     }
+    // Engine text is escaped: a job's stderr may hold terminal escapes and fake lines.
     println!(
         "{} {} {} ({})",
-        s.task_id, s.source, s.state, s.native_state
+        terminal::one_line(&s.task_id.to_string()),
+        s.source,
+        s.state,
+        terminal::one_line(&s.native_state)
     );
     if let Some(r) = &s.result {
-        println!("result: {r}");
+        println!("result: {}", terminal::one_line(&r.to_string()));
     }
     if let Some(e) = &s.error {
-        println!("error: {e}");
+        println!("error: {}", terminal::one_line(e));
     }
 }
 
@@ -311,7 +469,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             print_status(outcome.status(), json);
             let state = outcome.status().state;
             if !outcome.is_finished() {
-                return Err(Failure::Operation(orchestrator::Error::backend(
+                return Err(Failure::Operation(orchestrator::Error::engine(
                     "orchestrator",
                     orchestrator::ErrorKind::Timeout,
                     format!(
@@ -321,7 +479,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 )));
             }
             if state != orchestrator::TaskState::Completed {
-                return Err(Failure::Operation(orchestrator::Error::backend(
+                return Err(Failure::Operation(orchestrator::Error::engine(
                     "orchestrator",
                     orchestrator::ErrorKind::Rejected,
                     format!("{task_id} ended {state}"),
@@ -339,23 +497,87 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 println!("{task_id} {outcome:?}");
             }
             if !outcome.is_cancelled() {
-                return Err(Failure::Operation(orchestrator::Error::backend(
+                return Err(Failure::Operation(orchestrator::Error::engine(
                     "orchestrator",
                     orchestrator::ErrorKind::Rejected,
                     format!("task not cancelled: {outcome:?}"),
                 )));
             }
         }
+        Command::List {
+            scope,
+            state,
+            since,
+            until,
+            limit,
+            cursor,
+            json,
+        } => {
+            let orch = load(cli.config.as_deref())?;
+            let mut filter = scope.filter();
+            filter.state = state;
+            filter.since = since;
+            filter.until = until;
+            let mut request = orchestrator::PageRequest::first(limit).timeout(scope.timeout);
+            request.cursor = cursor;
+            let page = orch.list(&filter, &request).await?;
+            if json {
+                print_json(&page);
+            } else {
+                let mut rows = vec![
+                    ["TASK ID", "SOURCE", "STATE", "NATIVE", "CREATED", "ORIGIN"]
+                        .map(String::from)
+                        .to_vec(),
+                ];
+                rows.extend(page.tasks.iter().map(|t| {
+                    vec![
+                        terminal::one_line(&t.task_id.to_string()).into_owned(),
+                        t.source.to_string(),
+                        t.state.to_string(),
+                        terminal::one_line(&t.native_state).into_owned(),
+                        rfc3339(t.created_at),
+                        t.origin.as_str().to_string(),
+                    ]
+                }));
+                print_table(&rows);
+                if let Some(next) = &page.next {
+                    println!("next page: --cursor {next}");
+                }
+            }
+            instance_errors(&page.errors, json)?;
+        }
+        Command::Counts { scope, json } => {
+            let orch = load(cli.config.as_deref())?;
+            let counts = orch.counts(&scope.filter(), scope.timeout).await?;
+            if json {
+                print_json(&counts);
+            } else {
+                let mut rows = vec![
+                    ["BACKEND", "SOURCE", "STATE", "COUNT"]
+                        .map(String::from)
+                        .to_vec(),
+                ];
+                rows.extend(counts.counts.iter().map(|c| {
+                    vec![
+                        c.backend.clone(),
+                        c.source.to_string(),
+                        c.state.to_string(),
+                        c.count.to_string(),
+                    ]
+                }));
+                print_table(&rows);
+            }
+            instance_errors(&counts.errors, json)?;
+        }
         Command::Backends => {
             println!("compiled in:");
-            for r in Registry::global().iter() {
-                let d = &r.descriptor;
+            for d in Registry::global().iter().filter_map(|r| r.descriptor()) {
                 let types: Vec<&str> = d.task_types.iter().map(|t| t.as_str()).collect();
                 let caps: Vec<&str> = d.capabilities.iter().map(|c| c.as_str()).collect();
                 println!(
                     "  {:<16} {:<9} {:<22} {}\n  {:<16} honours: {}",
                     d.kind,
-                    d.source,
+                    d.label,
                     types.join(","),
                     d.summary,
                     "",
@@ -378,8 +600,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                         );
                     }
                 }
-                Err(Failure::Operation(e)) => println!("configured: none ({e})"),
-                Err(Failure::Usage(m)) => println!("configured: none ({m})"),
+                Err(Failure::Operation(e)) => {
+                    println!("configured: none ({})", terminal::one_line(&e.to_string()));
+                }
+                Err(Failure::Usage(m)) => println!("configured: none ({})", terminal::one_line(&m)),
+                Err(Failure::Unrecorded { .. } | Failure::Partial(_)) => {}
             }
         }
         Command::Health => {
@@ -387,7 +612,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let checks = orch.health().await;
             print_json(&checks);
             if checks.iter().any(|h| !h.ok) {
-                return Err(Failure::Operation(orchestrator::Error::backend(
+                return Err(Failure::Operation(orchestrator::Error::engine(
                     "orchestrator",
                     orchestrator::ErrorKind::Unavailable,
                     "at least one backend is unhealthy",
@@ -397,22 +622,66 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Schema => print_json(&orchestrator::json_schemas(Registry::global())),
         #[cfg(feature = "bullmq")]
         Command::Worker(args) => {
-            worker_cmd::run(&load_config(cli.config.as_deref())?, args).await?;
+            let count = worker_cmd::run(&load_config(cli.config.as_deref())?, args).await?;
+            stopped("job outcome", count)?;
         }
         #[cfg(feature = "n8n")]
         Command::Dispatch(args) => {
-            dispatch_cmd::run(&load_config(cli.config.as_deref())?, args).await?;
+            let count = dispatch_cmd::run(&load_config(cli.config.as_deref())?, args).await?;
+            stopped("delivery outcome", count)?;
         }
         #[cfg(feature = "bullmq")]
         Command::Track(args) => {
-            track_cmd::run(load_config(cli.config.as_deref())?, args).await?;
+            let count = track_cmd::run(load_config(cli.config.as_deref())?, args).await?;
+            stopped("tracking outcome", count)?;
+        }
+        #[cfg(feature = "bullmq")]
+        Command::ExecGuard { .. } => {
+            unreachable!("exec-guard runs before the runtime starts")
         }
     }
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The last line of a long-running command: every outcome recorded, or how many were not.
+#[cfg(any(feature = "bullmq", feature = "n8n"))]
+fn stopped(what: &'static str, count: u64) -> Result<(), Failure> {
+    if count == 0 {
+        eprintln!("stopped: every {what} recorded");
+        Ok(())
+    } else {
+        Err(Failure::Unrecorded { what, count })
+    }
+}
+
+fn main() -> ExitCode {
+    // The exec guard is a small blocking process of its own: no runtime, no logging.
+    #[cfg(feature = "bullmq")]
+    {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if args.get(1).is_some_and(|a| a == "exec-guard") {
+            return match Cli::try_parse() {
+                Ok(Cli {
+                    command: Command::ExecGuard { cmd },
+                    ..
+                }) => guard::run(&cmd),
+                _ => ExitCode::from(2),
+            };
+        }
+    }
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(async_main()),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn async_main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ORCHESTRATOR_LOG")
@@ -446,7 +715,7 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(m)) => {
-            eprintln!("usage error: {m}");
+            eprintln!("usage error: {}", terminal::one_line(&m));
             ExitCode::from(2)
         }
         Err(Failure::Operation(e)) => {
@@ -461,8 +730,18 @@ async fn main() -> ExitCode {
                 }
                 source = s.source();
             }
-            eprintln!("{}", line.replace('\n', " "));
+            eprintln!("{}", terminal::one_line(&line));
             ExitCode::from(1)
+        }
+        Err(Failure::Partial(n)) => {
+            eprintln!("error: {n} instance(s) did not answer (see above); the rest is complete");
+            ExitCode::FAILURE
+        }
+        Err(Failure::Unrecorded { what, count }) => {
+            eprintln!(
+                "stopped: {count} {what}(s) could not be recorded (exit {EXIT_UNRECORDED}); their jobs run again once their locks or leases expire"
+            );
+            ExitCode::from(EXIT_UNRECORDED)
         }
     }
 }

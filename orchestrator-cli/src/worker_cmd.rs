@@ -5,12 +5,12 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use clap::Args;
-use orchestrator::bullmq::{BullmqBackend, BullmqConfig, JobContext, WorkerConfig};
+use orchestrator::bullmq::{BullmqBackend, JobContext, WorkerConfig};
 use orchestrator::{Error, OrchestratorConfig, TaskType};
 use serde_json::Value;
 
+use crate::durations;
 use crate::exec::{self, ExecPolicy, Running};
-use crate::parse_duration;
 use crate::signals::{Signals, start_retrying};
 
 #[derive(Args, Debug)]
@@ -31,7 +31,7 @@ pub(crate) struct WorkerArgs {
     name: Option<String>,
     /// Kill a job's command (with its process group) after this long and fail the attempt;
     /// default: no limit.
-    #[arg(long, value_parser = positive_duration)]
+    #[arg(long, value_parser = durations::job_timeout)]
     timeout: Option<Duration>,
     /// The most stdout a command may write (its JSON result), e.g. `16MiB`; more fails the
     /// attempt.
@@ -44,28 +44,28 @@ pub(crate) struct WorkerArgs {
     /// and the per-job ORCHESTRATOR_* variables are passed otherwise.
     #[arg(long = "env", value_name = "NAME", value_parser = env_name)]
     env: Vec<String>,
-    /// Lock duration, at least 1s (a job whose worker dies is recovered after this).
-    #[arg(long, value_parser = lock_duration, default_value = "30s")]
+    /// Lock duration, 1s to 24h (a job whose worker dies is recovered after this).
+    #[arg(long, value_parser = durations::lock, default_value = "30s")]
     lock_duration: Duration,
-    /// Stalled-job check interval, at least 1s.
-    #[arg(long, value_parser = lock_duration, default_value = "30s")]
+    /// Stalled-job check interval, 1s to 24h.
+    #[arg(long, value_parser = durations::lock, default_value = "30s")]
     stalled_interval: Duration,
     /// After Redis failed a fetch (an outage), wait this long before fetching again, from
     /// 10ms to 1h (BullMQ's `runRetryDelay`).
-    #[arg(long, value_parser = retry_delay, default_value = "15s")]
+    #[arg(long, value_parser = durations::retry_delay, default_value = "15s")]
     retry_delay: Duration,
-    /// On shutdown (SIGTERM, Ctrl-C), how long running jobs may take to finish; a second
-    /// signal stops at once.
-    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    /// On shutdown (SIGTERM, Ctrl-C), how long running jobs may take to finish (up to
+    /// 24h); a second signal stops at once.
+    #[arg(long, value_parser = durations::grace, default_value = "30s")]
     grace: Duration,
     /// Alias of `--lock-duration`, in milliseconds.
-    #[arg(long, hide = true, conflicts_with = "lock_duration", value_parser = clap::value_parser!(u64).range(1000..))]
+    #[arg(long, hide = true, conflicts_with = "lock_duration", value_parser = clap::value_parser!(u64).range(1000..=durations::MAX_MS))]
     lock_duration_ms: Option<u64>,
     /// Alias of `--stalled-interval`, in milliseconds.
-    #[arg(long, hide = true, conflicts_with = "stalled_interval", value_parser = clap::value_parser!(u64).range(1000..))]
+    #[arg(long, hide = true, conflicts_with = "stalled_interval", value_parser = clap::value_parser!(u64).range(1000..=durations::MAX_MS))]
     stalled_interval_ms: Option<u64>,
     /// Alias of `--grace`, in milliseconds.
-    #[arg(long, hide = true, conflicts_with = "grace")]
+    #[arg(long, hide = true, conflicts_with = "grace", value_parser = clap::value_parser!(u64).range(..=durations::MAX_MS))]
     grace_ms: Option<u64>,
 }
 
@@ -74,32 +74,6 @@ fn non_empty_command(s: &str) -> Result<String, String> {
         return Err("the command is empty; give the shell command to run for each job".into());
     }
     Ok(s.to_string())
-}
-
-fn positive_duration(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d.is_zero() {
-        return Err("must be greater than 0".into());
-    }
-    Ok(d)
-}
-
-fn lock_duration(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d < Duration::from_secs(1) {
-        return Err(format!(
-            "`{s}` is under 1s: the lock would expire while jobs run and they would be run twice"
-        ));
-    }
-    Ok(d)
-}
-
-fn retry_delay(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if !(Duration::from_millis(10)..=Duration::from_secs(3600)).contains(&d) {
-        return Err(format!("`{s}` is outside 10ms..1h"));
-    }
-    Ok(d)
 }
 
 fn byte_size(s: &str) -> Result<usize, String> {
@@ -130,12 +104,13 @@ pub(crate) fn bullmq_instance(
     backend: Option<String>,
     what: &str,
 ) -> Result<BullmqBackend, Error> {
-    let (instance, table) = crate::instance_table(cfg, backend, TaskType::Simple, "bullmq", what)?;
-    let config: BullmqConfig = orchestrator::config::parse_backend_config(&instance, &table)?;
-    BullmqBackend::named(&instance, config)
+    let typed: Arc<BullmqBackend> =
+        crate::typed_backend(cfg, backend, TaskType::Simple, "bullmq", what)?;
+    Ok(BullmqBackend::clone(&typed))
 }
 
-pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<(), Error> {
+/// Serve the queue until a signal; returns how many job outcomes were not recorded.
+pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<u64, Error> {
     let backend = bullmq_instance(cfg, args.backend.clone(), "worker")?;
     let ms = |alias: Option<u64>, human: Duration| alias.map_or(human, Duration::from_millis);
     let lock = ms(args.lock_duration_ms, args.lock_duration);
@@ -167,7 +142,7 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<()
     .await?
     else {
         eprintln!("stopped before the worker started");
-        return Ok(());
+        return Ok(0);
     };
     eprintln!("worker {} serving queue {}", worker.id(), args.queue);
     signals.next().await;
@@ -179,7 +154,7 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<()
     // Bounded even when Redis is unreachable: the close itself gets the grace plus 5 s.
     let closed = tokio::select! {
         r = tokio::time::timeout(grace + Duration::from_secs(5), worker.close(grace)) => {
-            r.unwrap_or_else(|_| Err(Error::backend(
+            r.unwrap_or_else(|_| Err(Error::engine(
                 "bullmq",
                 orchestrator::ErrorKind::Timeout,
                 "the worker did not close in time (is Redis reachable?)",
@@ -192,5 +167,6 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<()
     };
     // Whatever still runs (grace over, second signal) is killed with its process group.
     running.kill_all();
-    closed
+    closed?;
+    Ok(worker.unrecorded())
 }

@@ -31,7 +31,9 @@ fn schema_is_json_with_config_and_options() {
 fn backends_lists_every_compiled_backend() {
     let (code, out, _) = cli(&["backends"], &[]);
     assert_eq!(code, 0);
-    for name in orchestrator::compiled_backends() {
+    let names = orchestrator::Registry::global().names();
+    assert!(!names.is_empty());
+    for name in names {
         assert!(out.contains(name), "{name} missing from:\n{out}");
     }
 }
@@ -155,6 +157,131 @@ fn data_from_a_file_is_capped() {
     );
     let _ = std::fs::remove_file(&file);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("more than 67108864 bytes"), "{err}");
+    assert!(err.contains("larger than 67108864 bytes"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// Run the CLI with a config file holding `text`; (exit code, stderr, time taken).
+fn with_config_text(text: &[u8], args: &[&str]) -> (i32, String, std::time::Duration) {
+    let file = std::env::temp_dir().join(format!(
+        "orchestrator-cfg-{}-{}.toml",
+        std::process::id(),
+        text.len()
+    ));
+    std::fs::write(&file, text).expect("write");
+    let path = file.display().to_string();
+    let mut all = vec!["--config", path.as_str()];
+    all.extend_from_slice(args);
+    let started = std::time::Instant::now();
+    let (code, _, err) = cli(&all, &[]);
+    let _ = std::fs::remove_file(&file);
+    (code, err, started.elapsed())
+}
+
+/// Hardening 4 (issue #32): configuration input is bounded and never echoed.
+#[test]
+fn configuration_input_is_bounded_and_never_echoed() {
+    // An endless file: refused at its cap, at once, in one short line.
+    let started = std::time::Instant::now();
+    let (code, _, err) = cli(
+        &["--config", "/dev/zero", "status", "memory-bullmq:q:1"],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(err.contains("larger than"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // A parse error names the line and column, not the source (secrets are in it).
+    for (text, secret) in [
+        (
+            "[backends.bullmq]\nurl = \"redis://:pa55word-in-url@h:6379\" junk\n",
+            "pa55word",
+        ),
+        ("[backends.bullmq]\npassword = s3cret-unquoted\n", "s3cret"),
+    ] {
+        let (code, err, _) = with_config_text(text.as_bytes(), &["status", "memory-bullmq:q:1"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(!err.contains(secret), "the error echoes a secret: {err}");
+        assert!(err.contains("line "), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    // 10 MB of junk: a short error.
+    let junk: Vec<u8> = (0..10_000_000u32)
+        .map(|i| b"a=\x01[]\"\n"[(i % 7) as usize])
+        .collect();
+    let (code, err, _) = with_config_text(&junk, &["status", "memory-bullmq:q:1"]);
+    assert_eq!(code, 1, "{}", &err[..err.len().min(300)]);
+    assert!(err.len() < 2000, "{} bytes of error", err.len());
+    // Junk under the cap, on one line: the parse error is short too.
+    let junk = vec![b'x'; 900_000];
+    let (code, err, _) = with_config_text(&junk, &["status", "memory-bullmq:q:1"]);
+    assert_eq!(code, 1, "{}", &err[..err.len().min(300)]);
+    assert!(err.len() < 2000, "{} bytes of error", err.len());
+}
+
+/// Hardening 4 (issue #32): `--config` and `ORCHESTRATOR_CONFIG` naming two files is a
+/// usage error (they were merged, the variable's file silently winning); naming one file
+/// twice is fine.
+#[test]
+fn one_configuration_file_named_once() {
+    let file = std::env::temp_dir().join(format!("orchestrator-one-{}.toml", std::process::id()));
+    std::fs::write(&file, "[routing]\nsimple = \"memory-bullmq\"\n").expect("write");
+    let path = file.display().to_string();
+    let (code, _, err) = cli(
+        &["--config", &path, "schedule", "q", "--type", "simple"],
+        &[("ORCHESTRATOR_CONFIG", "/nonexistent/other.toml")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("two files"), "{err}");
+    let (code, _, err) = cli(
+        &["--config", &path, "schedule", "q", "--type", "simple"],
+        &[("ORCHESTRATOR_CONFIG", path.as_str())],
+    );
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Hardening 4 (issue #32): two variables that set the same setting to different values
+/// are refused, naming both; the same value twice is fine.
+#[test]
+fn two_variables_for_one_setting_are_refused_unless_equal() {
+    let (code, out, err) = cli(
+        &["backends"],
+        &[
+            ("ORCHESTRATOR_MEMORY_BULLMQ_CONCURRENCY", "2"),
+            ("ORCHESTRATOR_BACKENDS__MEMORY_BULLMQ__CONCURRENCY", "3"),
+            ("ORCHESTRATOR_ROUTE_SIMPLE", "memory-bullmq"),
+        ],
+    );
+    assert_eq!(
+        code, 0,
+        "backends prints the config error without failing: {err}"
+    );
+    assert!(
+        out.contains("configured: none") && out.contains("ORCHESTRATOR_MEMORY_BULLMQ_CONCURRENCY"),
+        "{out}"
+    );
+    let (code, _, err) = cli(
+        &["schedule", "q", "--type", "simple"],
+        &[
+            ("ORCHESTRATOR_MEMORY_BULLMQ_CONCURRENCY", "2"),
+            ("ORCHESTRATOR_BACKENDS__MEMORY_BULLMQ__CONCURRENCY", "3"),
+            ("ORCHESTRATOR_ROUTE_SIMPLE", "memory-bullmq"),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("ORCHESTRATOR_MEMORY_BULLMQ_CONCURRENCY")
+            && err.contains("ORCHESTRATOR_BACKENDS__MEMORY_BULLMQ__CONCURRENCY"),
+        "{err}"
+    );
+    let (code, _, err) = cli(
+        &["schedule", "q", "--type", "simple"],
+        &[
+            ("ORCHESTRATOR_MEMORY_BULLMQ_CONCURRENCY", "2"),
+            ("ORCHESTRATOR_BACKENDS__MEMORY_BULLMQ__CONCURRENCY", "2"),
+            ("ORCHESTRATOR_ROUTE_SIMPLE", "memory-bullmq"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
 }

@@ -1,6 +1,5 @@
 //! Bad command lines, every subcommand and flag: the exit code, a one-line error, and
 //! nothing written to the engine (a real Redis is configured and checked with `DBSIZE`).
-#![cfg(feature = "bullmq")]
 
 use std::process::Command;
 
@@ -23,6 +22,68 @@ fn rows() -> Vec<(Vec<&'static str>, i32, &'static str)> {
             1,
             "nonexistent",
         ),
+        // ids that name one of BullMQ's own keys (issue #32)
+        (vec!["status", "bullmq:q:repeat:nightly"], 1, "malformed"),
+        (vec!["status", "bullmq:q:42:logs"], 1, "malformed"),
+        (vec!["cancel", "bullmq:q:de:abc"], 1, "malformed"),
+        (
+            vec!["wait", "bullmq:q:repeat:x", "--timeout", "1s"],
+            1,
+            "malformed",
+        ),
+        // durations bounded where they are parsed (issue #32)
+        (
+            vec!["wait", "bullmq:q:1", "--timeout", "25h"],
+            2,
+            "--timeout",
+        ),
+        (
+            vec![
+                "worker",
+                "q",
+                "--exec",
+                "true",
+                "--grace",
+                "18446744073709551615s",
+            ],
+            2,
+            "--grace",
+        ),
+        (
+            vec![
+                "worker",
+                "q",
+                "--exec",
+                "true",
+                "--lock-duration",
+                "1000000000y",
+            ],
+            2,
+            "--lock-duration",
+        ),
+        (
+            vec![
+                "worker",
+                "q",
+                "--exec",
+                "true",
+                "--timeout",
+                "18446744073709551615s",
+            ],
+            2,
+            "--timeout",
+        ),
+        (
+            vec!["track", "q", "--hold", "18446744073709551615s"],
+            2,
+            "--hold",
+        ),
+        (
+            vec!["track", "q", "--recheck", "100000000y"],
+            2,
+            "--recheck",
+        ),
+        (vec!["track", "q", "--grace", "100000000y"], 2, "--grace"),
         // schedule
         (vec!["schedule"], 2, "NAME"),
         (vec!["schedule", "q"], 2, "--type"),
@@ -210,7 +271,6 @@ fn rows() -> Vec<(Vec<&'static str>, i32, &'static str)> {
         (vec!["wait"], 2, "TASK_ID"),
         (vec!["wait", "bullmq:q:1", "--timeout", "soon"], 2, "soon"),
         (vec!["wait", "bullmq:q:1", "--timeout"], 2, "--timeout"),
-        (vec!["wait", "bullmq:q:1", "--timeout", "25h"], 1, "at most"),
         (vec!["wait", "nocolon"], 1, "nocolon"),
         (
             vec!["wait", "bullmq:q:meta", "--timeout", "1s"],
@@ -316,7 +376,7 @@ fn rows() -> Vec<(Vec<&'static str>, i32, &'static str)> {
         (
             vec!["worker", "q", "--exec", "cat", "--timeout", "0s"],
             2,
-            "greater than 0",
+            "outside 1ms",
         ),
         (
             vec!["worker", "q", "--exec", "cat", "--timeout", "abc"],
@@ -371,11 +431,25 @@ fn rows() -> Vec<(Vec<&'static str>, i32, &'static str)> {
     ]
 }
 
-#[test]
+/// The output of `child`, or `None` (and the child killed) when it runs longer than `limit`.
+fn output_within(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> Option<std::process::Output> {
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().ok()?.is_none() {
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.wait_with_output().ok()
+}
+
 fn bad_command_lines_exit_with_one_line_and_write_nothing() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let dbsize = || -> String {
         let out = Command::new("redis-cli")
             .args(["-p", &redis.port.to_string(), "DBSIZE"])
@@ -383,7 +457,8 @@ fn bad_command_lines_exit_with_one_line_and_write_nothing() {
             .expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    let before = dbsize();
+    let first = dbsize();
+    let mut before = first.clone();
     #[allow(unused_mut)]
     let mut rows = rows();
     #[cfg(feature = "n8n")]
@@ -391,7 +466,7 @@ fn bad_command_lines_exit_with_one_line_and_write_nothing() {
         (vec!["dispatch", "extra"], 2, "extra"),
         (vec!["dispatch", "--backend"], 2, "--backend"),
         (vec!["dispatch", "--backend", "nope"], 1, "nope"),
-        (vec!["dispatch"], 1, "not configured"),
+        (vec!["dispatch"], 1, "none is configured"),
         (vec!["dispatch", "--backend", "bullmq"], 1, "kind `bullmq`"),
     ]);
     assert!(rows.len() >= 60, "{} rows", rows.len());
@@ -401,17 +476,34 @@ fn bad_command_lines_exit_with_one_line_and_write_nothing() {
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ORCHESTRATOR_")) {
             cmd.env_remove(k);
         }
-        let out = cmd
+        let child = cmd
             .args(args)
             .env("ORCHESTRATOR_BULLMQ_URL", redis.url())
             .env("ORCHESTRATOR_ROUTE_SIMPLE", "bullmq")
-            .output()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("run orchestrator");
+        // A bad command line must end: one that runs on (a worker accepting a flag it
+        // should refuse) is a failed row, killed after 10 s.
+        let Some(out) = output_within(child, std::time::Duration::from_secs(10)) else {
+            failures.push(format!("{args:?}: still running after 10 s"));
+            continue;
+        };
         let stderr = String::from_utf8_lossy(&out.stderr);
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         let got = out.status.code().unwrap_or(-1);
         if got != *code || lines.len() != 1 || !lines[0].contains(needle) {
             failures.push(format!("{args:?}: exit {got} (want {code}), stderr {stderr:?} (want one line with {needle:?})"));
+        }
+        // Each row against the size after the previous one: one row that writes is
+        // reported alone, not with every row after it.
+        let now = dbsize();
+        if now != before {
+            failures.push(format!(
+                "{args:?}: wrote to Redis (DBSIZE {before} -> {now})"
+            ));
+            before = now;
         }
     }
     assert!(
@@ -421,5 +513,21 @@ fn bad_command_lines_exit_with_one_line_and_write_nothing() {
         rows.len(),
         failures.join("\n")
     );
-    assert_eq!(dbsize(), before, "a bad command line wrote to Redis");
+    // The check sees writes: a good command line changes DBSIZE.
+    let out = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["schedule", "control", "--type", "simple"])
+        .env("ORCHESTRATOR_BULLMQ_URL", redis.url())
+        .env("ORCHESTRATOR_ROUTE_SIMPLE", "bullmq")
+        .output()
+        .expect("run orchestrator");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(dbsize(), first, "a good schedule wrote nothing DBSIZE sees");
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis] sync: bad_command_lines_exit_with_one_line_and_write_nothing;
 }

@@ -1,11 +1,11 @@
 //! An n8n task id outlives the process that issued it: one `orchestrator` process schedules,
 //! others read and cancel it, before and after n8n itself restarts. Nothing is shared
 //! between the processes but the configuration (the id key).
-#![cfg(feature = "n8n")]
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use orchestrator_testkit::engines::{HttpReply, HttpServer};
 use orchestrator_testkit::engines::{N8nServer, free_port, n8n_default_version, unique};
 
 /// Run the CLI with n8n's settings; `(exit code, stdout, stderr)`.
@@ -47,15 +47,12 @@ fn finished_status(server: &N8nServer, id: &str) -> serde_json::Value {
     }
 }
 
-#[test]
 fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
     let data = std::env::temp_dir().join(unique("n8n-restart"));
     let port = free_port().to_string();
     let data_arg = data.to_string_lossy().into_owned();
     let args = ["--port", port.as_str(), "--data-dir", data_arg.as_str()];
-    let Some(mut server) = N8nServer::start_version(&n8n_default_version(), &args) else {
-        return;
-    };
+    let mut server = N8nServer::start_version(&n8n_default_version(), &args);
     let schedule_to = |server: &N8nServer, webhook: &str, data: &str| {
         let options = serde_json::json!({
             "n8n": {"webhookUrl": format!("{}/webhook/{webhook}", server.url())}
@@ -100,14 +97,16 @@ fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
     let stop_started = Instant::now();
     server.stop();
     let stop_took = stop_started.elapsed();
-    let mut server =
-        N8nServer::start_version(&n8n_default_version(), &args).expect("n8n restarted");
+    let mut server = N8nServer::start_version(&n8n_default_version(), &args);
     let after_stop = finished_status(&server, &mid_stop);
     let after = finished_status(&server, &id);
     assert_eq!(after["state"], before["state"], "{after}");
     assert_eq!(after["result"], before["result"], "{after}");
     let (code, out, err) = cli(&server, &["cancel", &id, "--json"]);
     assert_eq!(code, 1, "a finished task is not cancelled: {out} {err}");
+    let answer: serde_json::Value = serde_json::from_str(out.trim()).expect("cancel --json");
+    assert_eq!(answer["outcome"], "NOT_CANCELLABLE_FINISHED", "{answer}");
+    assert_eq!(answer["cancelled"], false, "{answer}");
 
     // A process with another id key does not accept the id: it names no dispatch it made.
     let (code, _, err) = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
@@ -139,7 +138,7 @@ fn an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart() {
     let mid_kill = running(&server);
     server.kill();
     let restart_started = Instant::now();
-    let server = N8nServer::start_version(&n8n_default_version(), &args).expect("n8n restarted");
+    let server = N8nServer::start_version(&n8n_default_version(), &args);
     let restart_took = restart_started.elapsed();
     let after_kill = finished_status(&server, &mid_kill);
     for v in [&after_stop, &after_kill] {
@@ -209,7 +208,7 @@ fn completed(config: &str, ids: &[String]) {
 /// long-running `orchestrator dispatch` delivers it and stops cleanly on SIGTERM; `health`
 /// warns that the outbox Redis has no AOF.
 fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) {
-    let redis = orchestrator_testkit::engines::RedisServer::start().expect("redis");
+    let redis = orchestrator_testkit::engines::RedisServer::start();
     let dir = std::env::temp_dir().join(unique("outbox-cli"));
     std::fs::create_dir_all(&dir).expect("dir");
     let config = dir.join("orchestrator.toml");
@@ -303,84 +302,43 @@ fn start_forwarder(
     delay: Duration,
 ) -> (String, Deliveries, std::sync::mpsc::Receiver<()>) {
     use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
     let counts: Deliveries = std::sync::Arc::default();
     let (tx, rx) = std::sync::mpsc::channel();
     let seen = std::sync::Arc::clone(&counts);
-    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    std::thread::spawn(move || {
-        for sock in listener.incoming() {
-            let Ok(mut sock) = sock else { return };
-            let (n8n, seen, tx, paused) = (
-                n8n.clone(),
-                std::sync::Arc::clone(&seen),
-                tx.clone(),
-                std::sync::Arc::clone(&paused),
-            );
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                let head_end = loop {
-                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
-                    match sock.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < head_end + len {
-                    match sock.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let body = &buf[head_end..head_end + len];
-                let i = serde_json::from_slice::<serde_json::Value>(body)
-                    .ok()
-                    .and_then(|v| v["i"].as_u64())
-                    .unwrap_or(u64::MAX);
-                // Forward to n8n, one request per connection.
-                let host = n8n.trim_start_matches("http://");
-                let mut up = std::net::TcpStream::connect(host).expect("n8n");
-                let req = format!(
-                    "POST /webhook/orchestrator-test HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"
-                );
-                up.write_all(req.as_bytes()).expect("forward head");
-                up.write_all(body).expect("forward body");
-                let mut answer = Vec::new();
-                up.read_to_end(&mut answer).expect("n8n answer");
-                *seen.lock().expect("counts").entry(i).or_default() += 1;
-                std::thread::sleep(delay);
-                let first = !paused.swap(true, std::sync::atomic::Ordering::SeqCst);
-                if let (true, Some(port)) = (first, redis_port) {
-                    let r = redis_command(port, &["CLIENT", "PAUSE", "30000", "WRITE"]);
-                    assert_eq!(r, "OK", "CLIENT PAUSE");
-                }
-                let _ = sock.write_all(&answer);
-                drop(sock);
-                if first {
-                    let _ = tx.send(());
-                }
-            });
+    let paused = std::sync::atomic::AtomicBool::new(false);
+    let server = HttpServer::start(move |req| {
+        let i = req.json()["i"].as_u64().unwrap_or(u64::MAX);
+        // Forward to n8n, one request per connection.
+        let host = n8n.trim_start_matches("http://");
+        let mut up = std::net::TcpStream::connect(host).expect("n8n");
+        let head = format!(
+            "POST /webhook/orchestrator-test HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            req.body.len()
+        );
+        up.write_all(head.as_bytes()).expect("forward head");
+        up.write_all(&req.body).expect("forward body");
+        let mut answer = Vec::new();
+        up.read_to_end(&mut answer).expect("n8n answer");
+        *seen.lock().expect("counts").entry(i).or_default() += 1;
+        std::thread::sleep(delay);
+        let first = !paused.swap(true, std::sync::atomic::Ordering::SeqCst);
+        if let (true, Some(port)) = (first, redis_port) {
+            let r = redis_command(port, &["CLIENT", "PAUSE", "30000", "WRITE"]);
+            assert_eq!(r, "OK", "CLIENT PAUSE");
+            let _ = tx.send(());
         }
+        HttpReply::Raw(answer)
     });
-    (addr, counts, rx)
+    (server.host_port(), counts, rx)
 }
 
 /// A dispatcher SIGKILLed after n8n acknowledged deliveries but before it recorded them:
 /// a second dispatcher delivers them again once the leases expire. At least once: nothing
-/// lost, the duplicates counted (n8n ran those twice). Then slow deliveries (1.5 s of a 2 s
-/// request timeout, 4 s lease) with two dispatchers polling: each delivered once.
+/// lost, the duplicates counted (n8n ran those twice). Then slow deliveries (1.5 s of a 3 s
+/// request timeout, 6 s lease: room for a loaded machine) with two dispatchers polling:
+/// each delivered once.
 fn a_dispatcher_killed_after_n8n_answered_loses_nothing(server: &N8nServer) {
-    let redis = orchestrator_testkit::engines::RedisServer::start().expect("redis");
+    let redis = orchestrator_testkit::engines::RedisServer::start();
     let (proxy, counts, answered) =
         start_forwarder(server.url().to_string(), Some(redis.port), Duration::ZERO);
     let (slow_proxy, slow_counts, _) =
@@ -391,7 +349,7 @@ fn a_dispatcher_killed_after_n8n_answered_loses_nothing(server: &N8nServer) {
     std::fs::write(
         &config,
         format!(
-            "[backends.n8n]\nurl = \"{}\"\napi_key = \"{}\"\nid_key = \"kill-key\"\nrequest_timeout_ms = 2000\nallowed_hosts = [\"{proxy}\", \"{slow_proxy}\"]\n\n[backends.n8n.outbox]\nredis_url = \"{}\"\nlease_ms = 4000\n",
+            "[backends.n8n]\nurl = \"{}\"\napi_key = \"{}\"\nid_key = \"kill-key\"\nrequest_timeout_ms = 3000\nallowed_hosts = [\"{proxy}\", \"{slow_proxy}\"]\n\n[backends.n8n.outbox]\nredis_url = \"{}\"\nlease_ms = 6000\n",
             server.url(),
             server.api_key(),
             redis.url()
@@ -451,7 +409,7 @@ fn a_dispatcher_killed_after_n8n_answered_loses_nothing(server: &N8nServer) {
     let slow: Vec<String> = (0..n).map(|i| schedule(&slow_proxy, i)).collect();
     completed(&config, &slow);
     // A second round of leases would have expired by now: nothing is delivered again.
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(7));
     for child in [&mut second, &mut third] {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -477,11 +435,76 @@ fn a_dispatcher_killed_after_n8n_answered_loses_nothing(server: &N8nServer) {
     println!(
         "FIGURES outbox_kill: {n} dispatches; n8n acknowledged {acknowledged_before_kill} before \
          the dispatcher was SIGKILLed with their outcome unrecorded (Redis writes paused); a \
-         second dispatcher delivered again after the 4 s lease: all {n} COMPLETED {:.1} s after \
+         second dispatcher delivered again after the 6 s lease: all {n} COMPLETED {:.1} s after \
          the kill, lost 0, duplicates {duplicates} (n8n ran those twice); {n} deliveries \
-         taking 1.5 s (timeout 2 s, lease 4 s) with two dispatchers polling: each delivered \
+         taking 1.5 s (timeout 3 s, lease 6 s) with two dispatchers polling: each delivered \
          once",
         recovered.as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Hardening 4 (issue #32): refused outbox credentials are `Unauthorized` at once, for
+/// `schedule` and for `dispatch` (which stops instead of retrying forever).
+async fn refused_outbox_credentials_are_unauthorized_at_once() {
+    let redis =
+        orchestrator_testkit::engines::RedisServer::start_with(&["--requirepass", "right-pass"]);
+    let dir = std::env::temp_dir().join(unique("outbox-auth"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // A wrong password (WRONGPASS at connection) and none at all (NOAUTH at the first
+    // command).
+    for (case, credentials) in [("wrong", ":wrong-pass@"), ("none", "")] {
+        let config = dir.join(format!("{case}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[backends.n8n]\nurl = \"http://127.0.0.1:1\"\n\n[backends.n8n.outbox]\nredis_url = \"redis://{credentials}127.0.0.1:{}\"\n",
+                redis.port
+            ),
+        )
+        .expect("config");
+        let config = config.to_string_lossy().into_owned();
+        for args in [
+            vec![
+                "schedule",
+                "hook",
+                "--type",
+                "integration",
+                "--options",
+                r#"{"n8n": {"webhookUrl": "http://127.0.0.1:1/webhook/x"}}"#,
+            ],
+            vec!["dispatch"],
+        ] {
+            let started = Instant::now();
+            let out = tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+                    .arg("--config")
+                    .arg(&config)
+                    .args(&args)
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{case} {args:?} kept retrying refused credentials for 10 s")
+            })
+            .expect("run");
+            let took = started.elapsed();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{case} {args:?}: {err}");
+            assert!(err.contains("Unauthorized"), "{case} {args:?}: {err}");
+            assert!(!err.contains("wrong-pass"), "{case} {args:?}: {err}");
+            assert!(
+                took < Duration::from_secs(3),
+                "{case} {args:?} took {took:?}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis] async: refused_outbox_credentials_are_unauthorized_at_once;
+    [Redis, N8n] sync: an_id_issued_by_one_process_is_read_by_others_and_after_an_n8n_restart;
 }

@@ -1,11 +1,12 @@
 //! `orchestrator worker --exec` against a real Redis, including a worker killed with
 //! SIGKILL mid-job whose job another worker recovers.
-#![cfg(feature = "bullmq")]
 
+use orchestrator_testkit::Checked;
 use std::time::Duration;
 
+use orchestrator::raw::Backend;
 use orchestrator::testkit::conformance::wait_finished;
-use orchestrator::{Backend, ScheduleRequest, TaskOptions, TaskState};
+use orchestrator::{ScheduleRequest, TaskOptions, TaskState};
 use orchestrator_testkit::engines::{RedisServer, unique};
 use serde_json::json;
 
@@ -24,11 +25,8 @@ fn worker(url: &str, queue: &str, exec: &str, extra: &[&str]) -> tokio::process:
         .expect("spawn worker")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_worker_returns_stdout_and_fails_on_nonzero_exit() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = bullmq(&redis);
     let q = unique("exec");
     let mut w = worker(
@@ -38,6 +36,7 @@ async fn exec_worker_returns_stdout_and_fails_on_nonzero_exit() {
         &["--concurrency", "2"],
     );
     let ok = b
+        .checked()
         .schedule(
             ScheduleRequest::new(q.as_str(), json!({"x": "ok"}), TaskOptions::simple())
                 .expect("req"),
@@ -45,26 +44,24 @@ async fn exec_worker_returns_stdout_and_fails_on_nonzero_exit() {
         .await
         .expect("schedule");
     let bad = b
+        .checked()
         .schedule(
             ScheduleRequest::new(q.as_str(), json!({"x": "fail"}), TaskOptions::simple())
                 .expect("req"),
         )
         .await
         .expect("schedule");
-    let s = wait_finished(&b, &ok, Duration::from_secs(15)).await;
+    let s = wait_finished(&b.checked(), &ok, Duration::from_secs(15)).await;
     assert_eq!(s.state, TaskState::Completed, "{s:?}");
     assert_eq!(s.result, Some(json!({"attempt": 1})));
-    let s = wait_finished(&b, &bad, Duration::from_secs(15)).await;
+    let s = wait_finished(&b.checked(), &bad, Duration::from_secs(15)).await;
     assert_eq!(s.state, TaskState::Failed);
     assert_eq!(s.error.as_deref(), Some("it failed"));
     let _ = w.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_loses_nothing() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = bullmq(&redis);
     let q = unique("sigkill");
     let stall = [
@@ -74,6 +71,7 @@ async fn a_worker_killed_mid_job_loses_nothing() {
         "1000",
     ];
     let id = b
+        .checked()
         .schedule(
             ScheduleRequest::new(q.as_str(), json!({"n": 42}), TaskOptions::simple()).expect("req"),
         )
@@ -96,7 +94,7 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     first.wait().await.expect("reaped");
     let killed = tokio::time::Instant::now();
     let mut second = worker(&redis.url(), &q, "cat", &stall);
-    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(20)).await;
     assert_eq!(s.state, TaskState::Completed, "{s:?}");
     assert_eq!(s.result, Some(json!({"n": 42})));
     println!(
@@ -110,11 +108,8 @@ async fn a_worker_killed_mid_job_loses_nothing() {
 /// A worker serving instance `bullmq-eu` (configured through the instance environment
 /// syntax, human durations): its child sees task ids of that instance and can itself call
 /// `orchestrator status` with the per-job variables set.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_of_the_worker_can_call_the_cli_on_its_own_task() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let eu = orchestrator::bullmq::BullmqBackend::named(
         "bullmq-eu",
         orchestrator::bullmq::BullmqConfig::new(redis.url()),
@@ -138,11 +133,12 @@ async fn a_child_of_the_worker_can_call_the_cli_on_its_own_task() {
         .spawn()
         .expect("spawn worker");
     let id = eu
+        .checked()
         .schedule(ScheduleRequest::new(q.as_str(), json!({}), TaskOptions::simple()).expect("req"))
         .await
         .expect("schedule");
     assert!(id.to_string().starts_with("bullmq-eu:"), "{id}");
-    let s = wait_finished(&eu, &id, Duration::from_secs(15)).await;
+    let s = wait_finished(&eu.checked(), &id, Duration::from_secs(15)).await;
     assert_eq!(s.state, TaskState::Completed, "{s:?}");
     // The child's `orchestrator status` saw its own task running.
     let seen = s.result.expect("the child's status JSON");
@@ -153,11 +149,8 @@ async fn a_child_of_the_worker_can_call_the_cli_on_its_own_task() {
 
 /// `orchestrator wait ID`: exit 0 and the status when the task completed; exit 1 when it
 /// failed, was cancelled or still runs at the deadline; exit 2 for a bad `--timeout`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_exits_by_outcome() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let url = redis.url();
     let wait = |id: String, timeout: &'static str| {
         let url = url.clone();
@@ -173,7 +166,10 @@ async fn wait_exits_by_outcome() {
         let b = b.clone();
         let q = q.clone();
         async move {
-            b.schedule(ScheduleRequest::new(q.as_str(), data, TaskOptions::simple()).expect("req"))
+            b.checked()
+                .schedule(
+                    ScheduleRequest::new(q.as_str(), data, TaskOptions::simple()).expect("req"),
+                )
                 .await
                 .expect("schedule")
         }
@@ -229,7 +225,8 @@ async fn schedule_data(
     q: &str,
     data: serde_json::Value,
 ) -> orchestrator::TaskId {
-    b.schedule(ScheduleRequest::new(q, data, TaskOptions::simple()).expect("req"))
+    b.checked()
+        .schedule(ScheduleRequest::new(q, data, TaskOptions::simple()).expect("req"))
         .await
         .expect("schedule")
 }
@@ -238,11 +235,8 @@ async fn schedule_data(
 /// reading its 100 KB of input completes), stdout capped (`yes` fails the attempt at the
 /// cap), a timeout kills the whole process group, and the command's environment holds no
 /// secret of the worker's.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_worker_pumps_caps_times_out_and_clears_the_environment() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = bullmq(&redis);
     let url = redis.url();
     let spawn = |q: &str, exec: &str, extra: &[&str]| {
@@ -265,7 +259,7 @@ async fn exec_worker_pumps_caps_times_out_and_clears_the_environment() {
         &[],
     );
     let id = schedule_data(&b, &q, json!({"blob": "x".repeat(100_000)})).await;
-    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(20)).await;
     assert_eq!(s.state, TaskState::Completed, "{s:?}");
     assert_eq!(s.result, Some(json!({"read": 100_011})), "{s:?}");
     let _ = w.kill().await;
@@ -274,7 +268,7 @@ async fn exec_worker_pumps_caps_times_out_and_clears_the_environment() {
     let q = unique("yes");
     let mut w = spawn(&q, "yes", &["--max-stdout", "1MiB"]);
     let id = schedule_data(&b, &q, json!({})).await;
-    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(20)).await;
     assert_eq!(s.state, TaskState::Failed, "{s:?}");
     assert!(
         s.error
@@ -291,7 +285,7 @@ async fn exec_worker_pumps_caps_times_out_and_clears_the_environment() {
     let exec = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
     let mut w = spawn(&q, &exec, &["--timeout", "1s"]);
     let id = schedule_data(&b, &q, json!({})).await;
-    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(20)).await;
     assert_eq!(s.state, TaskState::Failed, "{s:?}");
     assert!(
         s.error
@@ -334,7 +328,7 @@ async fn exec_worker_pumps_caps_times_out_and_clears_the_environment() {
         &["--env", "PASSED_ON"],
     );
     let id = schedule_data(&b, &q, json!({})).await;
-    let s = wait_finished(&b, &id, Duration::from_secs(20)).await;
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(20)).await;
     assert_eq!(s.state, TaskState::Completed, "{s:?}");
     let env = s.result.expect("the environment");
     assert!(env.get("PATH").is_some(), "{env}");
@@ -351,11 +345,8 @@ async fn exec_worker_pumps_caps_times_out_and_clears_the_environment() {
 
 /// SIGTERM during a job: the job finishes and the worker exits within the grace, with Redis
 /// up; with Redis down the worker still exits within grace + a few seconds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_running_job_and_exits_in_bounded_time() {
-    let Some(mut redis) = RedisServer::start() else {
-        return;
-    };
+    let mut redis = RedisServer::start();
     let b = bullmq(&redis);
     for redis_down in [false, true] {
         let q = unique("sigterm");
@@ -390,7 +381,10 @@ async fn sigterm_finishes_the_running_job_and_exits_in_bounded_time() {
         let took = started.elapsed();
         println!("SIGTERM (Redis down: {redis_down}): exited in {took:?} with {status}");
         assert!(took < Duration::from_secs(5 + 6), "took {took:?}");
-        if !redis_down {
+        if redis_down {
+            // The job ran, but its outcome could not be written: exit 3, not 0.
+            assert_eq!(status.code(), Some(3), "{status}");
+        } else {
             assert!(status.success(), "{status}");
             let s = b.status(&id).await.expect("status");
             assert_eq!(
@@ -400,6 +394,274 @@ async fn sigterm_finishes_the_running_job_and_exits_in_bounded_time() {
             );
         }
     }
+}
+
+/// Hardening 4 (issue #32): `wait` on a job removed when it completed reads it completed;
+/// a command that leaves a process holding its stdout still ends; a failure's text is
+/// escaped for the terminal.
+async fn wait_removed_jobs_detached_output_and_escaped_errors() {
+    let redis = RedisServer::start();
+    let b = bullmq(&redis);
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+            .args(args)
+            .env("ORCHESTRATOR_BULLMQ_URL", redis.url())
+            .output()
+            .expect("run")
+    };
+    // removeOnComplete: the wait sees the completion, not the missing job.
+    let q = unique("rmc-wait");
+    let id = b
+        .checked()
+        .schedule(
+            ScheduleRequest::new(
+                q.as_str(),
+                json!({"n": 1}),
+                TaskOptions::from_json(json!({"removeOnComplete": true})).expect("options"),
+            )
+            .expect("req"),
+        )
+        .await
+        .expect("schedule");
+    let waiter = {
+        let (url, id) = (redis.url(), id.to_string());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+                .args(["wait", &id, "--timeout", "20s", "--json"])
+                .env("ORCHESTRATOR_BULLMQ_URL", url)
+                .output()
+                .expect("run")
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut w = worker(&redis.url(), &q, "sleep 0.5; cat", &[]);
+    let out = waiter.await.expect("join");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("COMPLETED"), "{text}");
+    let _ = w.kill().await;
+
+    // A command that leaves a process (in a session of its own) holding stdout: the job
+    // ends with the command, its pipes drained for a bounded time.
+    let q = unique("detached");
+    let pidfile = std::env::temp_dir().join(unique("detached-pid"));
+    let cmd = format!(
+        r#"setsid sh -c 'echo $$ > {}; exec sleep 30' & echo '"ok"'"#,
+        pidfile.display()
+    );
+    let mut w = worker(&redis.url(), &q, &cmd, &[]);
+    let id = schedule_data(&b, &q, json!({})).await;
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(10)).await;
+    // The detached process is not the worker's to kill: the test cleans it up.
+    if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+        let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    }
+    let _ = std::fs::remove_file(&pidfile);
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    assert_eq!(s.result, Some(json!("ok")));
+    let _ = w.kill().await;
+
+    // Escape sequences and newlines in a failure reach the terminal escaped.
+    let q = unique("escape");
+    let mut w = worker(
+        &redis.url(),
+        &q,
+        r#"printf '\033]0;pwned\007\033[2J\nFAKE: everything is fine' >&2; exit 1"#,
+        &[],
+    );
+    let id = schedule_data(&b, &q, json!({})).await;
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(10)).await;
+    assert_eq!(s.state, TaskState::Failed, "{s:?}");
+    let out = cli(&["status", &id.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("FAKE")), "{text}");
+    assert!(
+        text.contains("FAKE"),
+        "the text is still there, escaped: {text}"
+    );
+    let _ = w.kill().await;
+}
+
+/// The process group of a process (field 5 of `/proc/<pid>/stat`), if it still exists.
+fn pgrp_of(pid: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is parenthesized and may hold spaces: split after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(2).map(str::to_string)
+}
+
+/// The processes of group `pgid` still alive (zombies do not count: they run nothing).
+fn group_members(pgid: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| pgrp_of(pid).as_deref() == Some(pgid))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rfind(')').map(|i| s[i + 2..].starts_with('Z')))
+                != Some(true)
+        })
+        .collect()
+}
+
+/// A worker SIGKILLed while its command runs takes the command down with it (issue #31):
+/// the command's heartbeat stops within a second, no process of the job's group is left,
+/// and the job runs again on another worker once its lock expires, and completes once.
+async fn a_sigkilled_worker_takes_its_command_down() {
+    let redis = RedisServer::start();
+    let b = bullmq(&redis);
+    let q = unique("orphan");
+    let dir = std::env::temp_dir().join(unique("orphan"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let d = dir.display();
+    // First run: note its group, then beat every 50 ms (a background child beats too, so
+    // grandchildren are covered). Later runs: answer at once.
+    let cmd = format!(
+        r#"echo run >> {d}/runs
+if [ -e {d}/started ]; then echo '"second"'; exit 0; fi
+touch {d}/started
+cut -d' ' -f5 /proc/$$/stat > {d}/pgid
+(while :; do date +%s%N > {d}/beat-child; sleep 0.05; done) &
+while :; do date +%s%N > {d}/beat; sleep 0.05; done"#
+    );
+    let stall = ["--lock-duration", "1s", "--stalled-interval", "1s"];
+    let id = schedule_data(&b, &q, json!({})).await;
+    let mut first = worker(&redis.url(), &q, &cmd, &stall);
+    let beat = dir.join("beat");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !(beat.exists() && dir.join("pgid").exists()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the command never beat"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pgid = std::fs::read_to_string(dir.join("pgid"))
+        .expect("pgid")
+        .trim()
+        .to_string();
+    assert!(
+        !group_members(&pgid).is_empty(),
+        "the job's group is running"
+    );
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("reaped");
+    let killed = tokio::time::Instant::now();
+    // Within a second both beats have stopped and the group is empty.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let left = group_members(&pgid);
+    let (a, c) = (
+        std::fs::read_to_string(&beat).expect("beat"),
+        std::fs::read_to_string(dir.join("beat-child")).expect("beat"),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (a2, c2) = (
+        std::fs::read_to_string(&beat).expect("beat"),
+        std::fs::read_to_string(dir.join("beat-child")).expect("beat"),
+    );
+    assert!(
+        left.is_empty(),
+        "processes of the job's group {pgid} left: {left:?}"
+    );
+    assert_eq!(a, a2, "the command still beats after its worker died");
+    assert_eq!(
+        c, c2,
+        "the command's child still beats after its worker died"
+    );
+    // The job runs again elsewhere once its lock expires, and completes once.
+    let mut second = worker(&redis.url(), &q, &cmd, &stall);
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(20)).await;
+    assert_eq!(s.state, TaskState::Completed, "{s:?}");
+    assert_eq!(s.result, Some(json!("second")));
+    let runs = std::fs::read_to_string(dir.join("runs")).expect("runs");
+    assert_eq!(
+        runs.lines().count(),
+        2,
+        "one killed run, one completed run: {runs}"
+    );
+    println!(
+        "FIGURES exec_orphan: command group {pgid} gone within 1 s of the worker's SIGKILL; \
+         the job completed on a second worker {:.2} s after the kill (lock 1 s)",
+        killed.elapsed().as_secs_f64()
+    );
+    let _ = second.kill().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A worker whose Redis stops accepting writes while a job runs cannot record that job's
+/// outcome: on SIGTERM it says how many outcomes were lost and exits 3 (issue #31).
+async fn a_worker_that_could_not_record_an_outcome_exits_3() {
+    let redis = RedisServer::start();
+    let b = bullmq(&redis);
+    let q = unique("unrecorded");
+    let w = tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["worker", &q, "--exec", r#"sleep 1; echo '{"done": true}'"#])
+        .args(["--grace", "3s"])
+        .env("ORCHESTRATOR_BULLMQ_URL", redis.url())
+        .env("ORCHESTRATOR_BULLMQ_COMMAND_TIMEOUT_MS", "1000")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn worker");
+    let id = schedule_data(&b, &q, json!({})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while b.status(&id).await.expect("status").state != TaskState::Running {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Writes pause for longer than the test: the completion cannot be written.
+    let mut conn = redis::Client::open(redis.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(30000)
+        .arg("WRITE")
+        .query_async(&mut conn)
+        .await
+        .expect("pause");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid_of(&w)])
+        .status();
+    let out = tokio::time::timeout(Duration::from_secs(20), w.wait_with_output())
+        .await
+        .expect("the worker exited in bounded time")
+        .expect("wait");
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut conn)
+        .await
+        .expect("unpause");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    println!(
+        "FIGURES exec_unrecorded: exit {:?}, last line: {last}",
+        out.status.code()
+    );
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        last.contains("stopped: 1 job outcome(s) could not be recorded"),
+        "{stderr}"
+    );
 }
 
 fn pid_of(child: &tokio::process::Child) -> String {
@@ -414,14 +676,11 @@ fn payload_of(size: usize) -> String {
 /// Payloads at and just over the bullmq limit (1 MiB) through the CLI and the exec worker:
 /// `schedule --data @FILE` at exactly the limit is scheduled and the command reads all of
 /// it on stdin; one byte more is refused in one line and nothing reaches Redis.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_at_and_over_the_limit_through_the_cli_and_the_exec_worker() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
+    let redis = RedisServer::start();
     let b = bullmq(&redis);
     let q = unique("limit");
-    let limit = orchestrator::validate::DEFAULT_MAX_PAYLOAD_SIMPLE;
+    let limit = orchestrator::bullmq::spec::DEFAULT_MAX_PAYLOAD;
     let dir = std::env::temp_dir().join(unique("payloads"));
     std::fs::create_dir_all(&dir).expect("dir");
     let schedule = |size: usize| {
@@ -461,7 +720,7 @@ async fn payloads_at_and_over_the_limit_through_the_cli_and_the_exec_worker() {
     let v: serde_json::Value = serde_json::from_slice(&at.stdout).expect("json");
     let id: orchestrator::TaskId = v["taskId"].as_str().expect("taskId").parse().expect("id");
     let mut w = worker(&redis.url(), &q, "wc -c", &[]);
-    let s = wait_finished(&b, &id, Duration::from_secs(30)).await;
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(30)).await;
     assert_eq!(s.state, TaskState::Completed, "{s:?}");
     // The command read the whole payload (the worker may end it with a newline).
     let read = s
@@ -480,7 +739,6 @@ async fn payloads_at_and_over_the_limit_through_the_cli_and_the_exec_worker() {
 /// A worker started before Redis waits for it (as Node BullMQ workers do): it retries
 /// every `--retry-delay`, serves once Redis is up, stops at once on SIGTERM while waiting,
 /// and exits 1 at once when Redis refuses its credentials (retrying cannot help).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_started_before_redis_waits_for_it() {
     let port = orchestrator_testkit::engines::free_port();
     let url = format!("redis://127.0.0.1:{port}");
@@ -491,12 +749,10 @@ async fn a_worker_started_before_redis_waits_for_it() {
         w.try_wait().expect("try_wait").is_none(),
         "the worker gave up"
     );
-    let Some(redis) = RedisServer::start_on(port, &[]) else {
-        return;
-    };
+    let redis = RedisServer::start_on(port, &[]);
     let b = bullmq(&redis);
     let id = schedule_data(&b, &q, json!({})).await;
-    let s = wait_finished(&b, &id, Duration::from_secs(15)).await;
+    let s = wait_finished(&b.checked(), &id, Duration::from_secs(15)).await;
     assert_eq!(s.result, Some(json!(1)), "{s:?}");
     let _ = w.kill().await;
 
@@ -517,13 +773,148 @@ async fn a_worker_started_before_redis_waits_for_it() {
     assert!(status.success(), "{status}");
 
     // Refused credentials: no retry.
-    let Some(locked) = RedisServer::start_with(&["--requirepass", "pw-x"]) else {
-        return;
-    };
+    let locked = RedisServer::start_with(&["--requirepass", "pw-x"]);
     let mut w = worker(&locked.url(), &q, "echo 1", &["--retry-delay", "200ms"]);
     let status = tokio::time::timeout(Duration::from_secs(5), w.wait())
         .await
         .expect("exited within 5 s")
         .expect("wait");
     assert_eq!(status.code(), Some(1), "{status}");
+}
+
+/// `list` pages through every task exactly once, `counts` agrees, an instance that cannot
+/// answer is reported (exit 1) while the others still list, and bad input is refused.
+async fn list_and_counts_through_the_cli() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let down = format!(
+        "redis://127.0.0.1:{}",
+        orchestrator_testkit::engines::refused_port()
+    );
+    let run = |args: Vec<String>, with_down: bool| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+        cmd.args(&args).env("ORCHESTRATOR_BULLMQ_URL", &url);
+        if with_down {
+            cmd.env("ORCHESTRATOR_BACKENDS__DOWN__KIND", "bullmq")
+                .env("ORCHESTRATOR_BACKENDS__DOWN__URL", &down)
+                .env("ORCHESTRATOR_BACKENDS__DOWN__CONNECT_TIMEOUT_MS", "500");
+        }
+        async move {
+            let out = cmd.output().await.expect("run");
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let args = |a: &[&str]| a.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    let b = bullmq(&redis);
+    let q = unique("listed");
+    let mut scheduled = std::collections::BTreeSet::new();
+    for n in 0..5 {
+        let id = b
+            .checked()
+            .schedule(
+                ScheduleRequest::new(q.as_str(), json!({ "n": n }), TaskOptions::simple())
+                    .expect("req"),
+            )
+            .await
+            .expect("schedule");
+        scheduled.insert(id.to_string());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let mut a = args(&["list", "--name", &q, "--limit", "2", "--json"]);
+        if let Some(c) = &cursor {
+            a.extend(["--cursor".to_string(), c.clone()]);
+        }
+        let (code, out, err) = run(a, false).await;
+        assert_eq!(code, 0, "{err}");
+        let page: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let tasks = page["tasks"].as_array().expect("tasks");
+        assert!(tasks.len() <= 2, "{out}");
+        for t in tasks {
+            assert_eq!(t["state"], "PENDING", "{t}");
+            assert_eq!(t["source"], "BULLMQ", "{t}");
+            assert_eq!(t["origin"], "unknown", "{t}");
+            let id = t["taskId"].as_str().expect("id").to_string();
+            assert!(seen.insert(id.clone()), "{id} listed twice");
+        }
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, scheduled);
+    let (code, out, err) = run(args(&["counts", "--name", &q, "--json"]), false).await;
+    assert_eq!(code, 0, "{err}");
+    let counts: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let pending: u64 = counts["counts"]
+        .as_array()
+        .expect("counts")
+        .iter()
+        .filter(|r| r["backend"] == "bullmq" && r["state"] == "PENDING")
+        .map(|r| r["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(pending, 5, "{out}");
+    // One instance down: the other still lists, the down one is in `errors`, exit 1.
+    let started = std::time::Instant::now();
+    let (code, out, err) = run(
+        args(&["list", "--name", &q, "--json", "--timeout", "3s"]),
+        true,
+    )
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let page: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(page["tasks"].as_array().expect("tasks").len(), 5, "{out}");
+    let errors = page["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{out}");
+    assert_eq!(errors[0]["backend"], "down");
+    assert!(
+        matches!(errors[0]["kind"].as_str(), Some("UNAVAILABLE" | "TIMEOUT")),
+        "{out}"
+    );
+    let (code, _, err) = run(args(&["counts", "--name", &q]), true).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("down"), "{err}");
+    // Human output: an aligned table with every id.
+    let (code, out, err) = run(args(&["list", "--name", &q]), false).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("TASK ID"), "{out}");
+    assert!(
+        scheduled.iter().all(|id| out.contains(id.as_str())),
+        "{out}"
+    );
+    // Bad input: usage errors (2) for flags, a typed refusal (1) for a foreign cursor.
+    for bad in [
+        args(&["list", "--state", "sleeping"]),
+        args(&["list", "--since", "yesterday-ish"]),
+        args(&["list", "--timeout", "1h"]),
+        args(&["list", "--limit", "lots"]),
+    ] {
+        let (code, _, err) = run(bad.clone(), false).await;
+        assert_eq!(code, 2, "{bad:?}: {err}");
+    }
+    for (bad, says) in [
+        (args(&["list", "--cursor", "junk"]), "cursor"),
+        (args(&["list", "--limit", "0"]), "limit"),
+        (args(&["list", "--backend", "nowhere"]), "nowhere"),
+        (args(&["list", "--since", "1h", "--until", "2h"]), "since"),
+        (args(&["counts", "--backend", "nowhere"]), "nowhere"),
+    ] {
+        let (code, _, err) = run(bad.clone(), false).await;
+        assert_eq!(code, 1, "{bad:?}: {err}");
+        assert!(err.contains(says), "{bad:?}: {err}");
+    }
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis] async: exec_worker_returns_stdout_and_fails_on_nonzero_exit, a_worker_killed_mid_job_loses_nothing, a_child_of_the_worker_can_call_the_cli_on_its_own_task, wait_exits_by_outcome, exec_worker_pumps_caps_times_out_and_clears_the_environment, sigterm_finishes_the_running_job_and_exits_in_bounded_time, a_sigkilled_worker_takes_its_command_down, a_worker_that_could_not_record_an_outcome_exits_3, wait_removed_jobs_detached_output_and_escaped_errors, payloads_at_and_over_the_limit_through_the_cli_and_the_exec_worker, a_worker_started_before_redis_waits_for_it, list_and_counts_through_the_cli;
 }

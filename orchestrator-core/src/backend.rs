@@ -1,4 +1,4 @@
-//! The [`Backend`] trait every engine implements.
+//! The [`Backend`] trait every engine implements, and the requests it receives.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -6,10 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::descriptor::{Capabilities, Descriptor};
+use crate::descriptor::{Capabilities, Descriptor, Limits};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::TaskId;
-use crate::status::{CancelOutcome, Health, Source, TaskStatus};
+use crate::monitor::{BackendPage, ListFilter};
+use crate::status::{CancelOutcome, Health, TaskState, TaskStatus};
 use crate::task::{TaskOptions, TaskType};
 use crate::wait::WaitOutcome;
 
@@ -23,15 +24,12 @@ pub struct ScheduleRequest {
     payload: serde_json::Value,
     options: TaskOptions,
     created_at: u64,
-    /// The kind whose descriptor admitted this request, so a backend's own check after the
-    /// orchestrator's is free. Only core code sets it.
-    admitted_by: Option<&'static str>,
-    /// The tracking task the orchestrator will schedule for this COMPLEX task.
-    tracking_task_id: Option<TaskId>,
 }
 
 impl ScheduleRequest {
-    /// Validate `name`, `payload` and `options` (see [`crate::validate::task`]).
+    /// Validate `name`, `payload` and `options` against the task model: the name, the
+    /// generic bounds (`attempts`, `delay`, `backoff`) and JSON nesting. What a backend
+    /// honours is checked at admission.
     pub fn new(
         name: impl Into<String>,
         payload: impl Serialize,
@@ -49,15 +47,14 @@ impl ScheduleRequest {
             crate::validate::drop_deep(payload);
             return Err(e.into());
         }
-        let created_at = crate::now_ms();
+        let created_at = crate::raw::now_ms();
+        let mut options = options;
         if let Err(e) = crate::validate::task(&name, &options, created_at) {
-            // Refused arguments may be nested deep: drop them without recursion.
-            let mut options = options;
-            if let Some(t) = options.temporal.as_mut() {
-                t.workflow_args
-                    .drain(..)
-                    .for_each(crate::validate::drop_deep);
-            }
+            // Refused engine options may be nested deep: drop them without recursion.
+            options
+                .take_engine_options()
+                .into_iter()
+                .for_each(|(_, v)| crate::validate::drop_deep(v));
             return Err(e.into());
         }
         Ok(Self {
@@ -65,8 +62,6 @@ impl ScheduleRequest {
             payload,
             options,
             created_at,
-            admitted_by: None,
-            tracking_task_id: None,
         })
     }
 
@@ -98,19 +93,40 @@ impl ScheduleRequest {
         self
     }
 
-    /// Whether `kind`'s descriptor already admitted this request.
-    pub(crate) fn admitted_by(&self, kind: &str) -> bool {
-        self.admitted_by == Some(kind)
+    /// When the request was validated (epoch ms).
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+}
+
+/// A request the target backend's descriptor and limits admitted: what
+/// [`Backend::schedule`] receives. Only admission makes one ([`Descriptor::admit`], run
+/// by [`crate::BackendHandle`] for every request), so a backend never sees an option it
+/// does not honour or a payload over its limit, and never checks by hand.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdmittedRequest {
+    request: ScheduleRequest,
+    tracking_task_id: Option<TaskId>,
+}
+
+impl AdmittedRequest {
+    pub(crate) fn new(request: ScheduleRequest) -> Self {
+        Self {
+            request,
+            tracking_task_id: None,
+        }
     }
 
-    /// Record that `kind`'s descriptor admitted this request.
-    pub(crate) fn mark_admitted(&mut self, kind: &'static str) {
-        self.admitted_by = Some(kind);
+    /// `request` as if admitted, without any check: only for tests that show what an
+    /// engine itself does with an option its descriptor refuses (the conformance suite's
+    /// `engine_ignores_*` trials). Never use it to schedule real work.
+    pub fn bypassing_admission(request: ScheduleRequest) -> Self {
+        Self::new(request)
     }
 
-    /// For a COMPLEX task with `trackingQueue`, the id its tracking task will have (set by
-    /// the orchestrator before the workflow starts): a backend stores it with the task so
-    /// its status can report it ([`TaskStatus::tracking_task_id`]).
+    /// For a task whose descriptor asked for a tracking task, the id that tracking task
+    /// will have (chosen by the orchestrator before the task starts): a backend stores it
+    /// with the task so its status can report it ([`TaskStatus::tracking_task_id`]).
     pub fn tracking_task_id(&self) -> Option<&TaskId> {
         self.tracking_task_id.as_ref()
     }
@@ -119,55 +135,64 @@ impl ScheduleRequest {
         self.tracking_task_id = Some(id);
     }
 
-    /// When the request was validated (epoch ms).
-    pub fn created_at(&self) -> u64 {
-        self.created_at
+    /// The request.
+    pub fn request(&self) -> &ScheduleRequest {
+        &self.request
+    }
+
+    pub(crate) fn with_payload_field(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.request = self.request.with_payload_field(key, value);
+        self
     }
 }
 
-/// One engine behind the orchestrator.
+impl std::ops::Deref for AdmittedRequest {
+    type Target = ScheduleRequest;
+
+    fn deref(&self) -> &ScheduleRequest {
+        &self.request
+    }
+}
+
+/// One engine behind the orchestrator: what a backend author implements.
 ///
-/// Object-safe and shared as `Arc<dyn Backend>`. Implementations map their engine's
-/// errors to an [`crate::ErrorKind`] at this boundary and keep the original as `source()`.
+/// Object-safe and shared as `Arc<dyn Backend>`; callers reach it through a
+/// [`crate::BackendHandle`], which admits every request (descriptor, capabilities, limits)
+/// and names the instance in errors, so an implementation only talks to its engine.
+/// Implementations map their engine's errors to an [`crate::ErrorKind`] at this boundary
+/// and keep the original as `source()`.
 #[async_trait]
-pub trait Backend: Send + Sync + Debug + 'static {
+pub trait Backend: std::any::Any + Send + Sync + Debug {
     /// The backend instance's name: the prefix of every [`TaskId`] it returns.
     fn name(&self) -> &str;
 
-    /// What this backend's kind is and can do. The orchestrator refuses, before any I/O,
-    /// every request the descriptor does not admit ([`Descriptor::admit`]).
+    /// What this backend's kind is and can do.
     fn descriptor(&self) -> &Descriptor;
 
-    /// The source reported in statuses (`BULLMQ`, `TEMPORAL`, `N8N`).
-    fn source(&self) -> Source {
-        self.descriptor().source()
-    }
-
-    /// What this backend supports beyond the required operations.
+    /// What this instance honours: its kind's capabilities by default; a backend whose
+    /// configuration or engine version does less reports less, and admission follows it.
     fn capabilities(&self) -> Capabilities {
         self.descriptor().capabilities
     }
 
-    /// Schedule one task and return its id. The orchestrator only passes requests the
-    /// descriptor admitted; a backend called directly should run
-    /// `self.descriptor().admit(self.name(), &request)?` first (the in-tree ones do; it
-    /// costs nothing for a request the orchestrator already admitted).
-    async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId>;
+    /// This instance's limits: its kind's defaults unless its configuration changed them.
+    fn limits(&self) -> Limits {
+        self.descriptor().limits
+    }
 
-    /// Schedule many tasks: one result per request, in request order, so a failure on the
-    /// engine never hides the ids of the tasks that were written. The outer error is for a
-    /// batch refused before any I/O (a request the descriptor does not admit): then nothing
-    /// was written. The default admits every request, then runs them with
-    /// [`schedule_each`] (64 at a time); backends with a faster bulk path override it.
-    async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
-        for r in &requests {
-            self.descriptor().admit(self.name(), r)?;
-        }
-        Ok(schedule_each(self.name(), requests, 64, |r| self.schedule(r)).await)
+    /// Schedule one admitted task and return its id.
+    async fn schedule(&self, request: AdmittedRequest) -> Result<TaskId>;
+
+    /// Schedule many admitted tasks: one result per request, in request order, so a
+    /// failure on the engine never hides the ids of the tasks that were written. The
+    /// default runs [`schedule_each`] (64 at a time); backends with a faster bulk path
+    /// override it.
+    async fn schedule_bulk(&self, requests: Vec<AdmittedRequest>) -> Vec<Result<TaskId>> {
+        schedule_each(self.name(), requests, 64, |r| self.schedule(r)).await
     }
 
     /// The status of a task this backend returned. A task the engine does not know is
-    /// [`Error::NotFound`].
+    /// [`Error::NotFound`]. Never writes.
     async fn status(&self, id: &TaskId) -> Result<TaskStatus>;
 
     /// Cancel a task this backend returned.
@@ -175,15 +200,48 @@ pub trait Backend: Send + Sync + Debug + 'static {
 
     /// Wait until the task finishes or `timeout` passes, whichever comes first; a deadline
     /// reached is [`WaitOutcome::StillRunning`], not an error. At most
-    /// [`crate::wait::MAX_WAIT`]. The default polls [`Backend::status`] with a doubling
-    /// pause ([`crate::wait::poll`]); backends whose engine can tell them (events, long
-    /// polls) override it.
+    /// [`crate::MAX_WAIT`] (the handle refuses longer). The default polls
+    /// [`Backend::status`] with a doubling pause ([`crate::raw::wait::poll`]); backends
+    /// whose engine can tell them (events, long polls) override it.
     async fn wait(&self, id: &TaskId, timeout: std::time::Duration) -> Result<WaitOutcome> {
         crate::wait::poll(self, id, timeout).await
     }
 
     /// Check that the engine is reachable and usable.
     async fn health(&self) -> Result<Health>;
+
+    /// Up to `limit` of this instance's tasks that pass `filter`, in the backend's own
+    /// order, starting just after the task whose [`crate::raw::Listed::resume`] token is `resume`
+    /// (from the start when `None`). Tasks started outside the orchestrator are listed
+    /// too, with ids [`Backend::status`] and [`Backend::cancel`] accept. Never writes; its
+    /// cost must not grow with the number of tasks beyond what the engine's indexes allow
+    /// (document the bound). Declared by [`crate::Capability::List`]; the default answers
+    /// `Unsupported`.
+    async fn list(
+        &self,
+        filter: &ListFilter,
+        resume: Option<&str>,
+        limit: usize,
+    ) -> Result<BackendPage> {
+        let _ = (filter, resume, limit);
+        Err(unsupported(self.name(), "list"))
+    }
+
+    /// How many of this instance's tasks pass `filter` (its type and name; the
+    /// orchestrator refuses state and time filters here), per unified state. Cheap enough
+    /// to call every second. Declared by [`crate::Capability::Counts`]; the default
+    /// answers `Unsupported`.
+    async fn counts(&self, filter: &ListFilter) -> Result<Vec<(TaskState, u64)>> {
+        let _ = filter;
+        Err(unsupported(self.name(), "counts"))
+    }
+}
+
+fn unsupported(backend: &str, operation: &str) -> Error {
+    Error::Unsupported {
+        backend: backend.to_string(),
+        operation: operation.to_string(),
+    }
 }
 
 /// The engine half of a bulk schedule, for requests already admitted: `schedule` runs for
@@ -193,12 +251,12 @@ pub trait Backend: Send + Sync + Debug + 'static {
 /// per task. `backend` names the backend in those errors.
 pub async fn schedule_each<F, Fut>(
     backend: &str,
-    requests: Vec<ScheduleRequest>,
+    requests: Vec<AdmittedRequest>,
     concurrency: usize,
     schedule: F,
 ) -> Vec<Result<TaskId>>
 where
-    F: Fn(ScheduleRequest) -> Fut,
+    F: Fn(AdmittedRequest) -> Fut,
     Fut: std::future::Future<Output = Result<TaskId>>,
 {
     use futures::StreamExt;
@@ -225,5 +283,6 @@ where
         .await
 }
 
-/// A shared backend.
+/// A shared backend, as a factory builds it (unchecked: wrap it in a
+/// [`crate::BackendHandle`] to use it).
 pub type SharedBackend = Arc<dyn Backend>;

@@ -2,7 +2,7 @@
 //! `ORCHESTRATOR_*` environment variables.
 //!
 //! ```toml
-//! [routing]            # optional; these are the defaults
+//! [routing]            # optional: a task type goes to the one backend that runs it
 //! simple = "bullmq"
 //! complex = "temporal"
 //! integration = "n8n"
@@ -81,8 +81,9 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Which backend runs each task type. Unset entries use the defaults
-/// (`bullmq`, `temporal`, `n8n`).
+/// Which backend instance runs each task type. An unset entry routes the task type to the
+/// one configured instance whose kind runs it (an error at schedule time names the choices
+/// when there are none or several).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Routing {
@@ -98,26 +99,17 @@ pub struct Routing {
 }
 
 impl Routing {
-    /// The backend name for `task_type`, default included.
-    pub fn backend_for(&self, task_type: TaskType) -> &str {
-        let (explicit, default) = match task_type {
-            TaskType::Simple => (&self.simple, "bullmq"),
-            TaskType::Complex => (&self.complex, "temporal"),
-            TaskType::Integration => (&self.integration, "n8n"),
-        };
-        explicit.as_deref().unwrap_or(default)
-    }
-
-    /// Whether `task_type` has an explicit route.
-    pub fn is_explicit(&self, task_type: TaskType) -> bool {
+    /// The backend instance explicitly routed for `task_type`, if any.
+    pub fn backend_for(&self, task_type: TaskType) -> Option<&str> {
         match task_type {
-            TaskType::Simple => self.simple.is_some(),
-            TaskType::Complex => self.complex.is_some(),
-            TaskType::Integration => self.integration.is_some(),
+            TaskType::Simple => self.simple.as_deref(),
+            TaskType::Complex => self.complex.as_deref(),
+            TaskType::Integration => self.integration.as_deref(),
         }
     }
 
-    fn set(&mut self, task_type: TaskType, backend: String) {
+    /// Route `task_type` to `backend`.
+    pub fn set(&mut self, task_type: TaskType, backend: String) {
         match task_type {
             TaskType::Simple => self.simple = Some(backend),
             TaskType::Complex => self.complex = Some(backend),
@@ -270,14 +262,30 @@ impl fmt::Display for RedactedUrl {
     }
 }
 
-/// A duration in whole milliseconds, as configuration tables spell it (`*_ms = 5000`).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+/// A duration in whole milliseconds, as configuration tables spell it (`*_ms = 5000`), at
+/// most [`Millis::MAX`] when read from configuration: a larger one would overflow what
+/// Redis (`PEXPIRE`) and timers store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(transparent)]
-pub struct Millis(pub u64);
+pub struct Millis(#[schemars(range(max = 315_360_000_000u64))] pub u64);
+
+impl<'de> Deserialize<'de> for Millis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let ms = u64::deserialize(d)?;
+        if ms > Millis::MAX.0 {
+            return Err(serde::de::Error::custom(format!(
+                "{ms} ms is above the limit of {} ms (10 years)",
+                Millis::MAX.0
+            )));
+        }
+        Ok(Millis(ms))
+    }
+}
 
 impl Millis {
+    /// The longest duration a configuration accepts: 10 years.
+    pub const MAX: Millis = Millis(crate::validate::MAX_DELAY_MS);
+
     /// `ms` milliseconds.
     pub const fn new(ms: u64) -> Self {
         Millis(ms)
@@ -318,9 +326,8 @@ impl OrchestratorConfig {
     /// one (a backend table is merged, not replaced).
     pub fn merge(&mut self, other: OrchestratorConfig) {
         for t in TaskType::ALL {
-            if other.routing.is_explicit(t) {
-                self.routing
-                    .set(t, other.routing.backend_for(t).to_string());
+            if let Some(b) = other.routing.backend_for(t) {
+                self.routing.set(t, b.to_string());
             }
         }
         for (name, table) in other.backends {
@@ -335,21 +342,42 @@ impl OrchestratorConfig {
         }
     }
 
-    /// Parse a TOML document.
+    /// Parse a TOML document. An error names the line and column and what is wrong there,
+    /// never the text itself (it may hold a password); the parser's error is not kept as
+    /// the source for the same reason.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::InvalidConfig {
-            message: format!("the TOML configuration is invalid: {e}"),
-            source: Some(Box::new(e)),
+        toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or_else(String::new, |span| {
+                let before = &text.as_bytes()[..span.start.min(text.len())];
+                let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+                let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+                format!(" at line {line}, column {column}")
+            });
+            Error::config(format!(
+                "the TOML configuration is invalid{at}: {}",
+                without_quoted(e.message())
+            ))
         })
     }
 
-    /// Read a TOML file.
+    /// Read a TOML file, at most [`MAX_CONFIG_BYTES`].
     pub fn from_toml_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::InvalidConfig {
-            message: format!("cannot read configuration file {}: {e}", path.display()),
-            source: Some(Box::new(e)),
-        })?;
+        let text = std::fs::File::open(path)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot read configuration file {}: {e}", path.display()),
+                )
+            })
+            .and_then(|f| {
+                read_capped(
+                    f,
+                    MAX_CONFIG_BYTES,
+                    &format!("configuration file {}", path.display()),
+                )
+            })
+            .map_err(|e| Error::config(e.to_string()))?;
         Self::from_toml_str(&text)
     }
 
@@ -379,6 +407,8 @@ impl OrchestratorConfig {
     }
 
     fn apply_vars(&mut self, vars: &[(String, String)], backend_names: &[&str]) -> Result<()> {
+        // Which variable set each (instance, key): two that set one setting must agree.
+        let mut set_by: BTreeMap<(String, String), (&str, &str)> = BTreeMap::new();
         // Longest names first, so `MEMORY_BULLMQ_X` is not read as backend `memory`.
         let mut names: Vec<(String, &str)> = backend_names
             .iter()
@@ -442,6 +472,16 @@ impl OrchestratorConfig {
                     ))
                 })?
             };
+            match set_by.get(&(instance.clone(), field.clone())) {
+                Some((other, v)) if *v != value.as_str() => {
+                    return Err(Error::config(format!(
+                        "{other} and {key} both set backends.{instance}.{field}, to different values; keep one"
+                    )));
+                }
+                _ => {
+                    set_by.insert((instance.clone(), field.clone()), (key, value));
+                }
+            }
             let table = self
                 .backends
                 .entry(instance.clone())
@@ -487,6 +527,61 @@ impl OrchestratorConfig {
     }
 }
 
+/// The largest configuration file read (1 MiB): a bigger one (or an endless one, like
+/// `/dev/zero`) is refused as soon as it passes the cap.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Read `reader` as UTF-8 text of at most `cap` bytes; what it names is `what` in the
+/// errors. Every file or stdin input of the orchestrator goes through here.
+pub fn read_capped(reader: impl std::io::Read, cap: u64, what: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    reader.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{what} is larger than {cap} bytes"),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{what} is not UTF-8 text (byte {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+/// `message` with every double-quoted value replaced by `"…"`: a parser's message may quote
+/// the value it choked on, and that value may be a secret. Names in backticks stay.
+fn without_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    // One line, and not much of it.
+    out.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
+}
+
 /// `ORCHESTRATOR_*` variables that are not settings and that the loader accepts: the
 /// config file, the log filter, and what `orchestrator worker --exec` sets for its child.
 pub const NON_CONFIG_VARS: &[&str] = &[
@@ -529,9 +624,11 @@ pub fn parse_backend_config<T: serde::de::DeserializeOwned>(
             backend.to_ascii_uppercase().replace('-', "_")
         )));
     }
+    // serde quotes the value it refused (`invalid type: string "…"`), and that value may be
+    // a password: the message is redacted and the original error not kept as the source.
     serde_json::from_value(table.clone()).map_err(|e| Error::InvalidConfig {
-        message: format!("backends.{backend}: {e}"),
-        source: Some(Box::new(e)),
+        message: format!("backends.{backend}: {}", without_quoted(&e.to_string())),
+        source: None,
     })
 }
 
@@ -561,8 +658,11 @@ mod tests {
         assert_eq!(c.backends["bullmq"]["url"], "redis://127.0.0.1:1234");
         assert_eq!(c.backends["n8n"]["api_key"], 12345);
         assert_eq!(c.backends["memory-bullmq"]["concurrency"], 4);
-        assert_eq!(c.routing.backend_for(TaskType::Simple), "memory-bullmq");
-        assert_eq!(c.routing.backend_for(TaskType::Complex), "temporal");
+        assert_eq!(
+            c.routing.backend_for(TaskType::Simple),
+            Some("memory-bullmq")
+        );
+        assert_eq!(c.routing.backend_for(TaskType::Complex), None);
     }
 
     #[test]
@@ -616,6 +716,35 @@ mod tests {
         let parsed: Millis = serde_json::from_value(serde_json::json!(5000)).expect("ms");
         assert_eq!(parsed.get(), std::time::Duration::from_secs(5));
         assert!(Millis::new(0).check_positive("x_ms").is_err());
+    }
+
+    #[test]
+    fn refused_values_are_not_echoed() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Port {
+            port: u16,
+        }
+        let e = parse_backend_config::<Port>("x", &serde_json::json!({"port": "hunter2"}))
+            .expect_err("a string is no port");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("string \"…\""), "{e}");
+        assert!(std::error::Error::source(&e).is_none());
+        // A TOML error on the line holding the secret names the place, not the text.
+        let e = OrchestratorConfig::from_toml_str("[backends.x]\nurl = \"redis://:hunter2@h\" x\n")
+            .expect_err("junk after the value");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("line 2"), "{e}");
+        assert_eq!(
+            without_quoted(r#"expected "a" got "b" in `k`"#),
+            r#"expected "…" got "…" in `k`"#
+        );
+        let too_long = serde_json::json!(Millis::MAX.0 + 1);
+        assert!(serde_json::from_value::<Millis>(too_long).is_err());
+        assert_eq!(
+            serde_json::from_value::<Millis>(serde_json::json!(Millis::MAX.0)).expect("10 years"),
+            Millis::MAX
+        );
     }
 
     #[test]

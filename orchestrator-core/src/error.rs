@@ -15,8 +15,21 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Result alias used across the orchestrator crates.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Coarse category of an [`Error`], stable enough to branch on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Coarse category of an [`Error`], stable enough to branch on. Its serde form (in
+/// `errors[]` of a listing) is the variant's name in `SCREAMING_SNAKE_CASE`
+/// (`UNAVAILABLE`, `TIMEOUT`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The caller's input (name, payload, options) was rejected before any I/O.
@@ -149,8 +162,8 @@ pub enum Error {
     UnsupportedOption {
         /// The backend instance's name.
         backend: String,
-        /// The option.
-        option: crate::descriptor::Capability,
+        /// The option, as the option object spells it (`delay`, `jobId`, `temporal`).
+        option: String,
     },
 
     /// The request's task type is not one the backend runs.
@@ -196,7 +209,7 @@ pub enum Error {
 
     /// An engine call failed.
     #[error("{backend}: {kind}: {message}")]
-    Backend {
+    Engine {
         /// The backend's name.
         backend: String,
         /// The category.
@@ -250,14 +263,14 @@ impl Error {
             | Error::WrongTaskType { .. } => ErrorKind::Unsupported,
             Error::TrackingFailed { .. } => ErrorKind::TrackingFailed,
             Error::NotSent { .. } => ErrorKind::Unavailable,
-            Error::Backend { kind, .. } => *kind,
+            Error::Engine { kind, .. } => *kind,
         }
     }
 
     /// Whether the same call may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Backend { retryable, .. } => *retryable,
+            Error::Engine { retryable, .. } => *retryable,
             // The workflow started: retrying the call would start a second one.
             Error::TrackingFailed { .. } => false,
             Error::NotSent { .. } => true,
@@ -265,18 +278,19 @@ impl Error {
         }
     }
 
-    /// A copy of this error without its source (sources are not `Clone`): the same kind,
-    /// retryability and message. Engine errors keep their variant and backend; other
-    /// variants become an engine error whose message is this error's text.
-    pub fn detached(&self) -> Error {
+    /// A copy of this error without its source (sources are not `Clone`), to hand one
+    /// failure to several waiters: the same kind, retryability and message. Engine errors
+    /// keep their variant and backend; other variants become an engine error whose message
+    /// is this error's text.
+    pub fn clone_without_source(&self) -> Error {
         match self {
-            Error::Backend {
+            Error::Engine {
                 backend,
                 kind,
                 message,
                 retryable,
                 ..
-            } => Error::Backend {
+            } => Error::Engine {
                 backend: backend.clone(),
                 kind: *kind,
                 message: message.clone(),
@@ -291,7 +305,7 @@ impl Error {
                 backend: backend.clone(),
                 reason: reason.clone(),
             },
-            other => Error::Backend {
+            other => Error::Engine {
                 backend: "orchestrator".into(),
                 kind: other.kind(),
                 message: other.to_string(),
@@ -303,12 +317,8 @@ impl Error {
 
     /// An engine error of `kind` from `backend`; retryable by default for
     /// [`ErrorKind::Unavailable`], [`ErrorKind::Timeout`] and [`ErrorKind::RateLimited`].
-    pub fn backend(
-        backend: impl Into<String>,
-        kind: ErrorKind,
-        message: impl Into<String>,
-    ) -> Self {
-        Error::Backend {
+    pub fn engine(backend: impl Into<String>, kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error::Engine {
             backend: backend.into(),
             kind,
             message: message.into(),
@@ -324,7 +334,7 @@ impl Error {
     #[must_use]
     pub fn with_source(mut self, err: impl Into<BoxError>) -> Self {
         match &mut self {
-            Error::Backend { source, .. } | Error::InvalidConfig { source, .. } => {
+            Error::Engine { source, .. } | Error::InvalidConfig { source, .. } => {
                 *source = Some(err.into());
             }
             _ => {}
@@ -334,8 +344,11 @@ impl Error {
 
     /// Name the backend instance in an engine error (backends may report their kind).
     #[must_use]
-    pub fn in_instance(mut self, instance: &str) -> Self {
-        if let Error::Backend { backend, .. } | Error::NotSent { backend, .. } = &mut self {
+    pub(crate) fn in_instance(mut self, instance: &str) -> Self {
+        if let Error::Engine { backend, .. }
+        | Error::NotSent { backend, .. }
+        | Error::Unsupported { backend, .. } = &mut self
+        {
             if backend != instance {
                 *backend = instance.to_string();
             }
@@ -346,7 +359,7 @@ impl Error {
     /// Override the retry hint of a backend error.
     #[must_use]
     pub fn retryable(mut self, value: bool) -> Self {
-        if let Error::Backend { retryable, .. } = &mut self {
+        if let Error::Engine { retryable, .. } = &mut self {
             *retryable = value;
         }
         self
@@ -379,10 +392,10 @@ mod tests {
 
     #[test]
     fn kinds_and_retry_hints() {
-        let e = Error::backend("bullmq", ErrorKind::Unavailable, "connection refused");
+        let e = Error::engine("bullmq", ErrorKind::Unavailable, "connection refused");
         assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert!(e.is_retryable());
-        let e = Error::backend("bullmq", ErrorKind::Rejected, "bad");
+        let e = Error::engine("bullmq", ErrorKind::Rejected, "bad");
         assert!(!e.is_retryable());
         assert_eq!(
             Error::invalid("priority", "too big").kind(),
@@ -409,7 +422,7 @@ mod tests {
     #[test]
     fn source_is_kept() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let e = Error::backend("bullmq", ErrorKind::Unavailable, "down").with_source(io);
+        let e = Error::engine("bullmq", ErrorKind::Unavailable, "down").with_source(io);
         let src = std::error::Error::source(&e).expect("source");
         assert!(src.downcast_ref::<std::io::Error>().is_some());
     }

@@ -12,7 +12,9 @@ use std::sync::Mutex;
 use crate::{Error, Result};
 
 /// A value initialized at most once by a fallible async initializer, sharing each attempt's
-/// outcome with the callers that waited on it. See the [module docs](self).
+/// outcome with the callers that waited on it: a thousand calls that arrive together while
+/// the engine is silent cost one timeout, not a thousand (`tokio::sync::OnceCell` would run
+/// the initializer again for each waiter after a failure).
 #[derive(Debug)]
 pub struct InitOnce<T> {
     cell: tokio::sync::OnceCell<T>,
@@ -42,7 +44,7 @@ impl<T> InitOnce<T> {
 
     /// The value, initializing it with `init` if no attempt succeeded yet. Concurrent callers
     /// share one attempt: if it fails, the caller that ran it gets its error and every other
-    /// caller that waited gets a copy ([`Error::detached`]) at once.
+    /// caller that waited gets a copy ([`Error::clone_without_source`]) at once.
     pub async fn get_or_try_init<F, Fut>(&self, init: F) -> Result<&T>
     where
         F: FnOnce() -> Fut,
@@ -53,13 +55,13 @@ impl<T> InitOnce<T> {
             .get_or_try_init(|| async {
                 if let (count, Some(e)) = &*self.failures() {
                     if *count != seen {
-                        return Err(e.detached());
+                        return Err(e.clone_without_source());
                     }
                 }
                 init().await.inspect_err(|e| {
                     let mut f = self.failures();
                     f.0 += 1;
-                    f.1 = Some(e.detached());
+                    f.1 = Some(e.clone_without_source());
                 })
             })
             .await
@@ -91,7 +93,7 @@ mod tests {
                 if ok {
                     Ok(7)
                 } else {
-                    Err(Error::backend("x", ErrorKind::Timeout, "silent"))
+                    Err(Error::engine("x", ErrorKind::Timeout, "silent"))
                 }
             })
             .await

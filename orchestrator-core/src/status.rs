@@ -1,30 +1,12 @@
 //! Unified task status.
 //!
 //! Each engine has its own states; [`TaskState`] is the small common vocabulary and
-//! [`TaskStatus::native_state`] keeps the engine's own word. Mapping table:
-//!
-//! | unified      | BullMQ                               | Temporal                    | n8n (dispatch / execution)          |
-//! |--------------|--------------------------------------|-----------------------------|-------------------------------------|
-//! | `PENDING`    | `waiting`, `prioritized`             | Running, before a worker takes its first task | dispatch `queued`, `delivering`; execution `new` |
-//! | `DELAYED`    | `delayed` (first run or retry wait)  | —                           | dispatch `retrying`                 |
-//! | `RUNNING`    | `active`                             | `Running`                   | `running`                           |
-//! | `WAITING`    | `waiting-children`                   | `Paused`                    | `waiting`                           |
-//! | `COMPLETED`  | `completed`                          | `Completed`                 | `success`                           |
-//! | `FAILED`     | `failed`                             | `Failed`                    | `error`, `crashed`, dispatch `failed` |
-//! | `CANCELLED`  | `removed` (by our cancel: see below) | `Canceled`                  | `canceled`, dispatch `cancelled`    |
-//! | `TERMINATED` | —                                    | `Terminated`                | —                                   |
-//! | `TIMED_OUT`  | —                                    | `TimedOut`                  | —                                   |
-//! | `CONTINUED_AS_NEW` | —                              | `ContinuedAsNew`            | —                                   |
-//! | `UNKNOWN`    | `unknown`, or a state this version does not know | any future status | delivered, execution not tracked |
-//!
-//! The rows are [`native_states`]; the backends map through those tables and a unit test
-//! checks this table against them, so the docs and the code cannot drift.
+//! [`TaskStatus::native_state`] keeps the engine's own word. Each engine's crate declares
+//! its mapping table in its descriptor ([`crate::Descriptor::native_states`]) and documents
+//! it beside the code (a test per engine keeps the two equal).
 //!
 //! A task the engine does not know is an [`crate::Error::NotFound`], never a pending
-//! state. BullMQ removes a cancelled job; the orchestrator's cancel remembers the removal
-//! (24 hours, 100,000 cancels per queue), so the status of a job it cancelled reads
-//! `CANCELLED` (`removed`), then `NotFound` once forgotten. A job removed by anything else
-//! (Node's `job.remove()`, retention) is `NotFound`. Temporal keeps cancelled workflows.
+//! state.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -34,63 +16,68 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::TaskId;
 
-/// The engine family that runs a task, as the seed prints it (`BULLMQ`, `TEMPORAL`, `N8N`,
-/// or a custom backend's own name).
+/// The label of the engine that runs a task, as the seed prints it in `source` (`BULLMQ`,
+/// `TEMPORAL`, `N8N`, or a custom backend's own label). Each engine's descriptor declares
+/// its label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Source(Cow<'static, str>);
+pub struct EngineLabel(Cow<'static, str>);
 
-impl Source {
-    /// BullMQ-compatible Redis queues.
-    pub const BULLMQ: Source = Source(Cow::Borrowed("BULLMQ"));
-    /// Temporal.
-    pub const TEMPORAL: Source = Source(Cow::Borrowed("TEMPORAL"));
-    /// n8n.
-    pub const N8N: Source = Source(Cow::Borrowed("N8N"));
-
-    /// A custom backend's source name.
-    pub fn custom(name: impl Into<Cow<'static, str>>) -> Self {
-        Source(name.into())
+impl EngineLabel {
+    /// A label.
+    pub const fn new(label: &'static str) -> Self {
+        EngineLabel(Cow::Borrowed(label))
     }
 
-    /// The source as text.
+    /// A label known only at run time.
+    pub fn owned(label: impl Into<String>) -> Self {
+        EngineLabel(Cow::Owned(label.into()))
+    }
+
+    /// The label as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Display for Source {
+impl PartialEq<str> for EngineLabel {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for EngineLabel {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl fmt::Display for EngineLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl Serialize for Source {
+impl Serialize for EngineLabel {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
     }
 }
 
-impl<'de> Deserialize<'de> for Source {
+impl<'de> Deserialize<'de> for EngineLabel {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Ok(match s.as_str() {
-            "BULLMQ" => Source::BULLMQ,
-            "TEMPORAL" => Source::TEMPORAL,
-            "N8N" => Source::N8N,
-            _ => Source(Cow::Owned(s)),
-        })
+        Ok(EngineLabel::owned(String::deserialize(d)?))
     }
 }
 
-impl JsonSchema for Source {
+impl JsonSchema for EngineLabel {
     fn schema_name() -> Cow<'static, str> {
-        "Source".into()
+        "EngineLabel".into()
     }
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "description": "BULLMQ, TEMPORAL, N8N or a custom backend's name"
+            "description": "The engine's label: BULLMQ, TEMPORAL, N8N or a custom backend's"
         })
     }
 }
@@ -169,8 +156,8 @@ impl fmt::Display for TaskState {
 pub struct TaskStatus {
     /// The task's id.
     pub task_id: TaskId,
-    /// The engine family (`BULLMQ`, `TEMPORAL`, `N8N`).
-    pub source: Source,
+    /// The engine's label (`BULLMQ`, `TEMPORAL`, `N8N`).
+    pub source: EngineLabel,
     /// Unified state.
     pub state: TaskState,
     /// The engine's own state word, unchanged.
@@ -199,13 +186,16 @@ pub struct TaskStatus {
     /// BullMQ job that `orchestrator track` completes with the workflow's outcome).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_task_id: Option<TaskId>,
+    /// Whether the orchestrator scheduled it, or something else started it.
+    #[serde(default)]
+    pub origin: crate::monitor::Origin,
 }
 
 impl TaskStatus {
     /// A status with only the required fields set.
     pub fn new(
         task_id: TaskId,
-        source: Source,
+        source: EngineLabel,
         state: TaskState,
         native_state: impl Into<String>,
     ) -> Self {
@@ -222,6 +212,7 @@ impl TaskStatus {
             started_at: None,
             finished_at: None,
             tracking_task_id: None,
+            origin: crate::monitor::Origin::Unknown,
         }
     }
 }
@@ -267,128 +258,4 @@ pub struct Health {
     /// Problems that do not stop it from working (an old Redis, for example).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-}
-
-/// Each engine's native states and the unified state each maps to: the one mapping table
-/// the backends (and the module docs' table) follow.
-pub mod native_states {
-    use super::TaskState;
-
-    /// BullMQ job states (`Job.getState()`).
-    pub const BULLMQ: &[(&str, TaskState)] = &[
-        ("waiting", TaskState::Pending),
-        ("prioritized", TaskState::Pending),
-        ("delayed", TaskState::Delayed),
-        ("active", TaskState::Running),
-        ("waiting-children", TaskState::Waiting),
-        ("completed", TaskState::Completed),
-        ("failed", TaskState::Failed),
-        ("removed", TaskState::Cancelled),
-        ("unknown", TaskState::Unknown),
-    ];
-
-    /// Temporal workflow execution statuses (`WorkflowExecutionStatus`). A `Running`
-    /// workflow no worker has taken yet is reported `PENDING` by the backend.
-    pub const TEMPORAL: &[(&str, TaskState)] = &[
-        ("Running", TaskState::Running),
-        ("Completed", TaskState::Completed),
-        ("Failed", TaskState::Failed),
-        ("Canceled", TaskState::Cancelled),
-        ("Terminated", TaskState::Terminated),
-        ("TimedOut", TaskState::TimedOut),
-        ("ContinuedAsNew", TaskState::ContinuedAsNew),
-        ("Paused", TaskState::Waiting),
-    ];
-
-    /// n8n execution statuses (`GET /api/v1/executions/{id}`).
-    pub const N8N_EXECUTION: &[(&str, TaskState)] = &[
-        ("new", TaskState::Pending),
-        ("running", TaskState::Running),
-        ("waiting", TaskState::Waiting),
-        ("success", TaskState::Completed),
-        ("error", TaskState::Failed),
-        ("crashed", TaskState::Failed),
-        ("canceled", TaskState::Cancelled),
-    ];
-
-    /// States of a dispatch in the n8n backend's outbox (a `delivered` dispatch reports its
-    /// execution instead).
-    pub const N8N_DISPATCH: &[(&str, TaskState)] = &[
-        ("queued", TaskState::Pending),
-        ("delivering", TaskState::Pending),
-        ("retrying", TaskState::Delayed),
-        ("failed", TaskState::Failed),
-        ("cancelled", TaskState::Cancelled),
-    ];
-
-    /// The unified state of `native` in `table`; `UNKNOWN` for a word it does not list.
-    pub fn map(table: &[(&str, TaskState)], native: &str) -> TaskState {
-        table
-            .iter()
-            .find(|(n, _)| *n == native)
-            .map_or(TaskState::Unknown, |(_, s)| *s)
-    }
-}
-
-#[cfg(test)]
-mod doc_table_tests {
-    use super::TaskState;
-    use super::native_states::*;
-
-    /// `(unified state, cell)` for each row of the module docs' table, column `col`
-    /// (1 BullMQ, 2 Temporal, 3 n8n).
-    fn column(col: usize) -> Vec<(String, String)> {
-        include_str!("status.rs")
-            .lines()
-            .take_while(|l| l.starts_with("//!"))
-            .filter(|l| l.starts_with("//! | `"))
-            .map(|l| {
-                let cells: Vec<&str> = l.trim_start_matches("//!").split('|').collect();
-                (
-                    cells[1].trim().trim_matches('`').to_string(),
-                    cells[col + 1].to_string(),
-                )
-            })
-            .collect()
-    }
-
-    fn backticked(cell: &str) -> Vec<&str> {
-        cell.split('`').skip(1).step_by(2).collect()
-    }
-
-    fn check(col: usize, tables: &[&[(&str, TaskState)]]) {
-        let rows = column(col);
-        assert!(rows.len() >= 10, "table not found: {rows:?}");
-        let rows_of = |state: TaskState| -> Vec<&str> {
-            rows.iter()
-                .filter(|(u, _)| u == state.as_str())
-                .flat_map(|(_, cell)| backticked(cell))
-                .collect()
-        };
-        for table in tables {
-            for (native, state) in *table {
-                assert!(
-                    rows_of(*state).contains(native),
-                    "`{native}` → {state} is in the code's table but not in the docs' column {col}"
-                );
-            }
-        }
-        for (unified, cell) in &rows {
-            for word in backticked(cell) {
-                assert!(
-                    tables
-                        .iter()
-                        .any(|t| t.iter().any(|(n, s)| *n == word && s.as_str() == unified)),
-                    "the docs map `{word}` to {unified} in column {col}, the code does not"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn docs_table_matches_the_code() {
-        check(1, &[BULLMQ]);
-        check(2, &[TEMPORAL]);
-        check(3, &[N8N_EXECUTION, N8N_DISPATCH]);
-    }
 }

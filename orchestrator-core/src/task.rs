@@ -1,13 +1,17 @@
 //! The seed's task model: task types and the option object passed to `scheduleTask`.
 //!
 //! Every type here deserializes from the seed's TypeScript option objects unchanged
-//! (camelCase keys, `"SIMPLE"`-style enum values) and rejects unknown keys, so an option
-//! the orchestrator would not honour is an error instead of being dropped silently.
+//! (camelCase keys, `"SIMPLE"`-style enum values). Core knows the generic options (`delay`,
+//! `priority`, `attempts`, `backoff`); every other key belongs to an engine, which declares
+//! it in its descriptor. [`TaskOptions::from_json`] refuses a key no linked backend owns,
+//! and admission refuses a key the target backend does not own, so an option the
+//! orchestrator would not honour is an error instead of being dropped silently.
 
 use std::fmt;
 use std::str::FromStr;
 
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
@@ -175,187 +179,26 @@ impl From<Backoff> for BackoffObject {
     }
 }
 
-/// What to do with a finished job: BullMQ's `removeOnComplete` / `removeOnFail`.
-///
-/// Deserializes from `true`/`false`, a number (keep that many) or `{ "age": s, "count": n }`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum RemovePolicy {
-    /// `true` removes the job at once, `false` keeps every job.
-    Remove(bool),
-    /// Keep the newest `n` jobs.
-    KeepCount(u64),
-    /// Keep jobs younger than `age` seconds and/or the newest `count`.
-    Keep {
-        /// Maximum age in seconds.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        age: Option<u64>,
-        /// Maximum number of jobs kept.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        count: Option<u64>,
-    },
+/// A typed block of engine options, owned by one engine (`temporal`, `n8n`): the block's
+/// key in the option object and its shape. The engine's descriptor declares it
+/// ([`crate::EngineOption::block`]) and validates it; the orchestrator carries it as
+/// JSON, unchanged on the wire.
+pub trait OptionBlock: Serialize + DeserializeOwned + JsonSchema {
+    /// The block's key in the option object.
+    const KEY: &'static str;
 }
 
-/// BullMQ deduplication: while a job with this id exists, adding another adds nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Deduplication {
-    /// The deduplication id.
-    pub id: String,
-    /// How long (ms) the id stays reserved; forever (until the job is removed) when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl: Option<u64>,
-}
-
-/// What happens when a workflow id is already in use by a running workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum IdConflictPolicy {
-    /// Fail with [`crate::ErrorKind::AlreadyExists`] (Temporal's default).
-    #[default]
-    Fail,
-    /// Return the running workflow's id instead of starting another.
-    UseExisting,
-    /// Terminate the running workflow and start a new one.
-    TerminateExisting,
-}
-
-/// Options of a COMPLEX task (a Temporal workflow).
+/// The option object of `scheduleTask`: the seed's generic fields, plus every key an
+/// engine owns (BullMQ's `jobId`, `lifo`…, the `temporal` and `n8n` blocks), kept as JSON
+/// in [`TaskOptions::engine_options`] and checked by the target backend's descriptor: a
+/// key it does not own is refused, never dropped.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TemporalOptions {
-    /// The workflow type name the worker registered (e.g. `migrationWorkflow`).
-    pub workflow_type: String,
-    /// Positional workflow arguments, one JSON payload each.
-    #[serde(default)]
-    pub workflow_args: Vec<serde_json::Value>,
-    /// Task queue the workers poll; the backend's configured default when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_queue: Option<String>,
-    /// When set, the orchestrator also schedules a SIMPLE tracking task on this queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracking_queue: Option<String>,
-    /// Workflow id; derived from the task name plus a unique suffix when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workflow_id: Option<String>,
-    /// Maximum run time of the whole workflow execution, in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution_timeout_ms: Option<u64>,
-    /// What to do when `workflow_id` is already running.
-    #[serde(default)]
-    pub id_conflict_policy: IdConflictPolicy,
-}
-
-impl TemporalOptions {
-    /// Options for workflow type `workflow_type` on `task_queue`.
-    pub fn new(workflow_type: impl Into<String>, task_queue: impl Into<String>) -> Self {
-        Self {
-            workflow_type: workflow_type.into(),
-            task_queue: Some(task_queue.into()),
-            ..Self::default()
-        }
-    }
-
-    /// Append one workflow argument.
-    #[must_use]
-    pub fn arg(mut self, arg: serde_json::Value) -> Self {
-        self.workflow_args.push(arg);
-        self
-    }
-
-    /// Set every workflow argument.
-    #[must_use]
-    pub fn args(mut self, args: Vec<serde_json::Value>) -> Self {
-        self.workflow_args = args;
-        self
-    }
-
-    /// Also schedule a SIMPLE tracking task on `queue`.
-    #[must_use]
-    pub fn tracking_queue(mut self, queue: impl Into<String>) -> Self {
-        self.tracking_queue = Some(queue.into());
-        self
-    }
-
-    /// Use this workflow id.
-    #[must_use]
-    pub fn workflow_id(mut self, id: impl Into<String>) -> Self {
-        self.workflow_id = Some(id.into());
-        self
-    }
-
-    /// Limit the execution's total run time.
-    #[must_use]
-    pub fn execution_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.execution_timeout_ms = Some(duration_ms(timeout));
-        self
-    }
-
-    /// What to do when the workflow id is already running.
-    #[must_use]
-    pub fn id_conflict_policy(mut self, policy: IdConflictPolicy) -> Self {
-        self.id_conflict_policy = policy;
-        self
-    }
-}
-
-/// Options of an INTEGRATION task (an n8n workflow behind a webhook).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct N8nOptions {
-    /// The n8n workflow id; its webhook URL is resolved through n8n's API when
-    /// `webhook_url` is not given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workflow_id: Option<String>,
-    /// The webhook to POST the payload to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook_url: Option<String>,
-    /// Where the integration comes from (`github`, `jenkins`, …), sent along as a header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub integration_source: Option<String>,
-}
-
-impl N8nOptions {
-    /// Target the n8n workflow `workflow_id`.
-    pub fn workflow(workflow_id: impl Into<String>) -> Self {
-        Self {
-            workflow_id: Some(workflow_id.into()),
-            ..Self::default()
-        }
-    }
-
-    /// Target the webhook `url` directly.
-    pub fn webhook(url: impl Into<String>) -> Self {
-        Self {
-            webhook_url: Some(url.into()),
-            ..Self::default()
-        }
-    }
-
-    /// Record where the integration comes from.
-    #[must_use]
-    pub fn integration_source(mut self, source: impl Into<String>) -> Self {
-        self.integration_source = Some(source.into());
-        self
-    }
-
-    /// Use this webhook URL.
-    #[must_use]
-    pub fn webhook_url(mut self, url: impl Into<String>) -> Self {
-        self.webhook_url = Some(url.into());
-        self
-    }
-}
-
-/// The option object of `scheduleTask`: the seed's fields plus the BullMQ options a seed
-/// user spreads in.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TaskOptions {
     /// Which engine family runs the task (`SIMPLE` when omitted).
     #[serde(default)]
     pub task_type: TaskType,
-    /// BullMQ priority: 1 is the highest, 2 097 151 the lowest; unset or 0 means none.
+    /// Priority: 1 is the highest; unset or 0 means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u32>,
     /// Total attempts (first run included); at least 1.
@@ -367,30 +210,9 @@ pub struct TaskOptions {
     /// Wait between attempts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
-    /// Custom job id (SIMPLE): adding an id that exists adds nothing and returns it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    /// Job name inside the queue (SIMPLE); the task name when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_name: Option<String>,
-    /// What to keep of completed jobs (SIMPLE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remove_on_complete: Option<RemovePolicy>,
-    /// What to keep of failed jobs (SIMPLE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remove_on_fail: Option<RemovePolicy>,
-    /// Add at the head of the queue instead of the tail (SIMPLE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lifo: Option<bool>,
-    /// BullMQ deduplication (SIMPLE).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deduplication: Option<Deduplication>,
-    /// Workflow options; required for COMPLEX tasks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temporal: Option<TemporalOptions>,
-    /// Integration options; required for INTEGRATION tasks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n8n: Option<N8nOptions>,
+    /// Engine options, by key (see each engine's descriptor).
+    #[serde(flatten)]
+    engine: serde_json::Map<String, serde_json::Value>,
 }
 
 fn duration_ms(d: std::time::Duration) -> u64 {
@@ -403,25 +225,22 @@ impl TaskOptions {
         Self::default()
     }
 
-    /// Options for a COMPLEX task running `temporal`.
-    pub fn complex(temporal: TemporalOptions) -> Self {
-        Self {
-            task_type: TaskType::Complex,
-            temporal: Some(temporal),
-            ..Self::default()
-        }
+    /// Options for a COMPLEX task with its engine's block (`TemporalOptions`).
+    pub fn complex(block: impl OptionBlock) -> Self {
+        Self::default().task_type(TaskType::Complex).with(block)
     }
 
-    /// Options for an INTEGRATION task delivered per `n8n`.
-    pub fn integration(n8n: N8nOptions) -> Self {
-        Self {
-            task_type: TaskType::Integration,
-            n8n: Some(n8n),
-            ..Self::default()
-        }
+    /// Options for an INTEGRATION task with its engine's block (`N8nOptions`).
+    pub fn integration(block: impl OptionBlock) -> Self {
+        Self::default().task_type(TaskType::Integration).with(block)
     }
 
     /// Parse the seed's JSON option object, turning serde's message into a typed error.
+    /// Keys that are not generic options are kept as engine options for the target
+    /// backend to accept or refuse; a key that no backend linked into this binary owns
+    /// ([`crate::Registry::global`]) is refused here as a likely typo. (A backend
+    /// registered only on a private registry: set its keys with
+    /// [`TaskOptions::engine_option`], or deserialize with serde, which keeps every key.)
     pub fn from_json(value: serde_json::Value) -> Result<Self, ValidationError> {
         // Deserializing recurses with the nesting: refuse deep input first.
         if let Err(e) = crate::validate::json_nesting("options", &value) {
@@ -429,7 +248,7 @@ impl TaskOptions {
             return Err(e);
         }
         // The path of the offending key goes in the message (`backoff.delay: invalid …`).
-        serde_path_to_error::deserialize(value).map_err(|e| {
+        let options: Self = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if path == "." {
@@ -437,7 +256,31 @@ impl TaskOptions {
             } else {
                 ValidationError::new("options", format!("{path}: {inner}"))
             }
-        })
+        })?;
+        let registry = crate::registry::Registry::global();
+        for (key, value) in &options.engine {
+            let Some(option) = registry.engine_option(key) else {
+                let mut all: Vec<&str> = ["taskType", "priority", "attempts", "delay", "backoff"]
+                    .into_iter()
+                    .chain(registry.engine_option_keys())
+                    .collect();
+                all.sort_unstable();
+                all.dedup();
+                return Err(ValidationError::new(
+                    "options",
+                    format!(
+                        "unknown option `{key}`; the options this build knows are {}",
+                        all.join(", ")
+                    ),
+                ));
+            };
+            if !value.is_null() {
+                option
+                    .check_shape(value)
+                    .map_err(|e| ValidationError::new("options", format!("{key}: {e}")))?;
+            }
+        }
+        Ok(options)
     }
 
     /// Set the priority (1 = highest).
@@ -468,55 +311,63 @@ impl TaskOptions {
         self
     }
 
-    /// Use a custom job id.
-    #[must_use]
-    pub fn job_id(mut self, id: impl Into<String>) -> Self {
-        self.job_id = Some(id.into());
-        self
-    }
-
-    /// Name the job inside its queue.
-    #[must_use]
-    pub fn job_name(mut self, name: impl Into<String>) -> Self {
-        self.job_name = Some(name.into());
-        self
-    }
-
-    /// What to keep of completed jobs.
-    #[must_use]
-    pub fn remove_on_complete(mut self, policy: RemovePolicy) -> Self {
-        self.remove_on_complete = Some(policy);
-        self
-    }
-
-    /// What to keep of failed jobs.
-    #[must_use]
-    pub fn remove_on_fail(mut self, policy: RemovePolicy) -> Self {
-        self.remove_on_fail = Some(policy);
-        self
-    }
-
-    /// Add at the head of the queue.
-    #[must_use]
-    pub fn lifo(mut self, lifo: bool) -> Self {
-        self.lifo = Some(lifo);
-        self
-    }
-
-    /// Deduplicate on `id`.
-    #[must_use]
-    pub fn deduplication(mut self, id: impl Into<String>, ttl_ms: Option<u64>) -> Self {
-        self.deduplication = Some(Deduplication {
-            id: id.into(),
-            ttl: ttl_ms,
-        });
-        self
-    }
-
     /// Force the task type.
     #[must_use]
     pub fn task_type(mut self, task_type: TaskType) -> Self {
         self.task_type = task_type;
         self
+    }
+
+    /// Set engine block `block` (under `B::KEY`).
+    #[must_use]
+    pub fn with<B: OptionBlock>(self, block: B) -> Self {
+        // Serializing a derived struct into a `Value` cannot fail (string keys only).
+        let value = serde_json::to_value(block).unwrap_or(serde_json::Value::Null);
+        self.engine_option(B::KEY, value)
+    }
+
+    /// Set engine option `key` to `value` (`null` removes it).
+    #[must_use]
+    pub fn engine_option(mut self, key: &str, value: serde_json::Value) -> Self {
+        if value.is_null() {
+            self.engine.remove(key);
+        } else {
+            self.engine.insert(key.to_string(), value);
+        }
+        self
+    }
+
+    /// Engine option `key`, as JSON.
+    pub fn get_engine_option(&self, key: &str) -> Option<&serde_json::Value> {
+        self.engine.get(key)
+    }
+
+    /// Every engine option set, by key.
+    pub fn engine_options(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.engine.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Block `B`, parsed (`None` when not set); a block of the wrong shape is an
+    /// `InvalidInput` naming the offending field.
+    pub fn block<B: OptionBlock>(&self) -> Result<Option<B>, ValidationError> {
+        let Some(value) = self.engine.get(B::KEY) else {
+            return Ok(None);
+        };
+        serde_path_to_error::deserialize(value)
+            .map(Some)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." {
+                    ValidationError::new(B::KEY, inner.to_string())
+                } else {
+                    ValidationError::new(format!("{}.{path}", B::KEY), inner.to_string())
+                }
+            })
+    }
+
+    /// Take engine option `key` out (to drop a deep value without recursion).
+    pub(crate) fn take_engine_options(&mut self) -> serde_json::Map<String, serde_json::Value> {
+        std::mem::take(&mut self.engine)
     }
 }

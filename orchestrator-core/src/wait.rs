@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Backend, Error, Result, TaskId, TaskStatus};
+use crate::backend::Backend;
+use crate::{Error, Result, TaskId, TaskStatus};
 
 /// The longest wait one call accepts (24 hours): a longer one is `InvalidInput`. Callers
 /// that need longer loop, which also bounds how long a lost connection goes unnoticed.

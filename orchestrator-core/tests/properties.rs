@@ -60,14 +60,15 @@ proptest! {
         }
     }
 
-    /// Ids made of a backend name and a native part round-trip.
+    /// Ids made of a backend name and a printable native part are valid, and round-trip.
     #[test]
     fn built_task_ids_round_trip(backend in "[a-z][a-z0-9-]{0,20}", native in "[ -~]{1,60}") {
-        if let Ok(id) = TaskId::new(&backend, &native) {
-            let parsed: TaskId = id.to_string().parse().expect("parses");
-            prop_assert_eq!(parsed.backend(), backend.as_str());
-            prop_assert_eq!(parsed.native(), native.as_str());
-        }
+        let id = TaskId::new(&backend, &native);
+        prop_assert!(id.is_ok(), "{backend}:{native} refused: {id:?}");
+        let id = id.expect("checked above");
+        let parsed: TaskId = id.to_string().parse().expect("parses");
+        prop_assert_eq!(parsed.backend(), backend.as_str());
+        prop_assert_eq!(parsed.native(), native.as_str());
     }
 
     /// Any JSON object gives options or a typed error; options that validate schedule
@@ -109,7 +110,7 @@ fn a_payload_nested_10_000_deep_is_refused_not_a_stack_overflow() {
     let e = ScheduleRequest::new("q", &deep, TaskOptions::simple()).expect_err("too deep");
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     assert!(e.to_string().contains("128"), "{e}");
-    orchestrator_core::validate::drop_deep(deep);
+    orchestrator_core::raw::validate::drop_deep(deep);
     // Built by hand: `json!` would copy the deep value recursively.
     let mut temporal = serde_json::Map::new();
     temporal.insert("workflowType".into(), json!("w"));
@@ -119,12 +120,14 @@ fn a_payload_nested_10_000_deep_is_refused_not_a_stack_overflow() {
     let options = Value::Object(options);
     let e = TaskOptions::from_json(options).expect_err("too deep");
     assert_eq!(e.field, "options");
+    // An engine option set in code, as deep: refused by the request, dropped without
+    // recursion.
+    let mut block = serde_json::Map::new();
+    block.insert("workflowArgs".into(), Value::Array(vec![nested(10_000)]));
     let e = ScheduleRequest::new(
         "q",
         json!({}),
-        TaskOptions::complex(
-            orchestrator_core::TemporalOptions::new("w", "q").args(vec![nested(10_000)]),
-        ),
+        TaskOptions::simple().engine_option("temporal", Value::Object(block)),
     )
     .expect_err("too deep");
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");

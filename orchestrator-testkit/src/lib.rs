@@ -1,9 +1,9 @@
 //! Test support for orchestrator users and backend authors.
 //!
 //! * [`MemoryBackend`]: in-memory backends for all three task types that really run
-//!   tasks, with each engine's rules (delay, priority, attempts with backoff, cancel
-//!   rules) and the same `source` values as the real engines. They are also the embedded
-//!   default behind [`in_memory`], which needs no server.
+//!   tasks, each built from its engine's spec (capabilities, engine options, rules, native
+//!   states, limits) and reporting the same labels as the real engines. They are also the
+//!   embedded default behind [`in_memory`], which needs no server.
 //! * Test helpers on [`MemoryBackend`]: [`MemoryBackend::scheduled`] to inspect what was
 //!   scheduled, [`MemoryBackend::complete`] / [`MemoryBackend::fail`] to drive a task by
 //!   hand, [`MemoryBackend::fail_next`] to inject faults. All timing uses `tokio::time`,
@@ -22,7 +22,7 @@
 //! mem.simple.handle("emails", |ctx| async move { Ok(json!({"sent": ctx.payload["to"]})) });
 //! let id = mem.orchestrator.schedule_simple_task("emails", json!({"to": "a@b.c"}), TaskOptions::simple()).await?;
 //! let status = orchestrator_testkit::conformance::wait_finished(
-//!     &*mem.simple.shared(), &id, std::time::Duration::from_secs(5)).await;
+//!     &mem.simple.shared(), &id, std::time::Duration::from_secs(5)).await;
 //! assert_eq!(status.state, TaskState::Completed);
 //! # Ok(()) }
 //! ```
@@ -75,5 +75,18 @@ pub fn in_memory() -> InMemory {
         simple,
         complex,
         integration,
+    }
+}
+
+/// The checked handle of a backend built by hand, as an orchestrator would hold it: for
+/// tests that call a typed backend's task API (`b.checked().schedule(request)`).
+pub trait Checked {
+    /// This backend behind the orchestrator's checks.
+    fn checked(&self) -> orchestrator_core::BackendHandle;
+}
+
+impl<B: orchestrator_core::raw::Backend + Clone> Checked for B {
+    fn checked(&self) -> orchestrator_core::BackendHandle {
+        orchestrator_core::BackendHandle::new(self.clone())
     }
 }

@@ -1,6 +1,5 @@
 //! `schedule_bulk` across backends when the engines fail part of the batch: one result per
 //! task, and every id written comes back.
-#![cfg(all(feature = "bullmq", feature = "temporal"))]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,14 +22,9 @@ fn bullmq(url: String) -> Arc<orchestrator::bullmq::BullmqBackend> {
 
 /// A duplicate workflow id under the `FAIL` policy fails that task alone; the SIMPLE and
 /// COMPLEX tasks around it are scheduled and their ids returned.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_workflow_id_fails_only_its_task() {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let Some(temporal) = TemporalServer::start().await else {
-        return;
-    };
+    let redis = RedisServer::start();
+    let temporal = TemporalServer::start().await;
     let orch = Orchestrator::builder()
         .backend(bullmq(redis.url()))
         .backend(Arc::new(
@@ -79,7 +73,6 @@ async fn a_duplicate_workflow_id_fails_only_its_task() {
 /// come back with ids and are in Redis (AOF, fsync always, read by a new server); the
 /// chunks after the failure are not sent and fail `Unavailable`; the tasks of the other
 /// backend in the batch are scheduled.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_mid_batch_returns_every_written_id() {
     let dir = std::env::temp_dir().join(unique("bulk-aof"));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -92,9 +85,7 @@ async fn redis_killed_mid_batch_returns_every_written_id() {
         "--dir",
         dir_arg.as_str(),
     ];
-    let Some(mut redis) = RedisServer::start_with(&aof) else {
-        return;
-    };
+    let mut redis = RedisServer::start_with(&aof);
     let orch = Orchestrator::builder()
         .backend(bullmq(redis.url()))
         .backend(orchestrator::testkit::MemoryBackend::temporal().shared())
@@ -165,9 +156,7 @@ async fn redis_killed_mid_batch_returns_every_written_id() {
     }
     // What Redis acknowledged survived; what failed was (apart from replies lost in flight,
     // at most one chunk) never written.
-    let Some(again) = RedisServer::start_with(&aof) else {
-        return;
-    };
+    let again = RedisServer::start_with(&aof);
     let mut conn = redis::Client::open(again.url())
         .expect("client")
         .get_multiplexed_async_connection()
@@ -220,4 +209,8 @@ async fn redis_killed_mid_batch_returns_every_written_id() {
     );
     drop(again);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis, Temporal] async: a_duplicate_workflow_id_fails_only_its_task, redis_killed_mid_batch_returns_every_written_id;
 }

@@ -1,5 +1,5 @@
 //! A library user who adds `orchestrator` with default features compiles no CLI or
-//! log-subscriber crate (those live in `orchestrator-cli`).
+//! log-subscriber crate (those live in `orchestrator-cli`), and no engine client.
 
 use std::process::Command;
 
@@ -27,11 +27,19 @@ fn default_features_pull_no_cli_crates() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(tree.contains("orchestrator-core"), "{tree}");
+    // No CLI or subscriber crate, and no engine client: the default build has each
+    // engine's spec (its option types) but none of its clients.
     for unwanted in [
         "clap ",
         "clap_builder ",
         "tracing-subscriber ",
         "libtest-mimic ",
+        "redis ",
+        "bb8 ",
+        "reqwest ",
+        "tonic ",
+        "temporalio-client ",
+        "bullmq-official ",
     ] {
         assert!(
             !tree.lines().any(|l| l.starts_with(unwanted)),

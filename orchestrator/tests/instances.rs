@@ -1,6 +1,5 @@
 //! Two instances of one kind: two Redis deployments in one orchestrator, configured the
 //! way a user would (TOML instance tables and the instance environment syntax).
-#![cfg(all(feature = "bullmq", feature = "temporal", feature = "testkit"))]
 
 use std::time::Duration;
 
@@ -19,11 +18,8 @@ async fn waiting(url: &str, queue: &str) -> usize {
     q.get_waiting(0, -1).await.expect("waiting").len()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_bullmq_instances_route_by_id() {
-    let (Some(eu), Some(us)) = (RedisServer::start(), RedisServer::start()) else {
-        return;
-    };
+    let (eu, us) = (RedisServer::start(), RedisServer::start());
     let config = OrchestratorConfig::from_toml_str(&format!(
         r#"
         [routing]
@@ -124,7 +120,7 @@ async fn two_bullmq_instances_route_by_id() {
         .await
         .expect("schedule");
     wait_finished(
-        &*orch.backend("bullmq-eu").expect("eu"),
+        &orch.backend("bullmq-eu").expect("eu"),
         &id2,
         Duration::from_secs(10),
     )
@@ -144,4 +140,8 @@ async fn two_bullmq_instances_route_by_id() {
     .expect("workflow");
     assert_eq!(waiting(&eu.url(), &tq).await, 1);
     assert_eq!(waiting(&us.url(), &tq).await, 0);
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis] async: two_bullmq_instances_route_by_id;
 }

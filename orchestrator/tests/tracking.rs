@@ -2,7 +2,6 @@
 //! workflow (run by the Python worker) and a tracking job on a BullMQ queue, which the
 //! tracker completes or fails with the workflow's outcome, as Node `QueueEvents` see it.
 //! One Redis, one Temporal dev server and one Python worker serve every case.
-#![cfg(all(feature = "bullmq", feature = "temporal"))]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,11 +27,11 @@ struct Engines {
 }
 
 /// Redis, Temporal and a Python worker serving `py_echo`, `py_sleep`, `py_fail`.
-async fn engines() -> Option<Engines> {
-    let redis = RedisServer::start()?;
-    let temporal = TemporalServer::start().await?;
+async fn engines() -> Engines {
+    let redis = RedisServer::start();
+    let temporal = TemporalServer::start().await;
     let queue = unique("tracked");
-    let worker = python_worker(&temporal, &queue, 300).await?;
+    let worker = python_worker(&temporal, &queue, 300).await;
     let bullmq = BullmqBackend::new(BullmqConfig::new(redis.url())).expect("bullmq");
     let orch = Orchestrator::builder()
         .backend(Arc::new(bullmq.clone()))
@@ -43,14 +42,14 @@ async fn engines() -> Option<Engines> {
         .route(TaskType::Complex, "temporal")
         .build()
         .expect("orchestrator");
-    Some(Engines {
+    Engines {
         redis,
         temporal,
         _python: worker,
         queue,
         bullmq,
         orch,
-    })
+    }
 }
 
 fn tracked(workflow: &str, queue: &str, args: Vec<Value>, tracking: &str) -> TaskOptions {
@@ -69,16 +68,13 @@ async fn tracking_id(orch: &Orchestrator, workflow: &TaskId) -> TaskId {
         .expect("the workflow's status names its tracking task")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracking_jobs_mirror_their_workflows() {
-    let Some(e) = engines().await else {
-        return;
-    };
+    let e = engines().await;
     let (orch, q) = (&e.orch, e.queue.as_str());
 
     // --- A workflow that completes and one that fails, seen by Node QueueEvents.
     let trk = unique("trk");
-    let events = node_spawn(&e.redis.url(), "events.js", &[&trk, "2"]).expect("node");
+    let events = node_spawn(&e.redis.url(), "events.js", &[&trk, "2"]);
     tokio::time::sleep(Duration::from_millis(700)).await; // let QueueEvents connect
     let ok = orch
         .schedule_complex_workflow(
@@ -154,6 +150,9 @@ async fn tracking_jobs_mirror_their_workflows() {
     tracker.close(Duration::from_secs(5)).await.expect("close");
 
     // --- 100 open tracked workflows: the tracker holds no slot or connection per workflow.
+    // With one slot, a tracker that held its slot until the workflow closed would keep one
+    // job active and the other 99 waiting; this one parks each check's job as delayed, so
+    // nearly all of them are seen delayed at once while their workflows still run.
     let trk = unique("trk100");
     let mut ids = Vec::new();
     for i in 0..100 {
@@ -161,7 +160,7 @@ async fn tracking_jobs_mirror_their_workflows() {
             .schedule_complex_workflow(
                 "sleepy",
                 json!({"i": i}),
-                tracked("py_sleep", q, vec![json!(4)], &trk),
+                tracked("py_sleep", q, vec![json!(12)], &trk),
             )
             .await
             .expect("scheduled");
@@ -188,35 +187,48 @@ async fn tracking_jobs_mirror_their_workflows() {
         &e.bullmq,
         &trk,
         TrackerConfig {
-            hold: Duration::from_millis(200),
-            recheck: Duration::from_millis(500),
-            concurrency: 4,
+            hold: Duration::from_millis(20),
+            // Longer than one pass over the 100 jobs, shorter than the workflows.
+            recheck: Duration::from_secs(8),
+            concurrency: 1,
         },
     )
     .await
     .expect("tracker");
-    let (mut max_active, mut max_clients) = (0u64, 0u64);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while tokio::time::Instant::now() < deadline {
+    let (mut max_active, mut max_delayed, mut max_clients) = (0u64, 0u64, 0u64);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(11);
+    while tokio::time::Instant::now() < deadline && max_delayed < 75 {
         let active: u64 = redis::cmd("LLEN")
             .arg(format!("bull:{trk}:active"))
             .query_async(&mut conn)
             .await
             .expect("llen");
+        let delayed: u64 = redis::cmd("ZCARD")
+            .arg(format!("bull:{trk}:delayed"))
+            .query_async(&mut conn)
+            .await
+            .expect("zcard");
         let info: String = redis::cmd("INFO")
             .arg("clients")
             .query_async(&mut conn)
             .await
             .expect("info");
         max_active = max_active.max(active);
+        max_delayed = max_delayed.max(delayed);
         max_clients = max_clients.max(clients(info));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let added_clients = max_clients.saturating_sub(clients(before));
     println!(
-        "100 open tracked workflows: at most {max_active} tracking jobs active, {added_clients} Redis connections added by the tracker"
+        "100 open tracked workflows, one tracker slot: at most {max_active} tracking job active, \
+         {max_delayed} delayed at once, {added_clients} Redis connections added by the tracker"
     );
-    assert!(max_active <= 4, "{max_active} tracking jobs active at once");
+    assert!(max_active <= 1, "{max_active} tracking jobs active at once");
+    // A tracker that held its slot would show none delayed; 75 leaves room for a slow pass.
+    assert!(
+        max_delayed >= 75,
+        "only {max_delayed} of 100 tracking jobs were ever delayed at once: a check holds its slot"
+    );
     assert!(added_clients <= 8, "{added_clients} connections added");
     for id in &ids {
         let s = orch
@@ -225,7 +237,7 @@ async fn tracking_jobs_mirror_their_workflows() {
             .expect("wait")
             .into_status();
         assert_eq!(s.state, TaskState::Completed, "{s:?}");
-        assert_eq!(s.result, Some(json!({"slept": 4.0})), "{s:?}");
+        assert_eq!(s.result, Some(json!({"slept": 12.0})), "{s:?}");
     }
     tracker.close(Duration::from_secs(5)).await.expect("close");
 
@@ -260,4 +272,8 @@ async fn a_missing_tracking_route_fails_before_the_workflow_starts(e: &Engines) 
         .schedule_complex_workflow("w", json!({}), options(&wf))
         .await
         .expect("the workflow id was never used");
+}
+
+orchestrator_testkit::engine_tests! {
+    [Redis, Temporal, Node, Python] async: tracking_jobs_mirror_their_workflows;
 }

@@ -22,7 +22,7 @@ pub(crate) async fn capped_text(
             return Err(err(
                 ErrorKind::Rejected,
                 format!(
-                    "{what} answered more than {cap} bytes (backends.n8n.max_response_bytes); the rest was not read"
+                    "{what} answered more than {cap} bytes (this backend's `max_response_bytes`); the rest was not read"
                 ),
             ));
         }
@@ -44,7 +44,7 @@ impl N8nBackend {
             .ok_or_else(|| {
                 err(
                     ErrorKind::InvalidConfig,
-                    "this needs n8n's public API: set backends.n8n.api_key (ORCHESTRATOR_N8N_API_KEY)",
+                    "this needs n8n's public API: set this backend's `api_key`",
                 )
             })
     }
@@ -65,14 +65,14 @@ impl N8nBackend {
         let mut url = url::Url::parse(self.inner.config.base()).map_err(|e| {
             err(
                 ErrorKind::InvalidConfig,
-                format!("backends.n8n.url is not a URL: {e}"),
+                format!("this backend's `url` is not a URL: {e}"),
             )
         })?;
         url.path_segments_mut()
             .map_err(|()| {
                 err(
                     ErrorKind::InvalidConfig,
-                    "backends.n8n.url cannot have a path",
+                    "this backend's `url` cannot have a path",
                 )
             })?
             .pop_if_empty()
@@ -104,7 +104,7 @@ impl N8nBackend {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(err(
                 ErrorKind::Unauthorized,
-                "n8n refused the API key (backends.n8n.api_key); create a key with the needed scopes",
+                "n8n refused the API key (this backend's `api_key`); create a key with the needed scopes",
             ));
         }
         Ok((status, body))
@@ -216,7 +216,7 @@ impl N8nBackend {
         let (Some(email), Some(password)) = (&cfg.owner_email, &cfg.owner_password) else {
             return Err(Error::Unsupported {
                 backend: NAME.into(),
-                operation: "stopping executions on this n8n version (it has no public stop endpoint; set backends.n8n.owner_email and owner_password to use the internal one)".into(),
+                operation: "stopping executions on this n8n version (it has no public stop endpoint; set this backend's `owner_email` and `owner_password` to use the internal one)".into(),
             });
         };
         let resp = self

@@ -61,7 +61,7 @@ impl N8nBackend {
         &self,
         dispatch: &str,
         task_name: &str,
-        n: &orchestrator_core::N8nOptions,
+        n: &crate::spec::N8nOptions,
         body: &[u8],
     ) -> Result<Vec<(String, String)>> {
         let mut headers = vec![
@@ -80,7 +80,7 @@ impl N8nBackend {
                     .map_err(|_| {
                         err(
                             ErrorKind::InvalidConfig,
-                            "backends.n8n.hmac_secret is not usable as an HMAC key",
+                            "this backend's `hmac_secret` is not usable as an HMAC key",
                         )
                     })?;
             mac.update(body);
@@ -101,7 +101,7 @@ impl N8nBackend {
                 "n8n.webhookUrl",
                 format!(
                     "`{}` is not a URL: {e}",
-                    orchestrator_core::config::redact_url(url)
+                    orchestrator_core::raw::redact_url(url)
                 ),
             )
         })?;
@@ -120,7 +120,7 @@ impl N8nBackend {
             return Err(Error::invalid(
                 "n8n.webhookUrl",
                 format!(
-                    "`{host}:{port}` is not the n8n at backends.n8n.url nor in backends.n8n.allowed_hosts; list it there (host or host:port) to send webhooks to it"
+                    "`{host}:{port}` is not this backend's n8n (`url`) nor in its `allowed_hosts`; list it there (host or host:port) to send webhooks to it"
                 ),
             ));
         }
@@ -177,9 +177,18 @@ impl N8nBackend {
                     let msg = message_of(&text);
                     let name = match &target.workflow_id {
                         Some(wf) => wf.clone(),
-                        None => orchestrator_core::config::redact_url(&target.url),
+                        None => orchestrator_core::raw::redact_url(&target.url),
                     };
                     let e = match status {
+                        StatusCode::NOT_FOUND if lookup_failed_once(&msg, &target.method) => {
+                            // Seen once in CI on n8n 2.40.7: the path is registered for
+                            // this very method, but resolving the node's webhook failed;
+                            // n8n answers before running anything, so a retry is safe.
+                            err(
+                                ErrorKind::Unavailable,
+                                format!("n8n could not resolve the webhook for `{name}` ({msg})"),
+                            )
+                        }
                         StatusCode::NOT_FOUND => {
                             return Err(err(
                                 ErrorKind::Rejected,
@@ -192,7 +201,7 @@ impl N8nBackend {
                             return Err(err(
                                 ErrorKind::Unauthorized,
                                 format!(
-                                    "the n8n webhook for `{name}` refused our credentials ({status}); check backends.n8n.header_auth / basic_auth"
+                                    "the n8n webhook for `{name}` refused our credentials ({status}); check this backend's `header_auth` / `basic_auth`"
                                 ),
                             ));
                         }
@@ -236,6 +245,19 @@ impl N8nBackend {
     }
 }
 
+/// Whether n8n's 404 says the webhook *is* registered for `method` (its message
+/// "This webhook is not registered for POST requests. Did you mean to make a POST
+/// request?"): n8n found the path but failed to resolve the node's webhook, which a
+/// retry fixes, unlike an inactive workflow or a wrong method.
+fn lookup_failed_once(msg: &str, method: &Method) -> bool {
+    msg.strip_prefix("This webhook is not registered for ")
+        .and_then(|rest| rest.split_once(" requests. Did you mean to make a "))
+        .and_then(|(asked, rest)| Some((asked, rest.strip_suffix(" request?")?)))
+        .is_some_and(|(asked, offered)| {
+            asked == method.as_str() && offered.split([',', ' ']).any(|m| m == method.as_str())
+        })
+}
+
 /// Whether `entry` (`host` or `host:port` of `allowed_hosts`) admits `host`/`port`.
 fn host_matches(entry: &str, host: &str, port: u16) -> bool {
     match entry.rsplit_once(':') {
@@ -243,5 +265,36 @@ fn host_matches(entry: &str, host: &str, port: u16) -> bool {
             h.eq_ignore_ascii_case(host) && p.parse() == Ok(port)
         }
         _ => entry.eq_ignore_ascii_case(host),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_404_naming_our_own_method_is_retried() {
+        let post = Method::POST;
+        assert!(lookup_failed_once(
+            "This webhook is not registered for POST requests. Did you mean to make a POST request?",
+            &post
+        ));
+        assert!(lookup_failed_once(
+            "This webhook is not registered for POST requests. Did you mean to make a GET or POST request?",
+            &post
+        ));
+        // A wrong method and an inactive workflow stay refusals.
+        assert!(!lookup_failed_once(
+            "This webhook is not registered for POST requests. Did you mean to make a GET request?",
+            &post
+        ));
+        assert!(!lookup_failed_once(
+            "The requested webhook \"POST x\" is not registered.",
+            &post
+        ));
+        assert!(!lookup_failed_once(
+            "This webhook is not registered for GET requests. Did you mean to make a GET request?",
+            &post
+        ));
     }
 }

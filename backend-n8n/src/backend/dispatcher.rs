@@ -44,20 +44,34 @@ impl N8nBackend {
     /// Run the outbox dispatcher in this task until `stop` completes (`orchestrator
     /// dispatch` does this). `stop` is looked at between rounds, so a round in flight (each
     /// delivery bounded by `request_timeout_ms`) finishes and is recorded. A failed round is
-    /// logged and retried after `poll_ms`.
-    pub async fn dispatch_until(&self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+    /// logged and retried after `poll_ms`, except one refused by the outbox Redis's
+    /// credentials, which ends the run with that `Unauthorized` error. Returns how many delivery outcomes this run
+    /// could not record (those dispatches are delivered again once their lease expires).
+    pub async fn dispatch_until(&self, stop: impl std::future::Future<Output = ()>) -> Result<u64> {
         use futures::FutureExt;
         let Some(outbox) = &self.inner.outbox else {
             return Err(err(
                 ErrorKind::InvalidConfig,
-                "there is nothing to dispatch without an outbox: set backends.n8n.outbox.redis_url",
+                "there is nothing to dispatch without an outbox: set this backend's `outbox.redis_url`",
             ));
         };
         let poll = outbox.cfg.poll_ms.get();
         let mut stop = std::pin::pin!(stop);
+        let before = self
+            .inner
+            .unrecorded
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let lost = || {
+            self.inner
+                .unrecorded
+                .load(std::sync::atomic::Ordering::Relaxed)
+                - before
+        };
         loop {
             let busy = match self.dispatch_round().await {
                 Ok(n) => n > 0,
+                // Refused credentials do not fix themselves: retrying would hide them.
+                Err(e) if e.kind() == ErrorKind::Unauthorized => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "n8n outbox dispatcher round failed");
                     false
@@ -65,11 +79,11 @@ impl N8nBackend {
             };
             if busy {
                 if stop.as_mut().now_or_never().is_some() {
-                    return Ok(());
+                    return Ok(lost());
                 }
             } else {
                 tokio::select! {
-                    () = &mut stop => return Ok(()),
+                    () = &mut stop => return Ok(lost()),
                     () = tokio::time::sleep(poll) => {}
                 }
             }
@@ -122,36 +136,48 @@ impl N8nBackend {
             Err(e) => Err(e),
         };
         rec.attempts_made += 1;
-        let now = orchestrator_core::now_ms();
-        let finished = match result {
-            Ok((_, headers, text)) => {
-                let response = parse_body(&text);
-                rec.execution_id = execution_id_from(&headers, &response);
-                rec.response = Some(response);
-                rec.error = None;
-                rec.finished_at = Some(now);
-                outbox
-                    .finish(id, token, DispatchState::Delivered, &rec, None)
-                    .await?
-            }
-            Err(e) => {
-                rec.error = Some(e.to_string());
-                if e.is_retryable() && rec.attempts_made < outbox.cfg.max_attempts {
-                    let wait = Backoff::exponential(self.inner.config.backoff_ms.0)
-                        .delay_after(rec.attempts_made)
-                        .min(outbox.cfg.max_backoff_ms.get());
-                    outbox
-                        .finish(id, token, DispatchState::Retrying, &rec, Some(wait))
-                        .await?
-                } else {
+        let now = orchestrator_core::raw::now_ms();
+        let finished = async {
+            let finished = match result {
+                Ok((_, headers, text)) => {
+                    let response = parse_body(&text);
+                    rec.execution_id = execution_id_from(&headers, &response);
+                    rec.response = Some(response);
+                    rec.error = None;
                     rec.finished_at = Some(now);
                     outbox
-                        .finish(id, token, DispatchState::Failed, &rec, None)
+                        .finish(id, token, DispatchState::Delivered, &rec, None)
                         .await?
                 }
-            }
+                Err(e) => {
+                    rec.error = Some(e.to_string());
+                    if e.is_retryable() && rec.attempts_made < outbox.cfg.max_attempts {
+                        let wait = Backoff::exponential(self.inner.config.backoff_ms.0)
+                            .delay_after(rec.attempts_made)
+                            .min(outbox.cfg.max_backoff_ms.get());
+                        outbox
+                            .finish(id, token, DispatchState::Retrying, &rec, Some(wait))
+                            .await?
+                    } else {
+                        rec.finished_at = Some(now);
+                        outbox
+                            .finish(id, token, DispatchState::Failed, &rec, None)
+                            .await?
+                    }
+                }
+            };
+            Ok::<_, Error>(finished)
+        }
+        .await;
+        // The delivery was made (or tried): an outcome we could not write is counted.
+        let unrecorded = |this: &Self| {
+            this.inner
+                .unrecorded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         };
+        let finished = finished.inspect_err(|_| unrecorded(self))?;
         if finished == crate::outbox::Finished::LeaseLost {
+            unrecorded(self);
             // Another dispatcher took the dispatch over, or it was cancelled: its record is
             // theirs now (the delivery may have happened twice: at least once).
             tracing::warn!(

@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use orchestrator_core::raw::{AdmittedRequest, Backend, async_trait};
 use orchestrator_core::{
-    Backend, BackendFactory, Backoff, CancelOutcome, Descriptor, Error, ErrorKind, Health, Result,
-    ScheduleRequest, Source, TaskId, TaskIdError, TaskState, TaskStatus, async_trait,
+    Backoff, CancelOutcome, Capabilities, Capability, Descriptor, Error, ErrorKind, Health, Limits,
+    Result, TaskId, TaskIdError, TaskState, TaskStatus,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -24,8 +25,11 @@ use status::{map_dispatch, map_execution, untracked};
 
 use crate::config::N8nConfig;
 use crate::outbox::{DispatchState, Outbox, Record};
+use crate::spec::{self, N8nOptions};
 
-pub(crate) const NAME: &str = <crate::N8nFactory as BackendFactory>::DESCRIPTOR.kind;
+/// The kind's name: errors name it, and the orchestrator's handle renames it to the
+/// instance.
+pub(crate) const NAME: &str = spec::KIND;
 
 /// INTEGRATION tasks on n8n. See the crate docs for what each mode guarantees.
 #[derive(Clone)]
@@ -41,7 +45,7 @@ struct Inner {
     config: N8nConfig,
     http: reqwest::Client,
     /// Resolved webhooks by workflow id; one resolution in flight per workflow.
-    targets: Mutex<HashMap<String, Arc<orchestrator_core::InitOnce<Target>>>>,
+    targets: Mutex<HashMap<String, Arc<orchestrator_core::raw::InitOnce<Target>>>>,
     owner_cookie: tokio::sync::Mutex<Option<String>>,
     in_flight: tokio::sync::Semaphore,
     outbox: Option<Outbox>,
@@ -49,6 +53,9 @@ struct Inner {
     /// The dispatcher's latest failure, cleared by a clean round; `health` reports it, since
     /// a background loop has no caller to return it to.
     dispatcher_error: Mutex<Option<String>>,
+    /// Delivery outcomes the dispatcher could not record (a write that failed, a lease
+    /// lost): those dispatches are delivered again.
+    unrecorded: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for Inner {
@@ -69,7 +76,7 @@ impl std::fmt::Debug for N8nBackend {
 }
 
 fn err(kind: ErrorKind, message: impl Into<String>) -> Error {
-    Error::backend(NAME, kind, message)
+    Error::engine(NAME, kind, message)
 }
 
 fn transport(e: reqwest::Error, what: &str) -> Error {
@@ -81,7 +88,7 @@ fn transport(e: reqwest::Error, what: &str) -> Error {
     };
     err(
         kind,
-        format!("{what}: {e}; is n8n running at backends.n8n.url?"),
+        format!("{what}: {e}; is n8n running at that address?"),
     )
     .with_source(e)
 }
@@ -99,8 +106,8 @@ impl N8nBackend {
 
     /// A backend instance called `name` (its task ids are `<name>:<dispatch>[:<execution>]`).
     pub fn named(name: &str, config: N8nConfig) -> Result<Self> {
-        orchestrator_core::config::check_instance_name(name)?;
-        config.validate()?;
+        orchestrator_core::raw::check_instance_name(name)?;
+        config.validate(name)?;
         // Redirects are never followed: a 3xx would carry the API key, auth headers and
         // signature to wherever it points.
         let http = reqwest::Client::builder()
@@ -133,6 +140,7 @@ impl N8nBackend {
                 outbox,
                 dispatcher: Mutex::new(None),
                 dispatcher_error: Mutex::new(None),
+                unrecorded: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -150,10 +158,24 @@ impl Backend for N8nBackend {
     }
 
     fn descriptor(&self) -> &Descriptor {
-        &<crate::N8nFactory as BackendFactory>::DESCRIPTOR
+        &spec::DESCRIPTOR
     }
 
-    async fn schedule_bulk(&self, requests: Vec<ScheduleRequest>) -> Result<Vec<Result<TaskId>>> {
+    /// Without an API key no execution can be read or stopped: running tasks cannot be
+    /// cancelled.
+    fn capabilities(&self) -> Capabilities {
+        if self.inner.config.api_key.is_some() {
+            spec::CAPABILITIES
+        } else {
+            spec::CAPABILITIES.without(Capability::CancelRunning)
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits::max_payload(self.inner.config.max_payload_bytes)
+    }
+
+    async fn schedule_bulk(&self, requests: Vec<AdmittedRequest>) -> Vec<Result<TaskId>> {
         // Direct mode delivers within `max_in_flight` permits: more concurrent calls would
         // only queue behind them, and a dead n8n would cost one timeout per queued wave.
         let concurrency = if self.inner.outbox.is_some() {
@@ -161,28 +183,15 @@ impl Backend for N8nBackend {
         } else {
             self.inner.config.max_in_flight
         };
-        for r in &requests {
-            self.descriptor().admit(self.name(), r)?;
-        }
-        Ok(
-            orchestrator_core::schedule_each(self.name(), requests, concurrency, |r| {
-                self.schedule(r)
-            })
-            .await,
-        )
+        orchestrator_core::raw::schedule_each(self.name(), requests, concurrency, |r| {
+            self.schedule(r)
+        })
+        .await
     }
 
-    async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
-        self.descriptor().admit(self.name(), &request)?;
-        orchestrator_core::validate::payload_size(
-            request.payload(),
-            self.inner.config.max_payload_bytes,
-        )?;
-        let o = request.options();
-        let n = o
-            .n8n
-            .as_ref()
-            .ok_or_else(|| Error::invalid("n8n", "INTEGRATION tasks need `n8n` options"))?;
+    async fn schedule(&self, request: AdmittedRequest) -> Result<TaskId> {
+        let n = N8nOptions::of(request.options())?;
+        let n = &n;
         if let Some(url) = &n.webhook_url {
             self.check_allowed(url)?;
         }
@@ -200,7 +209,7 @@ impl Backend for N8nBackend {
                 body: String::from_utf8_lossy(&body).into_owned(),
                 headers,
                 attempts_made: 0,
-                created_at: orchestrator_core::now_ms(),
+                created_at: orchestrator_core::raw::now_ms(),
                 finished_at: None,
                 execution_id: None,
                 response: None,
@@ -252,7 +261,7 @@ impl Backend for N8nBackend {
                 return Ok(untracked(id, rec.response));
             }
             let mut s =
-                TaskStatus::new(id.clone(), Source::N8N, map_dispatch(state), state.as_str());
+                TaskStatus::new(id.clone(), spec::LABEL, map_dispatch(state), state.as_str());
             s.attempts_made = rec.attempts_made;
             s.error = rec.error;
             s.created_at = Some(rec.created_at);
@@ -346,12 +355,9 @@ impl Backend for N8nBackend {
             );
         }
         Ok(Health {
-            backend: NAME.into(),
+            backend: self.inner.name.clone(),
             ok: true,
-            detail: format!(
-                "n8n ready at {}",
-                orchestrator_core::config::redact_url(base)
-            ),
+            detail: format!("n8n ready at {}", orchestrator_core::raw::redact_url(base)),
             warnings,
         })
     }

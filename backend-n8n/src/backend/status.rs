@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::outbox::DispatchState;
-use orchestrator_core::native_states;
 
 pub(crate) fn parse_time(v: &Value) -> Option<u64> {
     v.as_str()
@@ -21,7 +20,7 @@ pub(crate) fn last_output(exec: &Value) -> Option<Value> {
 pub(crate) fn untracked(id: &TaskId, response: Option<Value>) -> TaskStatus {
     let mut s = TaskStatus::new(
         id.clone(),
-        Source::N8N,
+        spec::LABEL,
         TaskState::Unknown,
         "delivered, execution not tracked",
     );
@@ -30,9 +29,9 @@ pub(crate) fn untracked(id: &TaskId, response: Option<Value>) -> TaskStatus {
     s
 }
 
-/// n8n execution status → unified state, through [`native_states::N8N_EXECUTION`].
+/// n8n execution status → unified state, through [`spec::EXECUTION_STATES`].
 pub(crate) fn map_execution(native: &str) -> TaskState {
-    native_states::map(native_states::N8N_EXECUTION, native)
+    orchestrator_core::raw::map_native_state(spec::EXECUTION_STATES, native)
 }
 
 impl N8nBackend {
@@ -44,7 +43,7 @@ impl N8nBackend {
             .unwrap_or("unknown")
             .to_string();
         let state = map_execution(&native);
-        let mut s = TaskStatus::new(id.clone(), Source::N8N, state, native);
+        let mut s = TaskStatus::new(id.clone(), spec::LABEL, state, native);
         s.attempts_made = u32::from(state.is_finished());
         s.created_at = e
             .get("createdAt")
@@ -72,5 +71,5 @@ impl N8nBackend {
 
 /// Outbox dispatch state → unified state (a delivered dispatch reports its execution).
 pub(crate) fn map_dispatch(state: DispatchState) -> TaskState {
-    native_states::map(native_states::N8N_DISPATCH, state.as_str())
+    orchestrator_core::raw::map_native_state(spec::DISPATCH_STATES, state.as_str())
 }

@@ -21,6 +21,32 @@ pub fn backend(server: &N8nServer) -> N8nBackend {
     N8nBackend::new(config(server)).expect("backend")
 }
 
+/// The task id a backend of [`config`] on `server` issues for dispatch `dispatch` and
+/// execution `exec`, computed here from the documented scheme (HMAC-SHA256 over
+/// `n8n:<dispatch>[:<exec>]`, keyed by `orchestrator n8n task ids|<url>`, first 16 bytes in
+/// hex): an id the backend accepts as its own, naming whatever the test wants.
+pub fn signed_id(
+    server: &N8nServer,
+    dispatch: &str,
+    exec: Option<&str>,
+) -> orchestrator_core::TaskId {
+    use hmac::{Hmac, KeyInit, Mac};
+    let key = format!(
+        "orchestrator n8n task ids|{}",
+        server.url().trim_end_matches('/')
+    );
+    let body = match exec {
+        Some(e) => format!("{dispatch}:{e}"),
+        None => dispatch.to_string(),
+    };
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.as_bytes()).expect("key");
+    mac.update(format!("n8n:{body}").as_bytes());
+    let sig = hex::encode(&mac.finalize().into_bytes()[..16]);
+    format!("n8n:{body}.{sig}")
+        .parse()
+        .expect("a well-formed id")
+}
+
 /// n8n's own list of `workflow_id`'s executions, with their data (the API's JSON).
 pub async fn executions(server: &N8nServer, workflow_id: &str, limit: u32) -> serde_json::Value {
     reqwest::Client::new()

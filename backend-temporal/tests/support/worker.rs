@@ -192,18 +192,16 @@ impl TestWorker {
         }
     }
 
-    /// Shut the worker down and wait for it; a worker that failed (or whose thread
-    /// panicked) fails the test instead of passing silently.
-    pub fn stop(&mut self) {
+    /// Shut the worker down and wait for it: `Err` when the worker failed (or its thread
+    /// panicked), so a test fails instead of passing silently.
+    pub fn stop(&mut self) -> Result<(), String> {
         if let Some(s) = self.shutdown.take() {
             s();
         }
-        if let Some(t) = self.thread.take() {
-            match t.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => panic!("the Temporal test worker failed: {e}"),
-                Err(_) => panic!("the Temporal test worker's thread panicked"),
-            }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(format!("the Temporal test worker failed: {e}")),
+            Some(Err(_)) => Err("the Temporal test worker's thread panicked".into()),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! In-memory backends that really run tasks, following each engine's rules.
 //!
-//! Each declares exactly its engine's [`engines`] capability set (see the README table), so
-//! the orchestrator refuses the same options it refuses for the real engine.
+//! Each is built from its engine's spec (`backend_bullmq_compat::spec`,
+//! `backend_temporal::spec`, `backend_n8n::spec`): the same capabilities, engine options,
+//! input rules, native states and default limits, so the orchestrator refuses the same
+//! requests it refuses for the real engine. One module per engine holds its rules.
 //!
 //! | rule                          | `memory-bullmq` (SIMPLE) | `memory-temporal` (COMPLEX) | `memory-n8n` (INTEGRATION) |
 //! |-------------------------------|--------------------------|-----------------------------|----------------------------|
@@ -10,23 +12,32 @@
 //! | handler sees as its name      | `jobName`, else the queue | the task name              | the task name              |
 //! | delay, priority, lifo         | yes (BullMQ's order: no priority first, then 1, 2, …) | refused | refused |
 //! | attempts + backoff            | yes                      | yes                         | refused (a failed workflow never re-runs) |
-//! | cancel waiting/delayed        | removes the job (status → NotFound) | → `CANCELLED`    | → `CANCELLED` (not declared) |
+//! | cancel waiting/delayed        | removed, remembered → `CANCELLED` (`removed`) | → `CANCELLED` | → `CANCELLED` (not declared) |
 //! | cancel running                | refused (`NotCancellableRunning`) | aborted → `CANCELLED` | aborted → `CANCELLED` |
 //! | duplicate id                  | custom `jobId`, `deduplication` (until finished or `ttl`) | `idConflictPolicy` | — |
-//! | remove on complete/fail       | `true` removes the job; a count or an age trims the set | refused | refused |
+//! | remove on complete/fail       | `true` removes the job; a count or an age trims the set; `wait` still sees its end | refused | refused |
 //! | execution timeout             | refused                  | → `TIMED_OUT`               | refused                    |
 //! | progress                      | yes                      | not reported                | not reported               |
 //!
 //! A task whose key has no handler stays `PENDING`, like a job on a queue no worker
 //! serves. All timing uses `tokio::time`, so tests may run under `tokio::time::pause()`.
 
+mod bullmq;
+mod n8n;
+mod temporal;
+
+pub use bullmq::{MEMORY_BULLMQ, MemoryBullmqFactory};
+pub use n8n::{MEMORY_N8N, MemoryN8nFactory};
+pub use temporal::{MEMORY_TEMPORAL, MemoryTemporalFactory};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use orchestrator_core::raw::{AdmittedRequest, Backend, BackendPage, Listed, async_trait, now_ms};
 use orchestrator_core::{
-    Backend, BackendFactory, CancelOutcome, Capability, Descriptor, Error, ErrorKind, Health,
-    IdConflictPolicy, RemovePolicy, Result, ScheduleRequest, SharedBackend, TaskId, TaskOptions,
-    TaskState, TaskStatus, TaskType, async_trait, descriptor::engines, now_ms,
+    BackendHandle, CancelOutcome, Capability, Descriptor, Error, ErrorKind, Health, Limits,
+    ListFilter, Origin, Result, ScheduleRequest, TaskId, TaskOptions, TaskState, TaskStatus,
+    WaitOutcome,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -34,44 +45,70 @@ use tokio::time::Instant;
 
 use crate::handler::{Handler, TaskContext};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flavor {
-    Simple,
-    Complex,
-    Integration,
+/// Where a new task goes: an existing task answers for it, or a new one is inserted
+/// under this native id.
+enum Placement {
+    Existing(TaskId),
+    New(String),
 }
 
-impl Flavor {
-    /// Refuse an id of a shape this engine never issues, as the real backends do: BullMQ
-    /// `<queue>:<job id>` (not one of the queue's key names), Temporal
-    /// `<workflow id>:<run id UUID>`, n8n a dispatch UUID.
-    fn check_id(self, id: &TaskId) -> Result<()> {
-        let native = id.native();
-        let ok = match self {
-            Flavor::Simple => native.split_once(':').is_some_and(|(q, j)| {
-                !q.is_empty()
-                    && !j.is_empty()
-                    && !orchestrator_core::validate::BULLMQ_KEY_NAMES.contains(&j)
-            }),
-            Flavor::Complex => native
-                .rsplit_once(':')
-                .is_some_and(|(wf, run)| !wf.is_empty() && uuid::Uuid::parse_str(run).is_ok()),
-            Flavor::Integration => uuid::Uuid::parse_str(native).is_ok(),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(orchestrator_core::TaskIdError::Malformed {
-                id: id.to_string(),
-                reason: match self {
-                    Flavor::Simple => "a BullMQ task id is `<instance>:<queue>:<job id>`",
-                    Flavor::Complex => "a Temporal task id is `<instance>:<workflow id>:<run id>`",
-                    Flavor::Integration => "an n8n task id names a dispatch",
-                }
-                .into(),
-            }
-            .into())
-        }
+/// One engine's rules, on top of the generic store and scheduler. Generic behaviour
+/// follows the descriptor: priorities only where `Priority` is declared, retries only
+/// where `Attempts` is, progress only where `Progress` is, a running task aborted by a
+/// cancel only where `CancelRunning` is.
+trait Flavor: Send + Sync + 'static {
+    /// The fake's descriptor (its engine's spec, renamed).
+    fn descriptor(&self) -> &'static Descriptor;
+
+    /// Tasks of one key run at most this many at once by default.
+    fn default_concurrency(&self) -> usize;
+
+    /// The handler key of a request (queue, workflow type, n8n workflow).
+    fn key_of(&self, req: &ScheduleRequest) -> String;
+
+    /// Refuse an id of a shape this engine never issues, as the real backend does.
+    fn check_id(&self, id: &TaskId) -> Result<()>;
+
+    /// Where `req` goes: the engine's id rules (custom ids, deduplication, id conflicts).
+    fn place(&self, st: &mut State, req: &ScheduleRequest) -> Result<Placement>;
+
+    /// The engine's word for a new task that is not delayed.
+    fn waiting_word(&self, prioritized: bool) -> &'static str;
+
+    /// The engine's word for a task a cancel ended.
+    fn cancelled_word(&self) -> &'static str;
+
+    /// Whether the task is added at the head of its queue.
+    fn lifo(&self, _options: &TaskOptions) -> bool {
+        false
+    }
+
+    /// The name the handler sees (default: the task name).
+    fn handler_name(&self, rec: &Record) -> String {
+        rec.name.clone()
+    }
+
+    /// The workflow arguments the handler sees (default: none).
+    fn handler_args(&self, _rec: &Record) -> Vec<Value> {
+        Vec::new()
+    }
+
+    /// The run time after which an open task ends `TIMED_OUT`.
+    fn execution_timeout_ms(&self, _options: &TaskOptions) -> Option<u64> {
+        None
+    }
+
+    /// What to do once the record `native` finished (retention).
+    fn after_finish(&self, _st: &mut State, _native: &str) {}
+
+    /// What the engine can tell of a task's origin (every fake task was scheduled here).
+    fn origin(&self) -> Origin {
+        Origin::Orchestrator
+    }
+
+    /// Whether `list` shows the record (BullMQ's tracking jobs are not tasks of their own).
+    fn listed(&self, _rec: &Record) -> bool {
+        true
     }
 }
 
@@ -128,6 +165,19 @@ struct Record {
     tracking_task_id: Option<TaskId>,
 }
 
+impl Record {
+    /// End this record now as `state`, stopping its run.
+    fn end(&mut self, state: TaskState, native: &'static str) {
+        if let Some(run) = self.run.take() {
+            run.abort();
+        }
+        self.generation += 1;
+        self.state = state;
+        self.native = native;
+        self.finished_at = Some(now_ms());
+    }
+}
+
 #[derive(Default)]
 struct State {
     next_seq: i64,
@@ -139,6 +189,90 @@ struct State {
     faults: Vec<(usize, ErrorKind)>,
     log: std::collections::VecDeque<ScheduledTask>,
     max_tasks: usize,
+    ends: Ends,
+}
+
+/// The ends of tasks removed as they finished (BullMQ's `removeOnComplete`), as BullMQ's
+/// event stream keeps them: `wait` reads a removed task's end here. The newest
+/// [`ENDS_KEPT`] only, as the stream is trimmed.
+#[derive(Default)]
+struct Ends {
+    by_native: HashMap<String, (u64, TaskStatus)>,
+    order: std::collections::VecDeque<(u64, String)>,
+    seq: u64,
+}
+
+/// How many ends of removed tasks a memory backend keeps (BullMQ's default event stream
+/// length).
+const ENDS_KEPT: usize = 10_000;
+
+impl Ends {
+    fn push(&mut self, status: TaskStatus) {
+        self.seq += 1;
+        let native = status.task_id.native().to_string();
+        self.order.push_back((self.seq, native.clone()));
+        self.by_native.insert(native, (self.seq, status));
+        while self.order.len() > ENDS_KEPT {
+            if let Some((seq, native)) = self.order.pop_front() {
+                if self.by_native.get(&native).is_some_and(|(s, _)| *s == seq) {
+                    self.by_native.remove(&native);
+                }
+            }
+        }
+    }
+}
+
+impl State {
+    /// Remove the finished record `native`, keeping its end for `wait`.
+    fn remove_finished(&mut self, flavor: &dyn Flavor, native: &str) {
+        if let Some(rec) = self.tasks.remove(native) {
+            self.ends.push(status_of(flavor, &rec));
+        }
+    }
+}
+
+/// The status of `rec`.
+fn status_of(flavor: &dyn Flavor, rec: &Record) -> TaskStatus {
+    let (state, native) = match rec.state {
+        // A delayed task whose time has come is waiting for a worker, as in BullMQ
+        // before a worker promotes it.
+        TaskState::Delayed if rec.due.is_some_and(|d| d <= Instant::now()) => {
+            (TaskState::Pending, flavor.waiting_word(false))
+        }
+        s => (s, rec.native),
+    };
+    let label = flavor.descriptor().label();
+    let mut s = TaskStatus::new(rec.id.clone(), label, state, native);
+    s.attempts_made = rec.attempts_made;
+    s.progress = rec.progress.clone();
+    s.result = rec.result.clone();
+    s.error = rec.error.clone();
+    s.created_at = Some(rec.created_at);
+    s.started_at = rec.started_at;
+    s.finished_at = rec.finished_at;
+    s.tracking_task_id.clone_from(&rec.tracking_task_id);
+    s.origin = flavor.origin();
+    s
+}
+
+/// A fake's resume token: the task's place in the newest-first order.
+fn token(status: &TaskStatus) -> String {
+    format!(
+        "{}:{}",
+        status.created_at.unwrap_or(0),
+        status.task_id.native()
+    )
+}
+
+fn parse_token(backend: &str, text: &str) -> Result<(u64, String)> {
+    text.split_once(':')
+        .and_then(|(at, native)| Some((at.parse().ok()?, native.to_string())))
+        .ok_or_else(|| {
+            Error::invalid(
+                "cursor",
+                format!("holds a position `{backend}` did not give"),
+            )
+        })
 }
 
 /// How many tasks a memory backend keeps by default (see
@@ -164,7 +298,7 @@ fn make_room(st: &mut State, backend: &str) -> Result<()> {
         st.tasks.remove(&key);
     }
     if st.tasks.len() >= st.max_tasks {
-        return Err(Error::backend(
+        return Err(Error::engine(
             backend,
             ErrorKind::RateLimited,
             format!(
@@ -178,8 +312,7 @@ fn make_room(st: &mut State, backend: &str) -> Result<()> {
 
 struct Engine {
     name: String,
-    descriptor: &'static Descriptor,
-    flavor: Flavor,
+    flavor: &'static dyn Flavor,
     state: Mutex<State>,
 }
 
@@ -193,18 +326,13 @@ impl std::fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryBackend")
             .field("name", &self.engine.name)
-            .field("kind", &self.engine.descriptor.kind)
+            .field("kind", &self.engine.flavor.descriptor().kind)
             .finish_non_exhaustive()
     }
 }
 
 impl MemoryBackend {
-    fn with(
-        name: &str,
-        descriptor: &'static Descriptor,
-        flavor: Flavor,
-        concurrency: usize,
-    ) -> Self {
+    fn with(name: &str, flavor: &'static dyn Flavor, concurrency: usize) -> Self {
         let state = State {
             concurrency: concurrency.max(1),
             max_tasks: DEFAULT_MAX_TASKS,
@@ -213,26 +341,33 @@ impl MemoryBackend {
         Self {
             engine: Arc::new(Engine {
                 name: name.to_string(),
-                descriptor,
                 flavor,
                 state: Mutex::new(state),
             }),
         }
     }
 
-    /// SIMPLE tasks with BullMQ's rules, named `memory-bullmq`, source `BULLMQ`.
+    fn of(flavor: &'static dyn Flavor) -> Self {
+        Self::with(
+            flavor.descriptor().kind,
+            flavor,
+            flavor.default_concurrency(),
+        )
+    }
+
+    /// SIMPLE tasks with BullMQ's rules, named `memory-bullmq`, label `BULLMQ`.
     pub fn bullmq() -> Self {
-        Self::with(MEMORY_BULLMQ.kind, &MEMORY_BULLMQ, Flavor::Simple, 1)
+        Self::of(&bullmq::Bullmq)
     }
 
-    /// COMPLEX tasks with Temporal's rules, named `memory-temporal`, source `TEMPORAL`.
+    /// COMPLEX tasks with Temporal's rules, named `memory-temporal`, label `TEMPORAL`.
     pub fn temporal() -> Self {
-        Self::with(MEMORY_TEMPORAL.kind, &MEMORY_TEMPORAL, Flavor::Complex, 64)
+        Self::of(&temporal::Temporal)
     }
 
-    /// INTEGRATION tasks with n8n's rules, named `memory-n8n`, source `N8N`.
+    /// INTEGRATION tasks with n8n's rules, named `memory-n8n`, label `N8N`.
     pub fn n8n() -> Self {
-        Self::with(MEMORY_N8N.kind, &MEMORY_N8N, Flavor::Integration, 64)
+        Self::of(&n8n::N8n)
     }
 
     /// A fresh backend of the same kind and concurrency called `name` (task ids start with
@@ -240,17 +375,12 @@ impl MemoryBackend {
     #[must_use]
     pub fn named(&self, name: &str) -> Self {
         let concurrency = self.lock().concurrency;
-        Self::with(
-            name,
-            self.engine.descriptor,
-            self.engine.flavor,
-            concurrency,
-        )
+        Self::with(name, self.engine.flavor, concurrency)
     }
 
-    /// This backend as a shared trait object.
-    pub fn shared(&self) -> SharedBackend {
-        Arc::new(self.clone())
+    /// This backend behind the orchestrator's checks (what an orchestrator holds).
+    pub fn shared(&self) -> BackendHandle {
+        BackendHandle::new(self.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -288,11 +418,9 @@ impl MemoryBackend {
     }
 
     fn max_payload(&self) -> usize {
-        self.lock().max_payload.unwrap_or(match self.engine.flavor {
-            Flavor::Simple => orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_SIMPLE,
-            Flavor::Complex => orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_COMPLEX,
-            Flavor::Integration => orchestrator_core::validate::DEFAULT_MAX_PAYLOAD_INTEGRATION,
-        })
+        self.lock()
+            .max_payload
+            .unwrap_or(self.engine.flavor.descriptor().limits.max_payload_bytes)
     }
 
     /// How many tasks of one key may run at once.
@@ -340,35 +468,56 @@ impl MemoryBackend {
                 .filter(|r| r.id == *id)
                 .ok_or_else(|| Error::not_found(id))?;
             if rec.state.is_finished() {
-                return Err(Error::backend(
+                return Err(Error::engine(
                     &self.engine.name,
                     ErrorKind::Rejected,
                     format!("task {id} already finished as {}", rec.state),
                 ));
             }
-            if let Some(run) = rec.run.take() {
-                run.abort();
-            }
-            rec.generation += 1;
             rec.attempts_made += 1;
-            rec.finished_at = Some(now_ms());
             match outcome {
                 Ok(v) => {
-                    rec.state = TaskState::Completed;
-                    rec.native = "completed";
+                    rec.end(TaskState::Completed, "completed");
                     rec.result = Some(v);
                 }
                 Err(e) => {
-                    rec.state = TaskState::Failed;
-                    rec.native = "failed";
+                    rec.end(TaskState::Failed, "failed");
                     rec.error = Some(e);
                 }
             }
             let key = rec.id.native().to_string();
-            self.apply_retention(&mut st, &key);
+            self.engine.flavor.after_finish(&mut st, &key);
         }
         self.pump();
         Ok(())
+    }
+
+    /// Like its engine's backend, a fake whose spec does not declare `c` cannot do it.
+    fn declares(&self, c: Capability, operation: &str) -> Result<()> {
+        if self.engine.flavor.descriptor().capabilities.has(c) {
+            Ok(())
+        } else {
+            Err(Error::Unsupported {
+                backend: self.engine.name.clone(),
+                operation: operation.into(),
+            })
+        }
+    }
+
+    /// The statuses of the listed tasks that pass `filter`.
+    fn matching(&self, filter: &ListFilter) -> Vec<TaskStatus> {
+        let flavor = self.engine.flavor;
+        let Some(task_type) = flavor.descriptor().task_types.first().copied() else {
+            return Vec::new();
+        };
+        let st = self.lock();
+        st.tasks
+            .values()
+            .filter(|r| flavor.listed(r))
+            .map(|r| (r, status_of(flavor, r)))
+            .filter(|(r, s)| filter.matches(task_type, &r.name, s))
+            .map(|(_, s)| s)
+            .collect()
     }
 
     fn injected_fault(&self) -> Result<()> {
@@ -379,30 +528,13 @@ impl MemoryBackend {
             if first.0 == 0 {
                 st.faults.remove(0);
             }
-            return Err(Error::backend(
+            return Err(Error::engine(
                 &self.engine.name,
                 kind,
                 format!("injected {kind} fault"),
             ));
         }
         Ok(())
-    }
-
-    fn key_of(&self, req: &ScheduleRequest) -> String {
-        let o = req.options();
-        match self.engine.flavor {
-            Flavor::Simple => req.name().to_string(),
-            Flavor::Complex => o
-                .temporal
-                .as_ref()
-                .map(|t| t.workflow_type.clone())
-                .unwrap_or_default(),
-            Flavor::Integration => o
-                .n8n
-                .as_ref()
-                .and_then(|n| n.workflow_id.clone().or_else(|| n.webhook_url.clone()))
-                .unwrap_or_default(),
-        }
     }
 
     /// Start every task that may start now; called after anything changes.
@@ -447,23 +579,16 @@ impl MemoryBackend {
             rec.started_at = Some(now_ms());
             rec.generation += 1;
             let generation = rec.generation;
+            let flavor = self.engine.flavor;
             let ctx = TaskContext::new(
                 rec.id.clone(),
-                // A BullMQ worker sees the job name, which defaults to the queue name.
-                rec.options
-                    .job_name
-                    .clone()
-                    .unwrap_or_else(|| rec.name.clone()),
+                flavor.handler_name(rec),
                 rec.payload.clone(),
-                rec.options
-                    .temporal
-                    .as_ref()
-                    .map(|t| t.workflow_args.clone())
-                    .unwrap_or_default(),
+                flavor.handler_args(rec),
                 rec.attempts_made + 1,
                 // Only engines that report progress get a sink (Temporal and n8n do not).
-                self.engine
-                    .descriptor
+                flavor
+                    .descriptor()
                     .capabilities
                     .has(Capability::Progress)
                     .then(|| self.progress_sink(native.clone(), generation)),
@@ -514,10 +639,17 @@ impl MemoryBackend {
                 }
                 Err(e) => {
                     rec.error = Some(e);
-                    // n8n's `attempts` are delivery retries: a failed workflow never re-runs.
-                    let attempts = match self.engine.flavor {
-                        Flavor::Integration => 1,
-                        _ => rec.options.attempts.unwrap_or(1),
+                    // An engine without retries never re-runs a failed task (n8n).
+                    let retries = self
+                        .engine
+                        .flavor
+                        .descriptor()
+                        .capabilities
+                        .has(Capability::Attempts);
+                    let attempts = if retries {
+                        rec.options.attempts.unwrap_or(1)
+                    } else {
+                        1
                     };
                     if rec.attempts_made < attempts {
                         let wait = rec
@@ -536,50 +668,9 @@ impl MemoryBackend {
                     }
                 }
             }
-            self.apply_retention(&mut st, native);
+            self.engine.flavor.after_finish(&mut st, native);
         }
         self.pump();
-    }
-
-    /// BullMQ's removeOnComplete/removeOnFail for the record `native` that just finished.
-    fn apply_retention(&self, st: &mut State, native: &str) {
-        if self.engine.flavor != Flavor::Simple {
-            return;
-        }
-        let Some(rec) = st.tasks.get(native) else {
-            return;
-        };
-        let policy = match rec.state {
-            TaskState::Completed => rec.options.remove_on_complete,
-            TaskState::Failed => rec.options.remove_on_fail,
-            _ => None,
-        };
-        let (age, count) = match policy {
-            None | Some(RemovePolicy::Remove(false)) => return,
-            // `true` removes this job only; a count or an age trims the whole finished set.
-            Some(RemovePolicy::Remove(true)) => {
-                st.tasks.remove(native);
-                return;
-            }
-            Some(RemovePolicy::KeepCount(n)) => (None, Some(n)),
-            Some(RemovePolicy::Keep { age, count }) => (age, count),
-        };
-        let (queue, state) = (rec.key.clone(), rec.state);
-        let now = now_ms();
-        let mut finished: Vec<(u64, String)> = st
-            .tasks
-            .iter()
-            .filter(|(_, r)| r.key == queue && r.state == state)
-            .map(|(k, r)| (r.finished_at.unwrap_or(0), k.clone()))
-            .collect();
-        finished.sort_by(|a, b| b.cmp(a));
-        for (i, (at, k)) in finished.into_iter().enumerate() {
-            let too_many = count.is_some_and(|c| i as u64 >= c);
-            let too_old = age.is_some_and(|a| at.saturating_add(a * 1000) < now);
-            if too_many || too_old {
-                st.tasks.remove(&k);
-            }
-        }
     }
 
     /// Temporal's execution timeout: a run still open at `at` ends `TIMED_OUT`.
@@ -595,13 +686,7 @@ impl MemoryBackend {
                 if rec.state.is_finished() {
                     return;
                 }
-                if let Some(run) = rec.run.take() {
-                    run.abort();
-                }
-                rec.generation += 1;
-                rec.state = TaskState::TimedOut;
-                rec.native = "timed_out";
-                rec.finished_at = Some(now_ms());
+                rec.end(TaskState::TimedOut, "timed_out");
             }
             this.pump();
         });
@@ -615,38 +700,35 @@ impl MemoryBackend {
         });
     }
 
-    fn insert(
-        &self,
-        st: &mut State,
-        req: &ScheduleRequest,
-        native: String,
-        key: String,
-    ) -> Result<TaskId> {
+    fn insert(&self, st: &mut State, req: &AdmittedRequest, native: String) -> Result<TaskId> {
         let o = req.options();
+        let flavor = self.engine.flavor;
         let id = TaskId::new(&self.engine.name, &native)?;
         make_room(st, &self.engine.name)?;
         st.next_seq += 1;
-        let seq = if o.lifo == Some(true) {
+        let seq = if flavor.lifo(o) {
             -st.next_seq
         } else {
             st.next_seq
         };
-        let priority = if self.engine.flavor == Flavor::Simple {
+        let priority = if flavor.descriptor().capabilities.has(Capability::Priority) {
             o.priority.unwrap_or(0)
         } else {
             0
         };
-        let delayed = o.delay.is_some_and(|d| d > 0);
-        let due = o
+        // As its engine, a fake ignores an option its descriptor does not declare (only a
+        // request past admission carries one: the `raw_*` conformance cases).
+        let delay = o
             .delay
-            .map(|d| Instant::now() + std::time::Duration::from_millis(d));
-        let (state, native_state) = match (delayed, self.engine.flavor, priority > 0) {
-            (true, _, _) => (TaskState::Delayed, "delayed"),
-            (false, Flavor::Simple, true) => (TaskState::Pending, "prioritized"),
-            (false, Flavor::Simple, false) => (TaskState::Pending, "waiting"),
-            (false, Flavor::Complex, _) => (TaskState::Pending, "scheduled"),
-            (false, Flavor::Integration, _) => (TaskState::Pending, "queued"),
+            .filter(|d| *d > 0 && flavor.descriptor().capabilities.has(Capability::Delay));
+        let delayed = delay.is_some();
+        let due = delay.map(|d| Instant::now() + std::time::Duration::from_millis(d));
+        let (state, native_state) = if delayed {
+            (TaskState::Delayed, "delayed")
+        } else {
+            (TaskState::Pending, flavor.waiting_word(priority > 0))
         };
+        let key = flavor.key_of(req);
         st.tasks.insert(
             native,
             Record {
@@ -683,7 +765,7 @@ impl MemoryBackend {
         if let Some(due) = due.filter(|_| delayed) {
             self.wake_at(due);
         }
-        if let Some(ms) = o.temporal.as_ref().and_then(|t| t.execution_timeout_ms) {
+        if let Some(ms) = flavor.execution_timeout_ms(o) {
             self.time_out_at(
                 id.native().to_string(),
                 Instant::now() + std::time::Duration::from_millis(ms),
@@ -692,83 +774,13 @@ impl MemoryBackend {
         Ok(id)
     }
 
-    fn schedule_locked(&self, st: &mut State, req: &ScheduleRequest) -> Result<TaskId> {
-        let key = self.key_of(req);
-        let o = req.options();
-        match self.engine.flavor {
-            Flavor::Simple => {
-                let queue = req.name();
-                if let Some(job_id) = &o.job_id {
-                    let native = format!("{queue}:{job_id}");
-                    // BullMQ ignores an add whose id exists; a job our cancel removed is gone.
-                    if let Some(existing) = st
-                        .tasks
-                        .get(&native)
-                        .filter(|r| r.state != TaskState::Cancelled)
-                    {
-                        return Ok(existing.id.clone());
-                    }
-                    return self.insert(st, req, native, key);
-                }
-                if let Some(d) = &o.deduplication {
-                    // BullMQ keeps the id reserved until the job finishes, or for `ttl` ms.
-                    let now = now_ms();
-                    if let Some(existing) = st.tasks.values().find(|r| {
-                        r.key == queue
-                            && !r.state.is_finished()
-                            && r.options.deduplication.as_ref().is_some_and(|x| {
-                                x.id == d.id
-                                    && x.ttl
-                                        .is_none_or(|ttl| r.created_at.saturating_add(ttl) > now)
-                            })
-                    }) {
-                        return Ok(existing.id.clone());
-                    }
-                }
-                let counter = st.counters.entry(queue.to_string()).or_default();
-                *counter += 1;
-                let native = format!("{queue}:{counter}");
-                self.insert(st, req, native, key)
-            }
-            Flavor::Complex => {
-                let t = o.temporal.as_ref().ok_or_else(|| {
-                    Error::invalid("temporal", "COMPLEX tasks need `temporal` options")
-                })?;
-                let workflow_id = t
-                    .workflow_id
-                    .clone()
-                    .unwrap_or_else(|| format!("{}-{}", req.name(), uuid::Uuid::new_v4()));
-                // As on Temporal, an id names one run chain (`<workflow id>:<run id>`): a
-                // later start with the same workflow id is another task.
-                let running = st.tasks.values_mut().find(|r| {
-                    !r.state.is_finished()
-                        && r.id.native().rsplit_once(':').map(|(wf, _)| wf) == Some(&*workflow_id)
-                });
-                if let Some(existing) = running {
-                    match t.id_conflict_policy {
-                        IdConflictPolicy::Fail => {
-                            return Err(Error::AlreadyExists {
-                                task_id: existing.id.to_string(),
-                            });
-                        }
-                        IdConflictPolicy::UseExisting => return Ok(existing.id.clone()),
-                        IdConflictPolicy::TerminateExisting => {
-                            if let Some(run) = existing.run.take() {
-                                run.abort();
-                            }
-                            existing.generation += 1;
-                            existing.state = TaskState::Terminated;
-                            existing.native = "terminated";
-                            existing.finished_at = Some(now_ms());
-                        }
-                    }
-                }
-                let native = format!("{workflow_id}:{}", uuid::Uuid::new_v4());
-                self.insert(st, req, native, key)
-            }
-            Flavor::Integration => {
-                let native = uuid::Uuid::new_v4().to_string();
-                self.insert(st, req, native, key)
+    fn schedule_locked(&self, st: &mut State, req: &AdmittedRequest) -> Result<TaskId> {
+        match self.engine.flavor.place(st, req)? {
+            Placement::Existing(id) => Ok(id),
+            Placement::New(native) => {
+                // A re-added job: the end of the one removed before is not its end.
+                st.ends.by_native.remove(&native);
+                self.insert(st, req, native)
             }
         }
     }
@@ -781,12 +793,14 @@ impl Backend for MemoryBackend {
     }
 
     fn descriptor(&self) -> &Descriptor {
-        self.engine.descriptor
+        self.engine.flavor.descriptor()
     }
 
-    async fn schedule(&self, request: ScheduleRequest) -> Result<TaskId> {
-        self.descriptor().admit(self.name(), &request)?;
-        orchestrator_core::validate::payload_size(request.payload(), self.max_payload())?;
+    fn limits(&self) -> Limits {
+        Limits::max_payload(self.max_payload())
+    }
+
+    async fn schedule(&self, request: AdmittedRequest) -> Result<TaskId> {
         self.injected_fault()?;
         let id = {
             let mut st = self.lock();
@@ -805,24 +819,23 @@ impl Backend for MemoryBackend {
             .get(id.native())
             .filter(|r| r.id == *id)
             .ok_or_else(|| Error::not_found(id))?;
-        let (state, native) = match rec.state {
-            // A delayed task whose time has come is waiting for a worker, as in BullMQ
-            // before a worker promotes it.
-            TaskState::Delayed if rec.due.is_some_and(|d| d <= Instant::now()) => {
-                (TaskState::Pending, "waiting")
-            }
-            s => (s, rec.native),
-        };
-        let mut s = TaskStatus::new(id.clone(), self.source(), state, native);
-        s.attempts_made = rec.attempts_made;
-        s.progress = rec.progress.clone();
-        s.result = rec.result.clone();
-        s.error = rec.error.clone();
-        s.created_at = Some(rec.created_at);
-        s.started_at = rec.started_at;
-        s.finished_at = rec.finished_at;
-        s.tracking_task_id.clone_from(&rec.tracking_task_id);
-        Ok(s)
+        Ok(status_of(self.engine.flavor, rec))
+    }
+
+    /// Polls [`Backend::status`]; a task removed as it finished reads as it ended (the
+    /// bullmq backend finds that end in the queue's event stream).
+    async fn wait(&self, id: &TaskId, timeout: std::time::Duration) -> Result<WaitOutcome> {
+        match orchestrator_core::raw::wait::poll(self, id, timeout).await {
+            Err(Error::NotFound { .. }) => self
+                .lock()
+                .ends
+                .by_native
+                .get(id.native())
+                .filter(|(_, s)| s.task_id == *id)
+                .map(|(_, s)| WaitOutcome::of(s.clone()))
+                .ok_or_else(|| Error::not_found(id)),
+            outcome => outcome,
+        }
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {
@@ -832,30 +845,79 @@ impl Backend for MemoryBackend {
         let Some(rec) = st.tasks.get_mut(id.native()).filter(|r| r.id == *id) else {
             return Ok(CancelOutcome::NotFound);
         };
+        let flavor = self.engine.flavor;
+        let running_cancellable = flavor
+            .descriptor()
+            .capabilities
+            .has(Capability::CancelRunning);
         let outcome = match rec.state {
             s if s.is_finished() => CancelOutcome::NotCancellableFinished,
-            TaskState::Running if self.engine.flavor == Flavor::Simple => {
-                CancelOutcome::NotCancellableRunning
-            }
-            _ if self.engine.flavor == Flavor::Simple => {
-                // As the bullmq backend: the job is removed and the cancel remembered.
-                rec.state = TaskState::Cancelled;
-                rec.native = "removed";
-                rec.finished_at = Some(now_ms());
-                CancelOutcome::Cancelled
-            }
+            TaskState::Running if !running_cancellable => CancelOutcome::NotCancellableRunning,
             _ => {
-                if let Some(run) = rec.run.take() {
-                    run.abort();
-                }
-                rec.generation += 1;
-                rec.state = TaskState::Cancelled;
-                rec.native = "canceled";
-                rec.finished_at = Some(now_ms());
+                rec.end(TaskState::Cancelled, flavor.cancelled_word());
                 CancelOutcome::Cancelled
             }
         };
         Ok(outcome)
+    }
+
+    /// Newest first by `createdAt`, ties by task id: the order the orchestrator merges in.
+    /// Reads every kept task (at most [`DEFAULT_MAX_TASKS`] by default).
+    async fn list(
+        &self,
+        filter: &ListFilter,
+        resume: Option<&str>,
+        limit: usize,
+    ) -> Result<BackendPage> {
+        self.injected_fault()?;
+        self.declares(Capability::List, "list")?;
+        let after = resume
+            .map(|t| parse_token(&self.engine.name, t))
+            .transpose()?;
+        let mut tasks = self.matching(filter);
+        tasks.retain(|s| {
+            after.as_ref().is_none_or(|(at, native)| {
+                let key = (
+                    std::cmp::Reverse(s.created_at.unwrap_or(0)),
+                    s.task_id.native(),
+                );
+                key > (std::cmp::Reverse(*at), native.as_str())
+            })
+        });
+        tasks.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.task_id.cmp(&b.task_id))
+        });
+        let exhausted = tasks.len() <= limit;
+        tasks.truncate(limit);
+        Ok(BackendPage {
+            tasks: tasks
+                .into_iter()
+                .map(|status| Listed {
+                    resume: token(&status),
+                    status,
+                })
+                .collect(),
+            exhausted,
+            end: None,
+        })
+    }
+
+    async fn counts(&self, filter: &ListFilter) -> Result<Vec<(TaskState, u64)>> {
+        self.injected_fault()?;
+        self.declares(Capability::Counts, "counts")?;
+        let descriptor = self.engine.flavor.descriptor();
+        let mut counts: Vec<(TaskState, u64)> = Vec::new();
+        for s in self.matching(filter) {
+            // Like its engine, a fake counts the states it cannot tell apart as one.
+            let counted = descriptor.counted_as(s.state);
+            match counts.iter_mut().find(|(state, _)| *state == counted) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((counted, 1)),
+            }
+        }
+        Ok(counts)
     }
 
     async fn health(&self) -> Result<Health> {
@@ -869,82 +931,50 @@ impl Backend for MemoryBackend {
     }
 }
 
-/// Descriptor of `memory-bullmq`: BullMQ's capabilities and input rules.
-pub const MEMORY_BULLMQ: Descriptor = Descriptor {
-    kind: "memory-bullmq",
-    source: "BULLMQ",
-    task_types: &[TaskType::Simple],
-    capabilities: engines::BULLMQ,
-    summary: "in-memory SIMPLE tasks with BullMQ's rules (tests, local runs)",
-    input_rules: orchestrator_core::validate::bullmq_rules,
-};
-
-/// Descriptor of `memory-temporal`: Temporal's capabilities.
-pub const MEMORY_TEMPORAL: Descriptor = Descriptor {
-    kind: "memory-temporal",
-    source: "TEMPORAL",
-    task_types: &[TaskType::Complex],
-    capabilities: engines::TEMPORAL,
-    summary: "in-memory COMPLEX workflows with Temporal's rules (tests, local runs)",
-    input_rules: orchestrator_core::validate::temporal_rules,
-};
-
-/// Descriptor of `memory-n8n`: n8n's capabilities.
-pub const MEMORY_N8N: Descriptor = Descriptor {
-    kind: "memory-n8n",
-    source: "N8N",
-    task_types: &[TaskType::Integration],
-    capabilities: engines::N8N,
-    summary: "in-memory INTEGRATION tasks with n8n's rules (tests, local runs)",
-    input_rules: orchestrator_core::validate::n8n_rules,
-};
-
+/// The factory of a memory kind: `MemoryBackend::$ctor()` named after the instance, with
+/// its configuration applied.
 macro_rules! memory_factory {
     ($factory:ident, $ctor:ident, $descriptor:ident, $doc:literal) => {
         #[doc = $doc]
         #[derive(Debug)]
         pub struct $factory;
 
-        impl BackendFactory for $factory {
-            const DESCRIPTOR: Descriptor = $descriptor;
-            type Config = MemoryConfig;
+        impl orchestrator_core::raw::BackendFactory for $factory {
+            const DESCRIPTOR: orchestrator_core::Descriptor = $descriptor;
+            type Config = super::MemoryConfig;
 
-            fn default_config() -> Option<MemoryConfig> {
-                Some(MemoryConfig::default())
+            fn default_config() -> Option<super::MemoryConfig> {
+                Some(super::MemoryConfig::default())
             }
 
-            fn build(instance: &str, config: MemoryConfig) -> Result<SharedBackend> {
-                let b = MemoryBackend::$ctor().named(instance);
-                if let Some(n) = config.concurrency {
-                    b.set_concurrency(n);
-                }
-                if let Some(n) = config.max_payload_bytes {
-                    b.set_max_payload_bytes(n);
-                }
-                if let Some(n) = config.max_tasks {
-                    b.set_max_tasks(n);
-                }
-                Ok(b.shared())
+            fn build(
+                instance: &str,
+                config: super::MemoryConfig,
+            ) -> orchestrator_core::Result<orchestrator_core::raw::SharedBackend> {
+                let b = super::MemoryBackend::$ctor().named(instance);
+                config.apply(&b);
+                Ok(std::sync::Arc::new(b))
             }
         }
 
         orchestrator_core::register_backend!($factory);
     };
 }
+use memory_factory;
 
-memory_factory!(
-    MemoryBullmqFactory,
-    bullmq,
-    MEMORY_BULLMQ,
-    "The `memory-bullmq` kind."
-);
-memory_factory!(
-    MemoryTemporalFactory,
-    temporal,
-    MEMORY_TEMPORAL,
-    "The `memory-temporal` kind."
-);
-memory_factory!(MemoryN8nFactory, n8n, MEMORY_N8N, "The `memory-n8n` kind.");
+impl MemoryConfig {
+    fn apply(&self, b: &MemoryBackend) {
+        if let Some(n) = self.concurrency {
+            b.set_concurrency(n);
+        }
+        if let Some(n) = self.max_payload_bytes {
+            b.set_max_payload_bytes(n);
+        }
+        if let Some(n) = self.max_tasks {
+            b.set_max_tasks(n);
+        }
+    }
+}
 
 /// Register the three in-memory kinds on `registry` (for builds without `inventory`).
 pub fn register(registry: &mut orchestrator_core::Registry) {
@@ -958,7 +988,7 @@ pub fn register(registry: &mut orchestrator_core::Registry) {
 mod tests {
     use std::time::Duration;
 
-    use orchestrator_core::{Backend, ScheduleRequest, TaskOptions};
+    use orchestrator_core::{ScheduleRequest, TaskOptions};
     use serde_json::json;
 
     use super::*;
@@ -970,8 +1000,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_task_cap_forgets_finished_tasks_first_and_refuses_when_none_finished() {
-        let b = MemoryBackend::bullmq();
-        b.set_max_tasks(10);
+        let mem = MemoryBackend::bullmq();
+        let b = mem.shared();
+        mem.set_max_tasks(10);
         let mut ids = Vec::new();
         for _ in 0..10 {
             ids.push(b.schedule(req()).await.expect("room"));
@@ -980,18 +1011,18 @@ mod tests {
         let e = b.schedule(req()).await.expect_err("full");
         assert_eq!(e.kind(), ErrorKind::RateLimited, "{e}");
         assert!(e.is_retryable());
-        b.handle("q", |_| async { Ok(json!(1)) });
+        mem.handle("q", |_| async { Ok(json!(1)) });
         for id in &ids {
             wait_finished(&b, id, Duration::from_secs(5)).await;
         }
         for _ in 0..25 {
             let id = b.schedule(req()).await.expect("room once tasks finished");
             wait_finished(&b, &id, Duration::from_secs(5)).await;
-            assert!(b.lock().tasks.len() <= 10);
+            assert!(mem.lock().tasks.len() <= 10);
         }
         // The oldest finished went first; the log is capped too.
         let e = b.status(&ids[0]).await.expect_err("forgotten");
         assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
-        assert_eq!(b.scheduled().len(), 10);
+        assert_eq!(mem.scheduled().len(), 10);
     }
 }
