@@ -3,20 +3,26 @@
 //! running workflows. Every task is listed exactly once across pages, each filter agrees
 //! with a count made from the full listing, `counts` agrees with each engine's own count,
 //! and a stopped Redis becomes an `errors` entry while Temporal still answers in time.
+//! An n8n holding executions in four states, ours and three started by plain webhook
+//! calls: each listed once with its origin, filters and counts agree with n8n's own lists,
+//! an external id works with `status` and `cancel`, and a killed n8n is an `errors` entry.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use orchestrator::N8nOptions;
 use orchestrator::bullmq::{BullmqBackend, BullmqConfig, HandlerError, JobContext, WorkerConfig};
+use orchestrator::n8n::{N8nBackend, N8nConfig};
 use orchestrator::temporal::{TemporalBackend, TemporalConfig};
+use orchestrator::{CancelOutcome, Origin};
 use orchestrator::{
     ErrorKind, ListFilter, Orchestrator, PageRequest, TaskId, TaskOptions, TaskState, TaskStatus,
     TaskType, TemporalOptions,
 };
 use orchestrator_testkit::conformance::wait_finished;
 use orchestrator_testkit::engines::{
-    RedisServer, TemporalServer, node, python_worker, temporal_cli, unique,
+    N8nServer, RedisServer, TemporalServer, node, python_worker, temporal_cli, unique,
 };
 use serde_json::{Value, json};
 
@@ -418,6 +424,256 @@ async fn every_task_listed_once_counts_agree_and_a_stopped_engine_is_reported() 
     );
 }
 
+/// n8n's own number of executions in `status` (paging its list).
+async fn n8n_count(server: &N8nServer, status: &str) -> u64 {
+    let http = reqwest::Client::new();
+    let mut cursor = String::new();
+    let mut n = 0;
+    loop {
+        let mut url = format!(
+            "{}/api/v1/executions?status={status}&limit=250",
+            server.url()
+        );
+        if !cursor.is_empty() {
+            url.push_str(&format!("&cursor={cursor}"));
+        }
+        let v: Value = http
+            .get(url)
+            .header("X-N8N-API-KEY", server.api_key())
+            .send()
+            .await
+            .expect("executions")
+            .json()
+            .await
+            .expect("json");
+        n += v["data"].as_array().expect("data").len() as u64;
+        match v["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_string(),
+            None => return n,
+        }
+    }
+}
+
+async fn n8n_executions_listed_once_with_their_origin_and_counts_agree() {
+    let mut server = N8nServer::start();
+    let backend = N8nBackend::new(
+        N8nConfig::new(server.url())
+            .api_key(server.api_key())
+            .delivery(Duration::from_secs(10), 3, Duration::from_millis(100)),
+    )
+    .expect("n8n");
+    let orch = Orchestrator::builder()
+        .backend(Arc::new(backend))
+        .build()
+        .expect("orchestrator");
+    let to = |wf: &str| TaskOptions::integration(N8nOptions::workflow(wf));
+    let mut ours: HashSet<TaskId> = HashSet::new();
+    // 260 completed (more than one page of n8n's list), 3 failed, 2 held, 1 cancelled.
+    let echoed = orch
+        .schedule_bulk((0..260).map(|i| {
+            (
+                "echoed".to_string(),
+                json!({ "i": i }),
+                to("otConfEcho000001"),
+            )
+        }))
+        .await
+        .expect("bulk");
+    ours.extend(echoed.into_iter().map(|r| r.expect("scheduled")));
+    for i in 0..3 {
+        ours.insert(
+            orch.schedule_external_integration(
+                "failing",
+                json!({ "i": i }),
+                to("otFailTracked001"),
+            )
+            .await
+            .expect("schedule"),
+        );
+    }
+    let mut held = Vec::new();
+    for i in 0..3 {
+        held.push(
+            orch.schedule_external_integration(
+                "held",
+                json!({ "i": i, "seconds": 60 }),
+                to("otWait0000000001"),
+            )
+            .await
+            .expect("schedule"),
+        );
+    }
+    assert!(orch.cancel_task(&held[2]).await.expect("cancel"));
+    ours.extend(held.iter().cloned());
+    // Three executions started by plain webhook calls: one completes, two wait.
+    let http = reqwest::Client::new();
+    for (path, body) in [
+        ("orchestrator-conf-echo", json!({"outside": 1})),
+        ("orchestrator-test-wait", json!({"seconds": 60})),
+        ("orchestrator-test-wait", json!({"seconds": 60})),
+    ] {
+        let r = http
+            .post(format!("{}/webhook/{path}", server.url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("webhook");
+        assert!(r.status().is_success(), "{r:?}");
+    }
+    let handle = orch.backend("n8n").expect("n8n");
+    for id in &ours {
+        if !held.contains(id) {
+            wait_finished(&handle, id, Duration::from_secs(30)).await;
+        }
+    }
+
+    // Every execution exactly once, pages of 7; ours under the ids `schedule` returned.
+    let all = settled(&orch, &ListFilter::all(), 7, ours.len() + 3).await;
+    let listed: HashSet<TaskId> = all.iter().map(|s| s.task_id.clone()).collect();
+    assert!(ours.is_subset(&listed), "some of ours not listed");
+    let external: Vec<&TaskStatus> = all.iter().filter(|s| !ours.contains(&s.task_id)).collect();
+    assert_eq!(external.len(), 3, "{external:#?}");
+    assert!(
+        external.iter().all(|s| s.origin == Origin::External),
+        "{external:#?}"
+    );
+    assert!(
+        all.iter()
+            .filter(|s| ours.contains(&s.task_id))
+            .all(|s| s.origin == Origin::Orchestrator)
+    );
+    for s in &all {
+        let direct = orch.get_task_status(&s.task_id).await.expect("status");
+        assert_eq!(
+            (direct.state, direct.origin, direct.created_at),
+            (s.state, s.origin, s.created_at),
+            "{}",
+            s.task_id
+        );
+    }
+    let ids =
+        |v: &[TaskStatus]| -> HashSet<TaskId> { v.iter().map(|s| s.task_id.clone()).collect() };
+    let ids_where = |pred: &dyn Fn(&TaskStatus) -> bool| -> HashSet<TaskId> {
+        all.iter()
+            .filter(|s| pred(s))
+            .map(|s| s.task_id.clone())
+            .collect()
+    };
+    for (state, n) in [
+        (TaskState::Completed, 261),
+        (TaskState::Failed, 3),
+        (TaskState::Running, 4),
+        (TaskState::Cancelled, 1),
+    ] {
+        let some = listing(&orch, &ListFilter::all().with_state(state), 50).await;
+        assert_eq!(ids(&some), ids_where(&|s| s.state == state), "{state:?}");
+        assert_eq!(some.len(), n, "{state:?}");
+    }
+    let named = listing(&orch, &ListFilter::all().with_name("held"), 2).await;
+    assert_eq!(ids(&named), held.iter().cloned().collect::<HashSet<_>>());
+    let by_workflow = listing(&orch, &ListFilter::all().with_name("otWait0000000001"), 2).await;
+    assert_eq!(
+        by_workflow.len(),
+        2,
+        "external executions are named by workflow id"
+    );
+    let mut created: Vec<u64> = all.iter().filter_map(|s| s.created_at).collect();
+    created.sort_unstable();
+    assert_eq!(created.len(), all.len());
+    let (since, until) = (created[created.len() / 3], created[2 * created.len() / 3]);
+    let window = listing(
+        &orch,
+        &ListFilter::all().with_window(Some(since), Some(until)),
+        31,
+    )
+    .await;
+    assert_eq!(
+        ids(&window),
+        ids_where(&|s| s.created_at.is_some_and(|t| since <= t && t < until))
+    );
+
+    // `counts` against the listing and n8n's own lists.
+    let counts = orch
+        .counts(&ListFilter::all(), Duration::from_secs(5))
+        .await
+        .expect("counts");
+    assert!(counts.errors.is_empty(), "{:?}", counts.errors);
+    for (state, word) in [
+        (TaskState::Completed, "success"),
+        (TaskState::Failed, "error"),
+        (TaskState::Running, "running"),
+        (TaskState::Cancelled, "canceled"),
+    ] {
+        let listed = all.iter().filter(|s| s.state == state).count() as u64;
+        assert_eq!(of(&counts.counts, "n8n", state), listed, "{state:?}");
+        assert_eq!(n8n_count(&server, word).await, listed, "n8n's own {word}");
+    }
+    let named = orch
+        .counts(&ListFilter::all().with_name("held"), Duration::from_secs(5))
+        .await
+        .expect("counts");
+    assert_eq!(
+        (
+            of(&named.counts, "n8n", TaskState::Running),
+            of(&named.counts, "n8n", TaskState::Cancelled)
+        ),
+        (2, 1)
+    );
+
+    // An external id from `list` works with `status` and `cancel`.
+    let waiting = external
+        .iter()
+        .find(|s| s.state == TaskState::Running)
+        .expect("a running external execution");
+    assert_eq!(
+        handle.cancel(&waiting.task_id).await.expect("cancel"),
+        CancelOutcome::Cancelled
+    );
+    let s = wait_finished(&handle, &waiting.task_id, Duration::from_secs(30)).await;
+    assert_eq!(
+        (s.state, s.origin),
+        (TaskState::Cancelled, Origin::External)
+    );
+    let done = external
+        .iter()
+        .find(|s| s.state == TaskState::Completed)
+        .expect("a completed external execution");
+    assert_eq!(
+        handle.cancel(&done.task_id).await.expect("cancel"),
+        CancelOutcome::NotCancellableFinished
+    );
+    for id in &held[..2] {
+        orch.cancel_task(id).await.expect("cancel");
+    }
+
+    // n8n killed: an `errors` entry within the timeout.
+    server.kill();
+    let t = Instant::now();
+    let page = orch
+        .list(
+            &ListFilter::all(),
+            &PageRequest::first(10).timeout(Duration::from_secs(2)),
+        )
+        .await
+        .expect("list");
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(page.tasks.is_empty());
+    assert_eq!(
+        page.errors
+            .iter()
+            .map(|e| (e.backend.as_str(), e.kind))
+            .collect::<Vec<_>>(),
+        [("n8n", ErrorKind::Unavailable)],
+        "{:?}",
+        page.errors
+    );
+}
+
 orchestrator_testkit::engine_tests! {
     [Redis, Temporal, Python, Node] async: every_task_listed_once_counts_agree_and_a_stopped_engine_is_reported;
+    [N8n] async: n8n_executions_listed_once_with_their_origin_and_counts_agree;
 }

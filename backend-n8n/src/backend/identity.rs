@@ -1,7 +1,9 @@
 //! Task ids bound to their dispatch.
 //!
-//! An n8n task id is `<instance>:<dispatch uuid>[:<execution id>].<signature>`: the
-//! signature is the first 16 bytes (hex) of HMAC-SHA256 over `<instance>:<dispatch>[:<exec>]`,
+//! An n8n task id is `<instance>:<dispatch uuid>[:<execution id>].<signature>`, or
+//! `<instance>:e<execution id>.<signature>` for an execution `list` found without our mark
+//! (started outside the orchestrator): the signature is the first 16 bytes (hex) of
+//! HMAC-SHA256 over `<instance>:<body>`,
 //! keyed by `id_key` when set, else by the n8n URL. Any process configured for the same
 //! deployment verifies the ids another issued, across restarts, with nothing stored; a
 //! made-up id, or an execution id spliced onto another dispatch, fails the check and is
@@ -47,23 +49,40 @@ impl N8nBackend {
         Ok(TaskId::new(name, &format!("{body}.{sig}"))?)
     }
 
-    /// `(dispatch, execution)` of an id this deployment issued. Malformed ids are
+    /// The id `list` gives execution `exec` when it carries no mark of ours.
+    pub(crate) fn external_id(&self, exec: &str) -> Result<TaskId> {
+        let name = &self.inner.name;
+        let body = format!("e{exec}");
+        let sig = mac(&self.inner.id_key, &format!("{name}:{body}")).finalize();
+        let sig = hex::encode(&sig.into_bytes()[..SIG_BYTES]);
+        Ok(TaskId::new(name, &format!("{body}.{sig}"))?)
+    }
+
+    /// `(dispatch, execution)` of an id this deployment issued (the dispatch is empty in
+    /// the `e<execution>` form). Malformed ids are
     /// `InvalidTaskId`; well-formed ids with a wrong signature are `NotFound`.
     pub(crate) fn verify<'a>(&self, id: &'a TaskId) -> Result<(&'a str, Option<&'a str>)> {
         let malformed = || {
             Error::from(TaskIdError::Malformed {
                 id: id.to_string(),
                 reason:
-                    "an n8n task id is `<instance>:<dispatch uuid>[:<execution id>].<signature>`"
+                    "an n8n task id is `<instance>:<dispatch uuid>[:<execution id>].<signature>` or `<instance>:e<execution id>.<signature>`"
                         .into(),
             })
         };
         let (body, sig) = id.native().rsplit_once('.').ok_or_else(malformed)?;
-        let (dispatch, exec) = match body.split_once(':') {
-            Some((d, e)) => (d, Some(e)),
-            None => (body, None),
+        // The two forms cannot be confused: a dispatch is a hyphenated UUID (36 characters
+        // with `-`), an `e<execution>` body has digits only after its `e`.
+        let external = body
+            .strip_prefix('e')
+            .filter(|e| !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit()));
+        let (dispatch, exec) = match (external, body.split_once(':')) {
+            (Some(e), _) => ("", Some(e)),
+            (None, Some((d, e))) => (d, Some(e)),
+            (None, None) => (body, None),
         };
-        if uuid::Uuid::parse_str(dispatch).is_err()
+        if (external.is_none()
+            && (dispatch.len() != 36 || uuid::Uuid::parse_str(dispatch).is_err()))
             || exec.is_some_and(|e| e.is_empty() || !e.bytes().all(|b| b.is_ascii_digit()))
         {
             return Err(malformed());

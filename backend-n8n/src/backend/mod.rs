@@ -8,7 +8,7 @@ use std::time::Duration;
 use orchestrator_core::raw::{AdmittedRequest, Backend, async_trait};
 use orchestrator_core::{
     Backoff, CancelOutcome, Capabilities, Capability, Descriptor, Error, ErrorKind, Health, Limits,
-    Result, TaskId, TaskIdError, TaskState, TaskStatus,
+    ListFilter, Origin, Result, TaskId, TaskIdError, TaskState, TaskStatus,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -17,6 +17,7 @@ mod api;
 mod delivery;
 mod dispatcher;
 mod identity;
+mod monitor;
 mod status;
 
 pub use delivery::{SIGNATURE_HEADER, SOURCE_HEADER, TASK_ID_HEADER, TASK_NAME_HEADER};
@@ -53,6 +54,8 @@ struct Inner {
     /// The dispatcher's latest failure, cleared by a clean round; `health` reports it, since
     /// a background loop has no caller to return it to.
     dispatcher_error: Mutex<Option<String>>,
+    /// What each execution's data says of its origin, once it cannot change (`list`).
+    marks: Mutex<lru::LruCache<String, monitor::Mark>>,
     /// Delivery outcomes the dispatcher could not record (a write that failed, a lease
     /// lost): those dispatches are delivered again.
     unrecorded: std::sync::atomic::AtomicU64,
@@ -140,8 +143,57 @@ impl N8nBackend {
                 outbox,
                 dispatcher: Mutex::new(None),
                 dispatcher_error: Mutex::new(None),
+                marks: Mutex::new(lru::LruCache::new(
+                    std::num::NonZeroUsize::new(monitor::MAX_MARKS)
+                        .unwrap_or(std::num::NonZeroUsize::MIN),
+                )),
                 unrecorded: std::sync::atomic::AtomicU64::new(0),
             }),
+        })
+    }
+
+    /// The status of `id`, whatever its origin.
+    async fn status_of(&self, id: &TaskId) -> Result<TaskStatus> {
+        let (dispatch, exec) = self.verify(id)?;
+        if let Some(exec) = exec {
+            return self.execution_status(id, exec).await;
+        }
+        if let Some(outbox) = &self.inner.outbox {
+            let (state, rec) = outbox
+                .get(dispatch)
+                .await?
+                .ok_or_else(|| Error::not_found(id))?;
+            if state == DispatchState::Delivered {
+                if let Some(exec) = &rec.execution_id {
+                    return self.execution_status(id, exec).await;
+                }
+                return Ok(untracked(id, rec.response));
+            }
+            let mut s =
+                TaskStatus::new(id.clone(), spec::LABEL, map_dispatch(state), state.as_str());
+            s.attempts_made = rec.attempts_made;
+            s.error = rec.error;
+            s.created_at = Some(rec.created_at);
+            s.finished_at = rec.finished_at;
+            return Ok(s);
+        }
+        // Delivered, but n8n gave no execution id (respond-immediately mode): say so.
+        Ok(untracked(id, None))
+    }
+
+    /// Refuse what this instance does not offer (see `capabilities`).
+    fn offered(&self, c: Capability, operation: &str) -> Result<()> {
+        if self.capabilities().has(c) {
+            return Ok(());
+        }
+        let why = if self.inner.config.api_key.is_none() {
+            "needs n8n's public API: set this backend's `api_key`"
+        } else {
+            "is not offered with an outbox yet (its undelivered records are not indexed for listing)"
+        };
+        Err(Error::Unsupported {
+            backend: self.inner.name.clone(),
+            operation: format!("{operation} {why}"),
         })
     }
 
@@ -162,13 +214,35 @@ impl Backend for N8nBackend {
     }
 
     /// Without an API key no execution can be read or stopped: running tasks cannot be
-    /// cancelled.
+    /// cancelled, nor listed or counted. With an outbox, `list` and `counts` are not
+    /// offered: its undelivered records are not indexed for listing yet.
     fn capabilities(&self) -> Capabilities {
-        if self.inner.config.api_key.is_some() {
-            spec::CAPABILITIES
-        } else {
-            spec::CAPABILITIES.without(Capability::CancelRunning)
+        let mut caps = spec::CAPABILITIES;
+        if self.inner.config.api_key.is_none() {
+            caps = caps
+                .without(Capability::CancelRunning)
+                .without(Capability::List)
+                .without(Capability::Counts);
         }
+        if self.inner.outbox.is_some() {
+            caps = caps.without(Capability::List).without(Capability::Counts);
+        }
+        caps
+    }
+
+    async fn list(
+        &self,
+        filter: &ListFilter,
+        resume: Option<&str>,
+        limit: usize,
+    ) -> Result<orchestrator_core::raw::BackendPage> {
+        self.offered(Capability::List, "list")?;
+        self.list_tasks(filter, resume, limit).await
+    }
+
+    async fn counts(&self, filter: &ListFilter) -> Result<Vec<(TaskState, u64)>> {
+        self.offered(Capability::Counts, "counts")?;
+        self.count_tasks(filter).await
     }
 
     fn limits(&self) -> Limits {
@@ -245,31 +319,13 @@ impl Backend for N8nBackend {
     }
 
     async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
-        let (dispatch, exec) = self.verify(id)?;
-        if let Some(exec) = exec {
-            return self.execution_status(id, exec).await;
-        }
-        if let Some(outbox) = &self.inner.outbox {
-            let (state, rec) = outbox
-                .get(dispatch)
-                .await?
-                .ok_or_else(|| Error::not_found(id))?;
-            if state == DispatchState::Delivered {
-                if let Some(exec) = &rec.execution_id {
-                    return self.execution_status(id, exec).await;
-                }
-                return Ok(untracked(id, rec.response));
-            }
-            let mut s =
-                TaskStatus::new(id.clone(), spec::LABEL, map_dispatch(state), state.as_str());
-            s.attempts_made = rec.attempts_made;
-            s.error = rec.error;
-            s.created_at = Some(rec.created_at);
-            s.finished_at = rec.finished_at;
-            return Ok(s);
-        }
-        // Delivered, but n8n gave no execution id (respond-immediately mode): say so.
-        Ok(untracked(id, None))
+        let mut s = self.status_of(id).await?;
+        s.origin = if self.verify(id)?.0.is_empty() {
+            Origin::External
+        } else {
+            Origin::Orchestrator
+        };
+        Ok(s)
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<CancelOutcome> {

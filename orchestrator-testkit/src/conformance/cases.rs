@@ -985,6 +985,41 @@ pub async fn honours_tracking_queue(h: &dyn Harness) {
 // ---------------------------------------------------------------------------------------
 // Monitoring cases.
 
+/// Tasks named `name` (payloads `{"n": n}`) that stay unfinished until cancelled: with no
+/// worker on an engine that keeps tasks for one (it declares `CancelPending`); held
+/// running by a [`Behavior::Hold`] on one that starts a task as it takes it (n8n), whose
+/// worker and gate come back for [`release`].
+async fn open_tasks(
+    h: &dyn Harness,
+    name: &str,
+    ns: std::ops::Range<u32>,
+) -> (Vec<TaskId>, Option<(Box<dyn Worker>, Gate)>) {
+    let held = if h.backend().capabilities().has(Capability::CancelPending) {
+        None
+    } else {
+        let gate = Gate::default();
+        Some((serve(h, name, Behavior::Hold(gate.clone())).await, gate))
+    };
+    let mut ids = Vec::new();
+    for n in ns {
+        ids.push(schedule(h, name, json!({ "n": n }), h.options(name)).await);
+    }
+    if held.is_some() {
+        for id in &ids {
+            wait_running(h, id).await;
+        }
+    }
+    (ids, held)
+}
+
+/// Let go of what [`open_tasks`] held.
+async fn release(held: Option<(Box<dyn Worker>, Gate)>) {
+    if let Some((w, gate)) = held {
+        gate.release();
+        stop(w).await;
+    }
+}
+
 /// Every task of the harness's name, paged `limit` at a time through the backend's
 /// listing; panics on a task listed twice.
 async fn list_all(h: &dyn Harness, filter: &ListFilter, limit: usize) -> Vec<TaskStatus> {
@@ -1072,10 +1107,7 @@ pub async fn honours_list(h: &dyn Harness) {
         done.push(id);
     }
     stop(w).await;
-    let mut open = Vec::new();
-    for n in 3..5 {
-        open.push(schedule(h, &name, json!({ "n": n }), h.options(&name)).await);
-    }
+    let (open, held) = open_tasks(h, &name, 3..5).await;
     let by_name = ListFilter::all().with_name(&name);
     let expected: HashSet<TaskId> = done.iter().chain(&open).cloned().collect();
     let all = list_settled(h, &by_name, 2, |all| ids(all) == expected).await;
@@ -1149,6 +1181,7 @@ pub async fn honours_list(h: &dyn Harness) {
     for id in &open {
         b.cancel(id).await.expect("cancel");
     }
+    release(held).await;
 }
 
 /// `counts` per state agree with what `list` shows, and follow a cancel and completions.
@@ -1163,10 +1196,7 @@ pub async fn honours_counts(h: &dyn Harness) {
             .map(|(_, n)| n)
             .sum()
     };
-    let mut ids = Vec::new();
-    for n in 0..3 {
-        ids.push(schedule(h, &name, json!({ "n": n }), h.options(&name)).await);
-    }
+    let (ids, held) = open_tasks(h, &name, 0..3).await;
     // What `counts` calls the state `status` reports (an engine may count two as one).
     let counted = |state: TaskState| b.descriptor().counted_as(state);
     let open_state = b.status(&ids[0]).await.expect("status").state;
@@ -1174,18 +1204,44 @@ pub async fn honours_counts(h: &dyn Harness) {
     assert_eq!(count(&counts, counted(open_state)), 3, "{counts:?}");
     assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 3, "{counts:?}");
     assert!(b.cancel(&ids[0]).await.expect("cancel").is_cancelled());
-    let w = serve(h, &name, Behavior::Echo).await;
-    for id in &ids[1..] {
-        wait_finished(&b, id, h.pickup_timeout()).await;
-    }
-    stop(w).await;
+    // The others end: run by a worker where they wait for one, cancelled where held.
+    let ended = if held.is_none() {
+        let w = serve(h, &name, Behavior::Echo).await;
+        for id in &ids[1..] {
+            wait_finished(&b, id, h.pickup_timeout()).await;
+        }
+        stop(w).await;
+        TaskState::Completed
+    } else {
+        for id in &ids[1..] {
+            assert!(b.cancel(id).await.expect("cancel").is_cancelled());
+            wait_finished(&b, id, h.pickup_timeout()).await;
+        }
+        release(held).await;
+        TaskState::Cancelled
+    };
+    let (completed, cancelled) = if ended == TaskState::Completed {
+        (2, 1)
+    } else {
+        (0, 3)
+    };
     let counts = counts_settled(h, &by_name, |c| {
-        count(c, TaskState::Completed) == 2
+        count(c, TaskState::Completed) == completed
+            && count(c, TaskState::Cancelled) == cancelled
             && count(c, counted(open_state)) == 0
             && c.iter().map(|(_, n)| n).sum::<u64>() == 3
     })
     .await;
-    assert_eq!(count(&counts, TaskState::Completed), 2, "{counts:?}");
+    assert_eq!(
+        count(&counts, TaskState::Completed),
+        completed,
+        "{counts:?}"
+    );
+    assert_eq!(
+        count(&counts, TaskState::Cancelled),
+        cancelled,
+        "{counts:?}"
+    );
     let listed = list_all(h, &by_name, 10).await;
     for state in [
         TaskState::Completed,
