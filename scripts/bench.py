@@ -53,6 +53,8 @@ def main():
                     help="waiting jobs behind the BullMQ list/counts rows")
     ap.add_argument("--workflows", type=int, default=10000,
                     help="open workflows behind the Temporal list/counts rows")
+    ap.add_argument("--executions", type=int, default=2000,
+                    help="finished executions behind the n8n list/counts rows")
     ap.add_argument("--list-calls", type=int, default=100, help="calls per list/counts contender")
     a = ap.parse_args()
     wanted = lambda label: any(o in label for o in a.only.split("|"))
@@ -206,6 +208,30 @@ def main():
                         out, _rss = run(cmd, env)
                         per[name]["ms"].append(out["seconds"] * 1000 / a.list_calls)
                 monitor_results[label] = per
+        n8n_rows = [(f"list, first page of {page}, {a.executions:,} n8n executions", "nlist", page),
+                    (f"counts, {a.executions:,} n8n executions", "ncounts", 0)]
+        if any(wanted(label) for label, _, _ in n8n_rows):
+            up = subprocess.run([os.path.join(ROOT, "scripts", "n8n-up.sh")], check=True, capture_output=True, text=True)
+            nenv = dict(l.split("=", 1) for l in up.stdout.splitlines() if "=" in l)
+            try:
+                env_n8n = dict(env, N8N_API_KEY=nenv["N8N_API_KEY"])
+                nurl = nenv["N8N_URL"]
+                run([rbin, "nfill", "orch", nurl, "-", str(a.executions), "16"], env_n8n)
+                time.sleep(2)  # the last echo executions finish
+                for label, kind, param in n8n_rows:
+                    if not wanted(label):
+                        continue
+                    cont = {"orchestrator": rust(kind, "orch", nurl, param, a.list_calls)("-"),
+                            "n8n API (reqwest)": rust(kind, "direct", nurl, param, a.list_calls)("-")}
+                    per = {name: {"usec": [], "ms": []} for name in cont}
+                    for _ in range(a.rounds):
+                        for name, cmd in cont.items():
+                            out, _rss = run(cmd, env_n8n)
+                            per[name]["ms"].append(out["seconds"] * 1000 / a.list_calls)
+                    monitor_results[label] = per
+            finally:
+                subprocess.run([os.path.join(ROOT, "scripts", "n8n-down.sh"), nenv["N8N_PID"]], capture_output=True)
+                shutil.rmtree(nenv.get("N8N_DATA_DIR", ""), ignore_errors=True)
         lat_results = {}
         for label, cont in latency_rows:
             if not wanted(label):

@@ -149,7 +149,11 @@ async fn redis_killed_and_restarted_under_a_worker_loses_nothing() {
     let started: u32 = runs.lock().expect("runs").values().sum();
     let in_flight = started as usize - done.load(std::sync::atomic::Ordering::SeqCst);
     let ran_before = runs.lock().expect("runs").len();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Down for longer than the lock: a completion the worker retries after the restart
+    // finds its lock gone (Redis keeps expiry times as absolute times), so the jobs in
+    // flight at the kill run again. Down for less, a retried completion could still be
+    // recorded (CI saw that once).
+    tokio::time::sleep(lock + Duration::from_secs(1)).await;
     redis.restart();
     let restarted_at = Instant::now();
     // Every acknowledged job completes.
@@ -187,8 +191,8 @@ async fn redis_killed_and_restarted_under_a_worker_loses_nothing() {
     assert_eq!(runs.len(), n, "every job ran");
     let twice: Vec<_> = runs.iter().filter(|(_, c)| **c > 1).collect();
     // Only the jobs in flight at the kill (at most the concurrency) may run twice; and they
-    // do: their handlers (100 ms) end while Redis is down (1 s), so their completion is
-    // lost and they run again once their lock expires.
+    // do: their handlers (100 ms) end while Redis is down (3 s, past the 2 s lock), so
+    // their completion is lost and they run again.
     assert!(
         twice.len() <= in_flight,
         "ran more than once: {twice:?}, {in_flight} in flight"

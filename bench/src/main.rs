@@ -13,7 +13,16 @@
 //! orchestrator-bench counts   orch|direct  REDIS_URL QUEUE CALLS -
 //! orchestrator-bench tlist    orch|direct  TEMPORAL_URL -  CALLS PAGE
 //! orchestrator-bench tcounts  orch|direct  TEMPORAL_URL -  CALLS -
+//! orchestrator-bench nfill    orch         N8N_URL      -  TASKS CONCURRENCY
+//! orchestrator-bench nlist    orch|direct  N8N_URL      -  CALLS PAGE
+//! orchestrator-bench ncounts  orch|direct  N8N_URL      -  CALLS -
 //! ```
+//!
+//! The n8n kinds read the API key from `N8N_API_KEY`. `nfill` schedules TASKS to the
+//! provisioned echo workflow (`otConfEcho000001`); `nlist`/`ncounts` read the first page
+//! and the per-state counts through the orchestrator, against n8n's own API: one
+//! `GET /api/v1/executions?limit=PAGE`, and paging that list to the end (250 a call),
+//! which is what counting takes with n8n's API.
 //!
 //! `latency` schedules at a fixed offered rate with a worker running and prints
 //! `p50_ms`/`p99_ms` from schedule to handler start. `temporal` starts workflows (no worker:
@@ -372,6 +381,94 @@ async fn temporal_monitor(mode: &str, url: &str, calls: usize, page: usize) -> R
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// The n8n backend and an orchestrator on it, from `url` and `N8N_API_KEY`.
+fn n8n_orchestrator(url: &str) -> Res<Orchestrator> {
+    let key = std::env::var("N8N_API_KEY")?;
+    let cfg = backend_n8n::N8nConfig::new(url).api_key(key);
+    Ok(Orchestrator::builder()
+        .backend(Arc::new(backend_n8n::N8nBackend::new(cfg)?))
+        .route(TaskType::Integration, "n8n")
+        .build()?)
+}
+
+async fn n8n_fill(url: &str, tasks: usize, conc: usize) -> Res<f64> {
+    let orch = n8n_orchestrator(url)?;
+    let opts = || TaskOptions::integration(backend_n8n::N8nOptions::workflow("otConfEcho000001"));
+    let t = Instant::now();
+    let results: Vec<_> = futures::stream::iter(0..tasks)
+        .map(|i| {
+            let orch = orch.clone();
+            let o = opts();
+            async move { orch.schedule_task("benchfill", payload(i), o).await }
+        })
+        .buffer_unordered(conc)
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+async fn n8n_monitor(mode: &str, url: &str, calls: usize, page: usize) -> Res<f64> {
+    let t;
+    if mode == "orch" {
+        let orch = n8n_orchestrator(url)?;
+        let all = orchestrator_core::ListFilter::all();
+        let call = || async {
+            if page == 0 {
+                let c = orch.counts(&all, Duration::from_secs(30)).await?;
+                if !c.errors.is_empty() {
+                    return Err(format!("{:?}", c.errors).into());
+                }
+            } else {
+                let p = orch.list(&all, &PageRequest::first(page)).await?;
+                if p.tasks.len() != page || !p.errors.is_empty() {
+                    return Err(format!("short page: {} {:?}", p.tasks.len(), p.errors).into());
+                }
+            }
+            Res::Ok(())
+        };
+        // The warm-up call reads each listed execution's data once (then cached).
+        call().await?;
+        t = Instant::now();
+        for _ in 0..calls {
+            call().await?;
+        }
+    } else {
+        let key = std::env::var("N8N_API_KEY")?;
+        let http = reqwest::Client::new();
+        let call = || async {
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut req = http
+                    .get(format!("{url}/api/v1/executions"))
+                    .header("X-N8N-API-KEY", &key)
+                    .query(&[("limit", if page == 0 { 250 } else { page })]);
+                if let Some(c) = &cursor {
+                    req = req.query(&[("cursor", c)]);
+                }
+                let v: Value = req.send().await?.error_for_status()?.json().await?;
+                let rows = v["data"].as_array().map_or(0, Vec::len);
+                if page != 0 {
+                    if rows != page {
+                        return Err(format!("short page: {rows}").into());
+                    }
+                    return Res::Ok(());
+                }
+                match v["nextCursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_string()),
+                    None => return Res::Ok(()),
+                }
+            }
+        };
+        call().await?;
+        t = Instant::now();
+        for _ in 0..calls {
+            call().await?;
+        }
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
 fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -604,7 +701,7 @@ async fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, kind, mode, url, queue, jobs, param] = args.as_slice() else {
         eprintln!(
-            "usage: orchestrator-bench schedule|bulk|worker|latency|temporal|n8n|status|list|counts|tlist|tcounts orch|direct URL QUEUE JOBS PARAM"
+            "usage: orchestrator-bench schedule|bulk|worker|latency|temporal|n8n|status|list|counts|tlist|tcounts|nfill|nlist|ncounts orch|direct URL QUEUE JOBS PARAM"
         );
         std::process::exit(2);
     };
@@ -630,6 +727,9 @@ async fn main() -> Res<()> {
         "counts" => monitor(mode, url, queue, jobs, 0).await?,
         "tlist" => temporal_monitor(mode, url, jobs, param.max(1)).await?,
         "tcounts" => temporal_monitor(mode, url, jobs, 0).await?,
+        "nfill" => n8n_fill(url, jobs, param).await?,
+        "nlist" => n8n_monitor(mode, url, jobs, param.max(1)).await?,
+        "ncounts" => n8n_monitor(mode, url, jobs, 0).await?,
         other => return Err(format!("unknown benchmark {other}").into()),
     };
     println!(

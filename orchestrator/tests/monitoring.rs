@@ -51,11 +51,43 @@ impl Backend for Silent {
     }
 }
 
+/// A backend that declares neither `list` nor `counts`: the trait's defaults answer.
+#[derive(Debug)]
+struct Unlisted;
+
+const UNLISTED: Descriptor = Descriptor::new(
+    "unlisted",
+    "UNLISTED",
+    &[TaskType::Integration],
+    "lists nothing",
+);
+
+#[async_trait]
+impl Backend for Unlisted {
+    fn name(&self) -> &str {
+        "n"
+    }
+    fn descriptor(&self) -> &Descriptor {
+        &UNLISTED
+    }
+    async fn schedule(&self, _: AdmittedRequest) -> Result<TaskId> {
+        Err(Error::engine("n", ErrorKind::Unavailable, "no"))
+    }
+    async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
+        Err(Error::not_found(id))
+    }
+    async fn cancel(&self, _: &TaskId) -> Result<CancelOutcome> {
+        Ok(CancelOutcome::NotFound)
+    }
+    async fn health(&self) -> Result<Health> {
+        Err(Error::engine("n", ErrorKind::Unavailable, "no"))
+    }
+}
+
 struct World {
     orch: Orchestrator,
     a: MemoryBackend,
-    /// What the listing instances hold (the n8n fake, like its engine's backend today,
-    /// cannot list).
+    /// What the listing instances hold (`n` cannot list).
     scheduled: HashSet<TaskId>,
 }
 
@@ -66,12 +98,11 @@ async fn world(with_silent: bool) -> World {
     let a = MemoryBackend::bullmq().named("a");
     let b = MemoryBackend::bullmq().named("b");
     let t = MemoryBackend::temporal().named("t");
-    let n = MemoryBackend::n8n().named("n");
     let mut builder = Orchestrator::builder()
         .backend(a.shared())
         .backend(b.shared())
         .backend(t.shared())
-        .backend(n.shared())
+        .backend(orchestrator::BackendHandle::new(Unlisted))
         .route(TaskType::Simple, "a")
         .route(TaskType::Complex, "t");
     if with_silent {
@@ -163,8 +194,7 @@ async fn pages_return_every_task_once_newest_first_with_filters() {
     let older = count(ListFilter::all().with_window(None, Some(cut + 1))).await;
     assert_eq!(newer + older, 830);
     assert!(newer > 0 && older > 0, "{newer} {older}");
-    // The n8n fake, like its engine's backend today, cannot list: said once, then left
-    // out.
+    // An instance that cannot list: said once, then left out.
     let page = w
         .orch
         .list(&ListFilter::all(), &PageRequest::first(10))
