@@ -250,26 +250,7 @@ async fn monitor(mode: &str, url: &str, queue: &str, calls: usize, page: usize) 
                 .backend(Arc::new(BullmqBackend::new(BullmqConfig::new(url))?))
                 .route(TaskType::Simple, "bullmq")
                 .build()?;
-            let all = orchestrator_core::ListFilter::all();
-            let call = || async {
-                if page == 0 {
-                    let c = orch.counts(&all, Duration::from_secs(5)).await?;
-                    if !c.errors.is_empty() {
-                        return Err(format!("{:?}", c.errors).into());
-                    }
-                } else {
-                    let p = orch.list(&all, &PageRequest::first(page)).await?;
-                    if p.tasks.len() != page || !p.errors.is_empty() {
-                        return Err(format!("short page: {} {:?}", p.tasks.len(), p.errors).into());
-                    }
-                }
-                Res::Ok(())
-            };
-            call().await?;
-            t = Instant::now();
-            for _ in 0..calls {
-                call().await?;
-            }
+            return orch_monitor(&orch, calls, page).await;
         }
         _ => {
             let q = bullmq::Queue::with_options(
@@ -300,6 +281,32 @@ async fn monitor(mode: &str, url: &str, queue: &str, calls: usize, page: usize) 
 }
 
 /// `calls` first pages (`page` tasks) or counts (`page` 0) of one Temporal namespace.
+/// `calls` first pages of `page` tasks (`0`: per-state counts) through `orch`, one at a
+/// time after one warm-up call; the seconds they took.
+async fn orch_monitor(orch: &Orchestrator, calls: usize, page: usize) -> Res<f64> {
+    let all = orchestrator_core::ListFilter::all();
+    let call = || async {
+        if page == 0 {
+            let c = orch.counts(&all, Duration::from_secs(30)).await?;
+            if !c.errors.is_empty() {
+                return Err(format!("{:?}", c.errors).into());
+            }
+        } else {
+            let p = orch.list(&all, &PageRequest::first(page)).await?;
+            if p.tasks.len() != page || !p.errors.is_empty() {
+                return Err(format!("short page: {} {:?}", p.tasks.len(), p.errors).into());
+            }
+        }
+        Res::Ok(())
+    };
+    call().await?;
+    let t = Instant::now();
+    for _ in 0..calls {
+        call().await?;
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
 async fn temporal_monitor(mode: &str, url: &str, calls: usize, page: usize) -> Res<f64> {
     use temporalio_client::grpc::WorkflowService;
     use temporalio_client::tonic;
@@ -316,26 +323,7 @@ async fn temporal_monitor(mode: &str, url: &str, calls: usize, page: usize) -> R
                 .backend(Arc::new(backend))
                 .route(TaskType::Complex, "temporal")
                 .build()?;
-            let all = orchestrator_core::ListFilter::all();
-            let call = || async {
-                if page == 0 {
-                    let c = orch.counts(&all, Duration::from_secs(5)).await?;
-                    if !c.errors.is_empty() {
-                        return Err(format!("{:?}", c.errors).into());
-                    }
-                } else {
-                    let p = orch.list(&all, &PageRequest::first(page)).await?;
-                    if p.tasks.len() != page || !p.errors.is_empty() {
-                        return Err(format!("short page: {} {:?}", p.tasks.len(), p.errors).into());
-                    }
-                }
-                Res::Ok(())
-            };
-            call().await?;
-            t = Instant::now();
-            for _ in 0..calls {
-                call().await?;
-            }
+            return orch_monitor(&orch, calls, page).await;
         }
         _ => {
             let conn =
@@ -409,62 +397,40 @@ async fn n8n_fill(url: &str, tasks: usize, conc: usize) -> Res<f64> {
 }
 
 async fn n8n_monitor(mode: &str, url: &str, calls: usize, page: usize) -> Res<f64> {
-    let t;
     if mode == "orch" {
-        let orch = n8n_orchestrator(url)?;
-        let all = orchestrator_core::ListFilter::all();
-        let call = || async {
-            if page == 0 {
-                let c = orch.counts(&all, Duration::from_secs(30)).await?;
-                if !c.errors.is_empty() {
-                    return Err(format!("{:?}", c.errors).into());
-                }
-            } else {
-                let p = orch.list(&all, &PageRequest::first(page)).await?;
-                if p.tasks.len() != page || !p.errors.is_empty() {
-                    return Err(format!("short page: {} {:?}", p.tasks.len(), p.errors).into());
-                }
-            }
-            Res::Ok(())
-        };
         // The warm-up call reads each listed execution's data once (then cached).
-        call().await?;
-        t = Instant::now();
-        for _ in 0..calls {
-            call().await?;
-        }
-    } else {
-        let key = std::env::var("N8N_API_KEY")?;
-        let http = reqwest::Client::new();
-        let call = || async {
-            let mut cursor: Option<String> = None;
-            loop {
-                let mut req = http
-                    .get(format!("{url}/api/v1/executions"))
-                    .header("X-N8N-API-KEY", &key)
-                    .query(&[("limit", if page == 0 { 250 } else { page })]);
-                if let Some(c) = &cursor {
-                    req = req.query(&[("cursor", c)]);
-                }
-                let v: Value = req.send().await?.error_for_status()?.json().await?;
-                let rows = v["data"].as_array().map_or(0, Vec::len);
-                if page != 0 {
-                    if rows != page {
-                        return Err(format!("short page: {rows}").into());
-                    }
-                    return Res::Ok(());
-                }
-                match v["nextCursor"].as_str() {
-                    Some(c) => cursor = Some(c.to_string()),
-                    None => return Res::Ok(()),
-                }
+        return orch_monitor(&n8n_orchestrator(url)?, calls, page).await;
+    }
+    let key = std::env::var("N8N_API_KEY")?;
+    let http = reqwest::Client::new();
+    let call = || async {
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = http
+                .get(format!("{url}/api/v1/executions"))
+                .header("X-N8N-API-KEY", &key)
+                .query(&[("limit", if page == 0 { 250 } else { page })]);
+            if let Some(c) = &cursor {
+                req = req.query(&[("cursor", c)]);
             }
-        };
-        call().await?;
-        t = Instant::now();
-        for _ in 0..calls {
-            call().await?;
+            let v: Value = req.send().await?.error_for_status()?.json().await?;
+            let rows = v["data"].as_array().map_or(0, Vec::len);
+            if page != 0 {
+                if rows != page {
+                    return Err(format!("short page: {rows}").into());
+                }
+                return Res::Ok(());
+            }
+            match v["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return Res::Ok(()),
+            }
         }
+    };
+    call().await?;
+    let t = Instant::now();
+    for _ in 0..calls {
+        call().await?;
     }
     Ok(t.elapsed().as_secs_f64())
 }

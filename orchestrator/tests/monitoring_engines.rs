@@ -81,6 +81,34 @@ async fn temporal_count(server: &TemporalServer, query: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count in {text:?}"))
 }
 
+/// A first page of `limit` with a 2 s timeout while instance `down` is stopped: answered
+/// within 4 s, `down` its only `errors` entry, `UNAVAILABLE`.
+async fn list_with_one_down(orch: &Orchestrator, limit: usize, down: &str) -> orchestrator::Page {
+    let t = Instant::now();
+    let page = orch
+        .list(
+            &ListFilter::all(),
+            &PageRequest::first(limit).timeout(Duration::from_secs(2)),
+        )
+        .await
+        .expect("list");
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(
+        page.errors
+            .iter()
+            .map(|e| (e.backend.as_str(), e.kind))
+            .collect::<Vec<_>>(),
+        [(down, ErrorKind::Unavailable)],
+        "{:?}",
+        page.errors
+    );
+    page
+}
+
 fn of(rows: &[orchestrator::CountRow], backend: &str, state: TaskState) -> u64 {
     rows.iter()
         .filter(|r| r.backend == backend && r.state == state)
@@ -379,30 +407,9 @@ async fn every_task_listed_once_counts_agree_and_a_stopped_engine_is_reported() 
     // Redis stopped: Temporal still lists and counts within the timeout; BullMQ is an
     // `errors` entry.
     redis.stop();
-    let t = Instant::now();
-    let page = orch
-        .list(
-            &ListFilter::all(),
-            &PageRequest::first(100).timeout(Duration::from_secs(2)),
-        )
-        .await
-        .expect("list");
-    assert!(
-        t.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        t.elapsed()
-    );
+    let page = list_with_one_down(&orch, 100, "bullmq").await;
     assert_eq!(page.tasks.len(), 20, "{:?}", page.errors);
     assert!(page.tasks.iter().all(|s| s.task_id.backend() == "temporal"));
-    assert_eq!(
-        page.errors
-            .iter()
-            .map(|e| (e.backend.as_str(), e.kind))
-            .collect::<Vec<_>>(),
-        [("bullmq", ErrorKind::Unavailable)],
-        "{:?}",
-        page.errors
-    );
     let t = Instant::now();
     let counts = orch
         .counts(&ListFilter::all(), Duration::from_secs(2))
@@ -648,29 +655,8 @@ async fn n8n_executions_listed_once_with_their_origin_and_counts_agree() {
 
     // n8n killed: an `errors` entry within the timeout.
     server.kill();
-    let t = Instant::now();
-    let page = orch
-        .list(
-            &ListFilter::all(),
-            &PageRequest::first(10).timeout(Duration::from_secs(2)),
-        )
-        .await
-        .expect("list");
-    assert!(
-        t.elapsed() < Duration::from_secs(4),
-        "took {:?}",
-        t.elapsed()
-    );
+    let page = list_with_one_down(&orch, 10, "n8n").await;
     assert!(page.tasks.is_empty());
-    assert_eq!(
-        page.errors
-            .iter()
-            .map(|e| (e.backend.as_str(), e.kind))
-            .collect::<Vec<_>>(),
-        [("n8n", ErrorKind::Unavailable)],
-        "{:?}",
-        page.errors
-    );
 }
 
 orchestrator_testkit::engine_tests! {
