@@ -39,8 +39,8 @@ pub const DEFAULT_MAX_PAYLOAD: usize = 16 * 1024 * 1024;
 /// (delivery retries on connection errors, 5xx and 429 are the backend's configuration,
 /// not a task option). Not `Delay` or `Priority` (a webhook call happens now), not
 /// `CancelPending` (direct mode returns once n8n took the call).
-/// `List` and `Counts` read n8n's executions API: an instance without an API key (or,
-/// for now, with an outbox) offers neither.
+/// `List` and `Counts` read n8n's executions API (and the outbox's records): an instance
+/// without an API key offers neither.
 pub const CAPABILITIES: Capabilities = Capabilities::of(&[
     Capability::CancelRunning,
     Capability::List,

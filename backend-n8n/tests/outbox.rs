@@ -1,6 +1,8 @@
 //! The durable outbox on a real Redis and a real n8n: with n8n down, schedules succeed and
 //! show queued/retrying; a dispatcher restart loses nothing; once n8n is up every dispatch
-//! is delivered exactly once (n8n's executions list proves it).
+//! is delivered exactly once (n8n's executions list proves it). `list` and `counts` show
+//! the undelivered dispatches from Redis alone, and the delivered ones as their executions,
+//! under the ids `schedule` returned.
 
 mod support;
 
@@ -10,7 +12,9 @@ use std::time::{Duration, Instant};
 use backend_n8n::N8nOptions;
 use backend_n8n::{N8nBackend, N8nConfig, OutboxConfig};
 use orchestrator_core::raw::Backend;
-use orchestrator_core::{CancelOutcome, ScheduleRequest, TaskOptions, TaskState};
+use orchestrator_core::{
+    CancelOutcome, ListFilter, Origin, ScheduleRequest, TaskId, TaskOptions, TaskState, TaskStatus,
+};
 use orchestrator_testkit::engines::{RedisServer, free_port};
 use serde_json::{Value, json};
 use support::N8nServer;
@@ -23,6 +27,44 @@ fn config(n8n_port: u16, redis: &RedisServer, prefix: &str) -> N8nConfig {
             Duration::from_millis(500),
             Duration::from_secs(10),
         ))
+}
+
+/// Every task `b` lists, in pages of 2, with `status` checked to agree on each.
+async fn listed(b: &N8nBackend) -> Vec<TaskStatus> {
+    let mut out: Vec<TaskStatus> = Vec::new();
+    let mut resume: Option<String> = None;
+    for _ in 0..100 {
+        let page = b
+            .checked()
+            .list(&ListFilter::all(), resume.as_deref(), 2)
+            .await
+            .expect("list");
+        resume = page
+            .tasks
+            .last()
+            .map(|l| l.resume.clone())
+            .or(page.end.clone())
+            .or(resume);
+        for l in page.tasks {
+            let s = b.status(&l.status.task_id).await.expect("status");
+            assert_eq!(
+                (s.state, s.origin, s.created_at),
+                (l.status.state, l.status.origin, l.status.created_at),
+                "{}",
+                s.task_id
+            );
+            assert!(
+                out.iter().all(|o| o.task_id != s.task_id),
+                "{} twice",
+                s.task_id
+            );
+            out.push(l.status);
+        }
+        if page.exhausted {
+            return out;
+        }
+    }
+    panic!("the listing did not end");
 }
 
 async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
@@ -82,6 +124,33 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
         "{s:?}"
     );
     assert!(s.error.is_some());
+    // Listed from Redis alone while n8n is down: the records stream comes first, and a page
+    // it fills never asks n8n.
+    let lister = N8nBackend::new(config(port, &redis, &prefix).api_key("unused")).expect("backend");
+    let page = lister
+        .checked()
+        .list(&ListFilter::all(), None, 6)
+        .await
+        .expect("list with n8n down");
+    let mut scheduled: std::collections::HashSet<TaskId> = ids.iter().cloned().collect();
+    scheduled.insert(cancelled.clone());
+    let got: std::collections::HashSet<TaskId> = page
+        .tasks
+        .iter()
+        .map(|l| l.status.task_id.clone())
+        .collect();
+    assert_eq!(got, scheduled);
+    for l in &page.tasks {
+        let want = if l.status.task_id == cancelled {
+            TaskState::Cancelled
+        } else {
+            first.status(&l.status.task_id).await.expect("status").state
+        };
+        assert_eq!(
+            (l.status.state, l.status.origin),
+            (want, Origin::Orchestrator)
+        );
+    }
 
     // The dispatcher's process goes away.
     drop(first);
@@ -136,6 +205,31 @@ async fn pending_dispatches_survive_n8n_down_and_a_dispatcher_restart() {
         !seen.contains(&json!({"i": "cancelled"}).to_string()),
         "n8n ran the cancelled dispatch"
     );
+
+    // Delivered: each listed once, as its execution, under the id `schedule` returned; the
+    // cancelled one as its record. Counts agree.
+    let all = listed(&second).await;
+    let got: std::collections::HashSet<TaskId> = all.iter().map(|s| s.task_id.clone()).collect();
+    assert_eq!(got, scheduled);
+    let of = |state| all.iter().filter(|s| s.state == state).count() as u64;
+    assert_eq!((of(TaskState::Completed), of(TaskState::Cancelled)), (5, 1));
+    let counts = second
+        .checked()
+        .counts(&ListFilter::all())
+        .await
+        .expect("counts");
+    let mut counts: Vec<(TaskState, u64)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    counts.sort_by_key(|(s, _)| s.as_str());
+    assert_eq!(
+        counts,
+        [(TaskState::Cancelled, 1), (TaskState::Completed, 5)]
+    );
+    let by_name = second
+        .checked()
+        .counts(&ListFilter::all().with_name("outbox"))
+        .await
+        .expect("counts");
+    assert_eq!(by_name.iter().map(|(_, n)| n).sum::<u64>(), 6);
 }
 
 orchestrator_testkit::engine_tests! {

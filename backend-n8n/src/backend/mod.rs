@@ -167,7 +167,9 @@ impl N8nBackend {
                 if let Some(exec) = &rec.execution_id {
                     return self.execution_status(id, exec).await;
                 }
-                return Ok(untracked(id, rec.response));
+                let mut s = untracked(id, rec.response);
+                s.created_at = Some(rec.created_at);
+                return Ok(s);
             }
             let mut s =
                 TaskStatus::new(id.clone(), spec::LABEL, map_dispatch(state), state.as_str());
@@ -186,11 +188,7 @@ impl N8nBackend {
         if self.capabilities().has(c) {
             return Ok(());
         }
-        let why = if self.inner.config.api_key.is_none() {
-            "needs n8n's public API: set this backend's `api_key`"
-        } else {
-            "is not offered with an outbox yet (its undelivered records are not indexed for listing)"
-        };
+        let why = "needs n8n's public API: set this backend's `api_key`";
         Err(Error::Unsupported {
             backend: self.inner.name.clone(),
             operation: format!("{operation} {why}"),
@@ -214,8 +212,7 @@ impl Backend for N8nBackend {
     }
 
     /// Without an API key no execution can be read or stopped: running tasks cannot be
-    /// cancelled, nor listed or counted. With an outbox, `list` and `counts` are not
-    /// offered: its undelivered records are not indexed for listing yet.
+    /// cancelled, nor listed or counted.
     fn capabilities(&self) -> Capabilities {
         let mut caps = spec::CAPABILITIES;
         if self.inner.config.api_key.is_none() {
@@ -223,9 +220,6 @@ impl Backend for N8nBackend {
                 .without(Capability::CancelRunning)
                 .without(Capability::List)
                 .without(Capability::Counts);
-        }
-        if self.inner.outbox.is_some() {
-            caps = caps.without(Capability::List).without(Capability::Counts);
         }
         caps
     }

@@ -12,9 +12,16 @@
 //! id (`onReceived` webhooks) holds the id `<instance>:<dispatch>.<sig>`, which only says
 //! "delivered, not tracked"; `list` names its execution in the first form.
 //!
-//! **Order**: running executions first (n8n's unfiltered list leaves them out), newest
-//! first, then every other execution, newest first (n8n's order: by execution id, which
-//! grows with creation).
+//! **With an outbox**, the dispatches it holds are tasks too: undelivered, failed,
+//! cancelled, or delivered without an execution id, read from its Redis index (see
+//! [`crate::outbox`]); a delivered dispatch is listed as its execution, under the dispatch's
+//! id (the id `schedule` returned in outbox mode) while its record lives.
+//!
+//! **Order**: the outbox's records (newest first), then running executions (n8n's
+//! unfiltered list leaves them out), newest first, then every other execution, newest
+//! first (n8n's order: by execution id, which grows with creation). A dispatch delivered
+//! between two pages can show twice (as its record, then as its execution), like any task
+//! that changes stream while one pages.
 //!
 //! **Filters**: a state goes to n8n as its `status=` word (one per unified state); type,
 //! name and window are compared after reading.
@@ -23,8 +30,9 @@
 //! or [`MAX_EXAMINED`] rows; per execution not seen before, one read of its data
 //! (`GET /executions/{id}?includeData=true`, [`READS_AT_ONCE`] at a time) for its mark and
 //! creation time, which never change: the last [`MAX_MARKS`] are kept. `counts` pages
-//! through every execution (n8n has no count endpoint): `ceil(n / 250)` calls, refused past
-//! [`MAX_COUNTED`]; by name it also reads each unseen execution's data once.
+//! through every execution (n8n has no count endpoint): `ceil(n / 250)` calls, and the
+//! outbox's index 1,000 records a call, refused past [`MAX_COUNTED`] entries; by name it
+//! also reads each unseen execution's data once.
 
 use orchestrator_core::TaskType;
 use orchestrator_core::raw::{BackendPage, Listed};
@@ -32,6 +40,7 @@ use orchestrator_core::raw::{BackendPage, Listed};
 use super::api::message_of;
 use super::status::parse_time;
 use super::*;
+use crate::outbox::Summary;
 
 /// Executions read per API call (n8n's maximum).
 pub(crate) const API_PAGE: usize = 250;
@@ -44,8 +53,15 @@ pub(crate) const MAX_COUNTED: usize = 20_000;
 /// Execution marks kept between calls.
 pub(crate) const MAX_MARKS: usize = 10_000;
 
-/// Where a listing resumes: the stream (0: running executions, 1: the others) and the
-/// execution after which it goes on (`""`: the stream's newest).
+/// The outbox records (outbox mode only), newest first.
+const STREAM_RECORDS: u8 = 0;
+/// Running executions, newest first.
+const STREAM_RUNNING: u8 = 1;
+/// Every other execution (or those of the filter's state), newest first.
+const STREAM_EXECUTIONS: u8 = 2;
+
+/// Where a listing resumes: the stream and the entry after which it goes on (`""`: the
+/// stream's newest): an execution id, or `<created ms>:<dispatch>` in the records stream.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Position(u8, String);
 
@@ -54,20 +70,37 @@ impl Position {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    fn bad(instance: &str) -> Error {
+        Error::invalid(
+            "cursor",
+            format!(
+                "is not a position in `{instance}`'s listing (it was given for another backend or altered)"
+            ),
+        )
+    }
+
     fn parse(instance: &str, token: &str) -> Result<Self> {
-        let bad = || {
-            Error::invalid(
-                "cursor",
-                format!(
-                    "is not a position in `{instance}`'s listing (it was given for another backend or altered)"
-                ),
-            )
+        let p: Position = serde_json::from_str(token).map_err(|_| Self::bad(instance))?;
+        let ok = match p.0 {
+            _ if p.1.is_empty() => p.0 <= STREAM_EXECUTIONS,
+            STREAM_RECORDS => Self::record_after(&p.1).is_some(),
+            STREAM_RUNNING | STREAM_EXECUTIONS => {
+                p.1.len() <= 32 && p.1.bytes().all(|b| b.is_ascii_digit())
+            }
+            _ => false,
         };
-        let p: Position = serde_json::from_str(token).map_err(|_| bad())?;
-        if p.0 > 1 || p.1.len() > 32 || !p.1.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
+        if !ok {
+            return Err(Self::bad(instance));
         }
         Ok(p)
+    }
+
+    /// `(created, dispatch)` of a records-stream position (`None` for `""` or junk).
+    fn record_after(after: &str) -> Option<(u64, String)> {
+        let (created, dispatch) = after.split_once(':')?;
+        let created = created.parse().ok()?;
+        uuid::Uuid::parse_str(dispatch).ok()?;
+        Some((created, dispatch.to_string()))
     }
 }
 
@@ -284,20 +317,26 @@ impl N8nBackend {
         mark
     }
 
-    /// The task of a listed execution.
-    fn listed_status(&self, row: &Row, mark: &Mark) -> Result<(TaskStatus, String)> {
+    /// The task of a listed execution; `recorded`: its dispatch still has an outbox record
+    /// (then its id is the dispatch's, as `schedule` returned it in outbox mode).
+    fn listed_status(
+        &self,
+        row: &Row,
+        mark: &Mark,
+        recorded: bool,
+    ) -> Result<(TaskStatus, String)> {
         let (id, origin, name) = match &mark.ours {
             Some((dispatch, name)) => (
-                self.task_id(dispatch, Some(&row.id))?,
-                orchestrator_core::Origin::Orchestrator,
+                self.task_id(dispatch, (!recorded).then_some(row.id.as_str()))?,
+                Origin::Orchestrator,
                 name.clone(),
             ),
             None => (
                 self.external_id(&row.id)?,
                 if mark.readable {
-                    orchestrator_core::Origin::External
+                    Origin::External
                 } else {
-                    orchestrator_core::Origin::Unknown
+                    Origin::Unknown
                 },
                 row.workflow_id.clone(),
             ),
@@ -316,96 +355,173 @@ impl N8nBackend {
         Ok((s, name))
     }
 
+    /// The task of an outbox record as `status` reads it, unless its execution stands for
+    /// it (`None`).
+    pub(crate) fn record_status(
+        &self,
+        dispatch: &str,
+        state: DispatchState,
+        sum: &Summary,
+    ) -> Result<Option<TaskStatus>> {
+        let id = self.task_id(dispatch, None)?;
+        let mut s = match state {
+            DispatchState::Delivered if sum.execution_id.is_some() => return Ok(None),
+            DispatchState::Delivered => untracked(&id, None),
+            _ => {
+                let mut s = TaskStatus::new(id, spec::LABEL, map_dispatch(state), state.as_str());
+                s.attempts_made = sum.attempts_made;
+                s.error = sum.error.clone();
+                s.finished_at = sum.finished_at;
+                s
+            }
+        };
+        s.created_at = Some(sum.created_at);
+        s.origin = Origin::Orchestrator;
+        Ok(Some(s))
+    }
+
+    /// Which of `marks`' dispatches still have an outbox record (all `false` without one).
+    async fn recorded(&self, marks: &[Mark]) -> Result<Vec<bool>> {
+        let Some(outbox) = &self.inner.outbox else {
+            return Ok(vec![false; marks.len()]);
+        };
+        let ours: Vec<String> = marks
+            .iter()
+            .filter_map(|m| m.ours.as_ref().map(|(d, _)| d.clone()))
+            .collect();
+        let mut exist = outbox.exist(&ours).await?.into_iter();
+        Ok(marks
+            .iter()
+            .map(|m| m.ours.is_some() && exist.next().unwrap_or(false))
+            .collect())
+    }
+
     pub(crate) async fn list_tasks(
         &self,
         filter: &ListFilter,
         resume: Option<&str>,
         limit: usize,
     ) -> Result<BackendPage> {
-        let done = || BackendPage {
-            tasks: Vec::new(),
-            exhausted: true,
-            end: None,
+        let page = |tasks, exhausted, end| BackendPage {
+            tasks,
+            exhausted,
+            end,
         };
         let at = resume
             .map(|t| Position::parse(&self.inner.name, t))
             .transpose()?;
         if filter.task_type.is_some_and(|t| t != TaskType::Integration) {
-            return Ok(done());
+            return Ok(page(Vec::new(), true, None));
         }
-        // Stream 0: running executions; stream 1: the others (or, with a state, that state's).
-        let state_word = match filter.state {
-            Some(s) => match status_word(s) {
-                Some(w) => Some(w),
-                None => return Ok(done()),
-            },
-            None => None,
+        // A state no execution is in is only listed from the outbox records; with a state,
+        // one executions stream (STREAM_EXECUTIONS) has it.
+        let state_word = filter.state.map(status_word);
+        let streams: Vec<u8> = [STREAM_RECORDS, STREAM_RUNNING, STREAM_EXECUTIONS]
+            .into_iter()
+            .filter(|s| match *s {
+                STREAM_RECORDS => self.inner.outbox.is_some(),
+                STREAM_RUNNING => state_word.is_none(),
+                _ => !matches!(state_word, Some(None)),
+            })
+            .collect();
+        let Some(&first) = streams.first() else {
+            return Ok(page(Vec::new(), true, None));
         };
-        let first_stream = if state_word.is_some() { 1 } else { 0 };
-        let Position(mut stream, mut after) = at.unwrap_or(Position(first_stream, String::new()));
+        let Position(mut stream, mut after) = at.unwrap_or(Position(first, String::new()));
+        if !streams.contains(&stream) {
+            return Err(Position::bad(&self.inner.name));
+        }
         let mut tasks = Vec::new();
         let mut examined = 0;
         loop {
-            let status = if stream == 0 {
-                Some("running")
-            } else {
-                state_word
-            };
             let n = API_PAGE.min(MAX_EXAMINED - examined).max(1);
-            let (rows, more) = self.rows(status, &after, n).await?;
-            // Running executions were listed by stream 0.
-            let rows: Vec<Row> = rows
-                .into_iter()
-                .filter(|r| stream == 0 || state_word.is_some() || r.status != "running")
-                .collect();
-            let fetched_last = rows.last().map(|r| r.id.clone());
-            let mut rows = rows.into_iter();
-            loop {
-                let chunk: Vec<Row> = rows.by_ref().take(READS_AT_ONCE).collect();
-                if chunk.is_empty() {
-                    break;
-                }
-                let marks = futures::future::join_all(chunk.iter().map(|r| self.mark(&r.id))).await;
-                for (row, mark) in chunk.iter().zip(marks) {
+            let more = if stream == STREAM_RECORDS {
+                let outbox = self
+                    .inner
+                    .outbox
+                    .as_ref()
+                    .ok_or_else(|| Position::bad(&self.inner.name))?;
+                let from = Position::record_after(&after);
+                let ids = outbox
+                    .newest(from.as_ref().map(|(c, d)| (*c, d.as_str())), n)
+                    .await?;
+                let names: Vec<String> = ids.iter().map(|(d, _)| d.clone()).collect();
+                let sums = outbox.summaries(&names).await?;
+                for ((dispatch, created), sum) in ids.iter().zip(sums) {
                     examined += 1;
-                    after = row.id.clone();
-                    let (status, name) = self.listed_status(row, &mark?)?;
-                    if filter.matches(TaskType::Integration, &name, &status) {
+                    after = format!("{created}:{dispatch}");
+                    let Some((state, sum)) = sum else { continue };
+                    let Some(status) = self.record_status(dispatch, state, &sum)? else {
+                        continue;
+                    };
+                    if filter.matches(TaskType::Integration, &sum.task_name, &status) {
                         tasks.push(Listed {
                             status,
                             resume: Position(stream, after.clone()).token(),
                         });
                         if tasks.len() == limit {
-                            return Ok(BackendPage {
-                                tasks,
-                                exhausted: false,
-                                end: None,
-                            });
+                            return Ok(page(tasks, false, None));
                         }
                     }
                 }
-            }
-            if let Some(last) = fetched_last {
-                after = last;
-            }
-            if !more {
-                if stream == 0 {
-                    stream = 1;
-                    after.clear();
+                ids.len() == n
+            } else {
+                let status = if stream == STREAM_RUNNING {
+                    Some("running")
                 } else {
-                    return Ok(BackendPage {
-                        tasks,
-                        exhausted: true,
-                        end: None,
-                    });
+                    state_word.flatten()
+                };
+                let (rows, more) = self.rows(status, &after, n).await?;
+                let fetched_last = rows.last().map(|r| r.id.clone());
+                // Running executions are listed by their own stream.
+                let rows: Vec<Row> = rows
+                    .into_iter()
+                    .filter(|r| {
+                        stream == STREAM_RUNNING || state_word.is_some() || r.status != "running"
+                    })
+                    .collect();
+                for chunk in rows.chunks(READS_AT_ONCE) {
+                    let marks: Vec<Mark> =
+                        futures::future::join_all(chunk.iter().map(|r| self.mark(&r.id)))
+                            .await
+                            .into_iter()
+                            .collect::<Result<_>>()?;
+                    let recorded = self.recorded(&marks).await?;
+                    for ((row, mark), recorded) in chunk.iter().zip(&marks).zip(recorded) {
+                        examined += 1;
+                        after = row.id.clone();
+                        let (status, name) = self.listed_status(row, mark, recorded)?;
+                        if filter.matches(TaskType::Integration, &name, &status) {
+                            tasks.push(Listed {
+                                status,
+                                resume: Position(stream, after.clone()).token(),
+                            });
+                            if tasks.len() == limit {
+                                return Ok(page(tasks, false, None));
+                            }
+                        }
+                    }
+                }
+                if let Some(last) = fetched_last {
+                    after = last;
+                }
+                more
+            };
+            if !more {
+                match streams
+                    .iter()
+                    .position(|s| *s == stream)
+                    .and_then(|i| streams.get(i + 1))
+                {
+                    Some(next) => {
+                        stream = *next;
+                        after.clear();
+                    }
+                    None => return Ok(page(tasks, true, None)),
                 }
             }
             if examined >= MAX_EXAMINED {
-                return Ok(BackendPage {
-                    tasks,
-                    exhausted: false,
-                    end: Some(Position(stream, after).token()),
-                });
+                return Ok(page(tasks, false, Some(Position(stream, after).token())));
             }
         }
     }
@@ -415,58 +531,86 @@ impl N8nBackend {
             return Ok(Vec::new());
         }
         let mut counts: Vec<(TaskState, u64)> = Vec::new();
+        let mut add = |state: TaskState| match counts.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, total)) => *total += 1,
+            None => counts.push((state, 1)),
+        };
         let mut seen = 0usize;
-        for stream in [0u8, 1] {
+        let too_many = || {
+            err(
+                ErrorKind::Rejected,
+                format!(
+                    "counts would read more than {MAX_COUNTED} executions and dispatches (n8n has no count endpoint): list with filters instead, or prune executions (EXECUTIONS_DATA_MAX_AGE)"
+                ),
+            )
+        };
+        if let Some(outbox) = &self.inner.outbox {
+            let mut after: Option<(u64, String)> = None;
+            loop {
+                let ids = outbox
+                    .newest(after.as_ref().map(|(c, d)| (*c, d.as_str())), 1000)
+                    .await?;
+                seen += ids.len();
+                if seen > MAX_COUNTED {
+                    return Err(too_many());
+                }
+                let names: Vec<String> = ids.iter().map(|(d, _)| d.clone()).collect();
+                for ((dispatch, _), sum) in ids.iter().zip(outbox.summaries(&names).await?) {
+                    let Some((state, sum)) = sum else { continue };
+                    if filter.name.as_ref().is_some_and(|n| *n != sum.task_name) {
+                        continue;
+                    }
+                    if let Some(s) = self.record_status(dispatch, state, &sum)? {
+                        add(s.state);
+                    }
+                }
+                match ids.last() {
+                    Some((d, c)) if ids.len() == 1000 => after = Some((*c, d.clone())),
+                    _ => break,
+                }
+            }
+        }
+        for stream in [STREAM_RUNNING, STREAM_EXECUTIONS] {
             let mut after = String::new();
             loop {
-                let status = (stream == 0).then_some("running");
+                let status = (stream == STREAM_RUNNING).then_some("running");
                 let (rows, more) = self.rows(status, &after, API_PAGE).await?;
                 seen += rows.len();
                 if seen > MAX_COUNTED {
-                    return Err(err(
-                        ErrorKind::Rejected,
-                        format!(
-                            "counts would read more than {MAX_COUNTED} executions (n8n has no count endpoint): list with filters instead, or prune executions (EXECUTIONS_DATA_MAX_AGE)"
-                        ),
-                    ));
+                    return Err(too_many());
                 }
                 if let Some(last) = rows.last() {
                     after = last.id.clone();
                 }
                 let rows: Vec<Row> = rows
                     .into_iter()
-                    .filter(|r| stream == 0 || r.status != "running")
+                    .filter(|r| stream == STREAM_RUNNING || r.status != "running")
                     .collect();
-                let names = match &filter.name {
-                    None => Vec::new(),
-                    Some(_) => {
-                        let mut names = Vec::with_capacity(rows.len());
-                        for chunk in rows.chunks(READS_AT_ONCE) {
-                            let marks =
-                                futures::future::join_all(chunk.iter().map(|r| self.mark(&r.id)))
-                                    .await;
-                            for (row, mark) in chunk.iter().zip(marks) {
-                                names.push(match mark?.ours {
-                                    Some((_, name)) => name,
-                                    None => row.workflow_id.clone(),
-                                });
-                            }
+                for chunk in rows.chunks(READS_AT_ONCE) {
+                    let names: Vec<String> = match &filter.name {
+                        None => Vec::new(),
+                        Some(_) => {
+                            futures::future::join_all(chunk.iter().map(|r| self.mark(&r.id)))
+                                .await
+                                .into_iter()
+                                .zip(chunk)
+                                .map(|(m, row)| {
+                                    m.map(|m| {
+                                        m.ours.map_or_else(|| row.workflow_id.clone(), |(_, n)| n)
+                                    })
+                                })
+                                .collect::<Result<_>>()?
                         }
-                        names
-                    }
-                };
-                for (i, row) in rows.iter().enumerate() {
-                    if filter
-                        .name
-                        .as_ref()
-                        .is_some_and(|n| names.get(i) != Some(n))
-                    {
-                        continue;
-                    }
-                    let state = map_execution(&row.status);
-                    match counts.iter_mut().find(|(s, _)| *s == state) {
-                        Some((_, total)) => *total += 1,
-                        None => counts.push((state, 1)),
+                    };
+                    for (i, row) in chunk.iter().enumerate() {
+                        if filter
+                            .name
+                            .as_ref()
+                            .is_some_and(|n| names.get(i) != Some(n))
+                        {
+                            continue;
+                        }
+                        add(map_execution(&row.status));
                     }
                 }
                 if !more {
@@ -576,15 +720,22 @@ mod tests {
 
     #[test]
     fn positions_round_trip_and_junk_is_invalid_input() {
-        let p = Position(1, "15".into()).token();
+        let p = Position(STREAM_EXECUTIONS, "15".into()).token();
         let back = Position::parse("n8n", &p).expect("position");
-        assert_eq!((back.0, back.1.as_str()), (1, "15"));
+        assert_eq!((back.0, back.1.as_str()), (STREAM_EXECUTIONS, "15"));
+        let r = Position(
+            STREAM_RECORDS,
+            "17:6f1c2d3e-0000-4000-8000-000000000001".into(),
+        );
+        assert!(Position::parse("n8n", &r.token()).is_ok());
         for junk in [
             "x",
-            "[2,\"\"]",
-            "[0,\"1a\"]",
+            "[3,\"\"]",
+            "[1,\"1a\"]",
             "[1]",
-            &format!("[0,\"{}\"]", "9".repeat(33)),
+            "[0,\"17\"]",
+            "[0,\"x:6f1c2d3e-0000-4000-8000-000000000001\"]",
+            &format!("[2,\"{}\"]", "9".repeat(33)),
         ] {
             let e = Position::parse("n8n", junk).map(|_| ()).expect_err(junk);
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "{junk}");
