@@ -32,7 +32,7 @@ async fn cancel_terminate_fail_and_timeout_show_their_states() {
     let server = TemporalServer::start().await;
     let b = support::backend(&server);
     let q = unique("closings");
-    let _w = TestWorker::start(&b, &q).await;
+    let mut test_worker = TestWorker::start(&b, &q).await;
 
     let long = start(&b, "long", complex("sleep", &q, vec![json!(3600)])).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -100,6 +100,7 @@ async fn cancel_terminate_fail_and_timeout_show_their_states() {
         (s.state, s.result),
         (TaskState::Completed, Some(json!("slept")))
     );
+    test_worker.stop().expect("the Temporal test worker");
 }
 
 async fn a_workflow_nobody_serves_is_pending_and_duplicates_follow_the_policy() {
@@ -342,7 +343,7 @@ async fn a_task_id_names_its_own_run_chain_only() {
     let server = TemporalServer::start().await;
     let b = support::backend(&server);
     let q = unique("identity");
-    let _w = TestWorker::start(&b, &q).await;
+    let mut test_worker = TestWorker::start(&b, &q).await;
     let wf = unique("order");
     let opts = || {
         TaskOptions::complex(
@@ -393,6 +394,7 @@ async fn a_task_id_names_its_own_run_chain_only() {
         assert_eq!(e.kind(), ErrorKind::InvalidTaskId, "{bad}: {e}");
     }
     let _ = b.terminate(&second, "test done").await;
+    test_worker.stop().expect("the Temporal test worker");
 }
 
 /// A payload of exactly `max_payload_bytes` (1.5 MiB by default, under Temporal's 2 MB
@@ -408,7 +410,7 @@ async fn payloads_at_and_over_the_limit() {
             Ok(json!(ctx.payload["blob"].as_str().map_or(0, str::len)))
         }),
     );
-    let _w = TestWorker::start(&b, &q).await;
+    let mut test_worker = TestWorker::start(&b, &q).await;
     let limit = backend_temporal::spec::DEFAULT_MAX_PAYLOAD;
     // `{"blob":"…"}` is 11 bytes around the string.
     let blob = |size: usize| json!({"blob": "x".repeat(size - 11)});
@@ -435,6 +437,7 @@ async fn payloads_at_and_over_the_limit() {
     let s = wait_finished(&b.checked(), &id, Duration::from_secs(30)).await;
     assert_eq!(s.state, TaskState::Completed, "{s:?}");
     assert_eq!(s.result, Some(json!(limit - 11)));
+    test_worker.stop().expect("the Temporal test worker");
 }
 
 /// Runs `temporal <args>` against `server` and returns its stdout (the CLI as an outside
@@ -499,7 +502,7 @@ async fn list_shows_each_chain_once_and_outside_workflows_as_external() {
     let server = TemporalServer::start().await;
     let b = support::backend(&server);
     let q = unique("listing");
-    let _w = TestWorker::start(&b, &q).await;
+    let mut test_worker = TestWorker::start(&b, &q).await;
     let name = unique("listed");
     let chain = start(&b, &name, complex("countdown", &q, vec![json!(3)])).await;
     let retried = start(
@@ -678,6 +681,7 @@ async fn list_shows_each_chain_once_and_outside_workflows_as_external() {
     }
     let _ = b.terminate(&running, "test done").await;
     let _ = b.terminate(&newcomer, "test done").await;
+    test_worker.stop().expect("the Temporal test worker");
 }
 
 orchestrator_testkit::engine_tests! {
