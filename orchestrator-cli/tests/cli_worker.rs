@@ -348,6 +348,38 @@ async fn exec_worker_pumps_caps_times_out_and_clears_the_environment() {
 async fn sigterm_finishes_the_running_job_and_exits_in_bounded_time() {
     let mut redis = RedisServer::start();
     let b = bullmq(&redis);
+    // The grace runs out while the job runs: it is killed, and this worker never records
+    // its outcome (it runs again once its lock expires): exit 3, counted in the last line.
+    let q = unique("sigterm-grace");
+    let w = tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["worker", &q, "--exec", "sleep 30", "--grace", "1s"])
+        .env("ORCHESTRATOR_BULLMQ_URL", redis.url())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn worker");
+    let id = schedule_data(&b, &q, json!({})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while b.status(&id).await.expect("status").state != TaskState::Running {
+        assert!(tokio::time::Instant::now() < deadline, "the job never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid_of(&w)])
+        .status();
+    let out = tokio::time::timeout(Duration::from_secs(15), w.wait_with_output())
+        .await
+        .expect("the worker exited in bounded time")
+        .expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("stopped: 1 job outcome(s) could not be recorded")),
+        "{stderr}"
+    );
     for redis_down in [false, true] {
         let q = unique("sigterm");
         let mut w = tokio::process::Command::new(env!("CARGO_BIN_EXE_orchestrator"))
