@@ -361,7 +361,10 @@ async fn sigterm_finishes_the_running_job_and_exits_in_bounded_time() {
     let id = schedule_data(&b, &q, json!({})).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while b.status(&id).await.expect("status").state != TaskState::Running {
-        assert!(tokio::time::Instant::now() < deadline, "the job never started");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job never started"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::process::Command::new("kill")

@@ -142,6 +142,29 @@ async fn two_bullmq_instances_route_by_id() {
     assert_eq!(waiting(&us.url(), &tq).await, 0);
 }
 
+/// A bad setting of a named instance is named by its instance's key, not the kind's.
+fn a_bad_instance_setting_names_its_instance() {
+    for (kind, key, lines) in [
+        ("bullmq", "url", "url = \"http://h\""),
+        (
+            "bullmq",
+            "prefix",
+            "url = \"redis://127.0.0.1:1\"\nprefix = \"a:b\"",
+        ),
+        ("n8n", "url", "url = \"redis://h\""),
+        ("temporal", "url", "url = \"not a url\""),
+    ] {
+        let text = format!("[backends.eu-{kind}]\nkind = \"{kind}\"\n{lines}\n");
+        let e = OrchestratorConfig::from_toml_str(&text)
+            .and_then(|c| Orchestrator::builder().config(c).build())
+            .map(|_| ())
+            .expect_err(&text);
+        let named = format!("backends.eu-{kind}.{key}");
+        assert!(e.to_string().contains(&named), "{text}: {e}");
+    }
+}
+
 orchestrator_testkit::engine_tests! {
     [Redis] async: two_bullmq_instances_route_by_id;
+    [] sync: a_bad_instance_setting_names_its_instance;
 }
