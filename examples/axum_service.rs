@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use orchestrator::{ErrorKind, Orchestrator, TaskOptions};
+use orchestrator::{Orchestrator, TaskOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -32,21 +32,13 @@ struct NewTask {
     options: TaskOptions,
 }
 
+/// An error as RFC 9457 problem+json, with the status of the one kind → status table
+/// (`orchestrator_server::http_status`); `orchestrator serve` answers the same way.
 struct ApiError(orchestrator::Error);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match self.0.kind() {
-            ErrorKind::InvalidInput | ErrorKind::InvalidTaskId => StatusCode::BAD_REQUEST,
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::AlreadyExists => StatusCode::CONFLICT,
-            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::NoBackend => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        let body = json!({ "error": self.0.to_string(), "kind": self.0.kind().to_string(), "retryable": self.0.is_retryable() });
-        (status, Json(body)).into_response()
+        orchestrator_server::Problem::of(&self.0).into_response()
     }
 }
 

@@ -1,0 +1,351 @@
+//! Every route and every guard over a real socket, on the in-memory engines: status codes,
+//! problem+json bodies, the token, `Host` and `Origin` checks, the body cap.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use orchestrator_server::{ServerConfig, router};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A server on a free loopback port; its base URL.
+async fn start(config: ServerConfig) -> String {
+    let orch = orchestrator_testkit::in_memory().orchestrator;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router(orch, config)).await });
+    format!("http://{addr}")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// A problem's status, content type and kind.
+async fn problem(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(ct, "application/problem+json", "{status}");
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    (status, body)
+}
+
+#[tokio::test]
+async fn tasks_are_scheduled_read_waited_on_cancelled_listed_and_counted() {
+    let base = start(ServerConfig::default()).await;
+    let http = client();
+    let r = http
+        .post(format!("{base}/v1/tasks"))
+        .json(&json!({"name": "emails", "payload": {"to": "a@b.c"}, "options": {"taskType": "SIMPLE", "attempts": 3}}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.expect("json")["taskId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // Ids in paths percent-encoded (`:` here) or not.
+    for path in [id.clone(), id.replace(':', "%3A")] {
+        let s: Value = http
+            .get(format!("{base}/v1/tasks/{path}"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            (s["taskId"].as_str(), s["state"].as_str()),
+            (Some(id.as_str()), Some("PENDING"))
+        );
+    }
+    // Nobody serves the queue: the wait ends still running.
+    let w: Value = http
+        .post(format!("{base}/v1/tasks/{id}/wait?timeout=200ms"))
+        .send()
+        .await
+        .expect("wait")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(w["outcome"], "STILL_RUNNING", "{w}");
+    let (status, p) = problem(
+        http.post(format!("{base}/v1/tasks/{id}/wait?timeout=2h"))
+            .send()
+            .await
+            .expect("wait"),
+    )
+    .await;
+    assert_eq!(
+        (status, p["kind"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("INVALID_INPUT"))
+    );
+
+    // Bulk: one result per task, in order.
+    let r: Value = http
+        .post(format!("{base}/v1/tasks:bulk"))
+        .json(&json!({"tasks": [
+            {"name": "emails", "payload": {"n": 1}},
+            {"name": "flow", "payload": null, "options": {"taskType": "COMPLEX", "temporal": {"workflowType": "flow", "taskQueue": "q"}}}
+        ]}))
+        .send()
+        .await
+        .expect("bulk")
+        .json()
+        .await
+        .expect("json");
+    let results = r["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2, "{r}");
+    assert!(results.iter().all(|x| x["taskId"].is_string()), "{r}");
+
+    // List and counts, with the list's filters as query parameters.
+    let page: Value = http
+        .get(format!("{base}/v1/tasks?type=simple&limit=1"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["tasks"].as_array().map(Vec::len), Some(1), "{page}");
+    let next = page["next"].as_str().expect("a next page").to_string();
+    let page: Value = http
+        .get(format!("{base}/v1/tasks"))
+        .query(&[
+            ("type", "SIMPLE"),
+            ("limit", "5"),
+            ("cursor", next.as_str()),
+        ])
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["tasks"].as_array().map(Vec::len), Some(1), "{page}");
+    assert!(page["next"].is_null(), "{page}");
+    let counts: Value = http
+        .get(format!("{base}/v1/counts?backend=memory-bullmq"))
+        .send()
+        .await
+        .expect("counts")
+        .json()
+        .await
+        .expect("json");
+    let pending: u64 = counts["counts"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["state"] == "PENDING")
+        .filter_map(|r| r["count"].as_u64())
+        .sum();
+    assert_eq!(pending, 2, "{counts}");
+
+    // Cancel: 200 with the outcome; an unknown task 404 with the same shape.
+    let c: Value = http
+        .delete(format!("{base}/v1/tasks/{id}"))
+        .send()
+        .await
+        .expect("delete")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (c["outcome"].as_str(), c["cancelled"].as_bool()),
+        (Some("CANCELLED"), Some(true))
+    );
+    let r = http
+        .delete(format!("{base}/v1/tasks/memory-bullmq:emails:999"))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["outcome"],
+        "NOT_FOUND"
+    );
+
+    let ready = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), StatusCode::OK);
+    let health = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn errors_are_problems_with_the_table_s_status() {
+    let base = start(ServerConfig::default()).await;
+    let http = client();
+    let cases: Vec<(reqwest::RequestBuilder, StatusCode, Option<&str>)> = vec![
+        (
+            http.post(format!("{base}/v1/tasks"))
+                .json(&json!({"name": "", "payload": {}})),
+            StatusCode::BAD_REQUEST,
+            Some("INVALID_INPUT"),
+        ),
+        (
+            http.post(format!("{base}/v1/tasks"))
+                .json(&json!({"name": "x", "options": {"delay": -1}})),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            http.post(format!("{base}/v1/tasks"))
+                .body("not json")
+                .header("content-type", "application/json"),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            http.get(format!("{base}/v1/tasks/nonsense")),
+            StatusCode::BAD_REQUEST,
+            Some("INVALID_TASK_ID"),
+        ),
+        (
+            http.get(format!("{base}/v1/tasks/memory-bullmq:emails:999")),
+            StatusCode::NOT_FOUND,
+            Some("NOT_FOUND"),
+        ),
+        (
+            http.get(format!("{base}/v1/tasks/nowhere:q:1")),
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("NO_BACKEND"),
+        ),
+        (
+            http.get(format!("{base}/v1/tasks?state=bogus")),
+            StatusCode::BAD_REQUEST,
+            Some("INVALID_INPUT"),
+        ),
+        (
+            http.get(format!("{base}/v1/tasks?limit=0")),
+            StatusCode::BAD_REQUEST,
+            Some("INVALID_INPUT"),
+        ),
+        (
+            http.get(format!("{base}/v1/tasks?cursor=junk")),
+            StatusCode::BAD_REQUEST,
+            Some("INVALID_INPUT"),
+        ),
+        (
+            http.get(format!("{base}/v1/tasks?unknown=1")),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            http.get(format!("{base}/v1/counts?state=PENDING")),
+            StatusCode::BAD_REQUEST,
+            Some("INVALID_INPUT"),
+        ),
+        (
+            http.get(format!("{base}/v2/nothing")),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+    ];
+    for (request, want, kind) in cases {
+        let (status, body) = problem(request.send().await.expect("send")).await;
+        assert_eq!(status, want, "{body}");
+        if let Some(kind) = kind {
+            assert_eq!(body["kind"].as_str(), Some(kind), "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_token_host_origin_and_body_cap_guard_every_route() {
+    let mut config = ServerConfig::default().token("s3cret-token");
+    config.max_body_bytes = 64 * 1024;
+    let base = start(config).await;
+    let http = client();
+    for auth in [None, Some("Bearer wrong"), Some("s3cret-token")] {
+        let mut r = http.get(format!("{base}/v1/counts"));
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        let r = r.send().await.expect("send");
+        assert_eq!(
+            r.headers().get("www-authenticate").map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..])
+        );
+        let (status, body) = problem(r).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(!body.to_string().contains("s3cret"), "{body}");
+    }
+    let ok = http
+        .get(format!("{base}/v1/counts"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(ok.status(), StatusCode::OK);
+    // Health answers without the token.
+    let health = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(health.status(), StatusCode::OK);
+    // A browser page elsewhere: refused whatever it holds.
+    let (status, _) = problem(
+        http.get(format!("{base}/v1/counts"))
+            .bearer_auth("s3cret-token")
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A body over the cap: 413.
+    let big = json!({"name": "emails", "payload": {"blob": "x".repeat(100 * 1024)}});
+    let (status, _) = problem(
+        http.post(format!("{base}/v1/tasks"))
+            .bearer_auth("s3cret-token")
+            .json(&big)
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Without a token (loopback): only the loopback host names are served.
+    let base = start(ServerConfig::default()).await;
+    let (status, _) = problem(
+        http.get(format!("{base}/v1/counts"))
+            .header("host", "rebound.example")
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let allowed = ServerConfig::default().allow_origin("https://app.example");
+    let base = start(allowed).await;
+    let r = http
+        .get(format!("{base}/v1/counts"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+}
