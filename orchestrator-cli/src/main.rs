@@ -18,7 +18,6 @@ mod durations;
 mod exec;
 #[cfg(feature = "bullmq")]
 mod guard;
-#[cfg(any(feature = "bullmq", feature = "n8n"))]
 mod signals;
 mod terminal;
 #[cfg(feature = "bullmq")]
@@ -248,6 +247,19 @@ enum Command {
     /// retries, until Ctrl-C / SIGTERM (the round in flight is finished and recorded).
     #[cfg(feature = "n8n")]
     Dispatch(dispatch_cmd::DispatchArgs),
+    /// Serve the HTTP API (routes, errors and security defaults: the README's HTTP API
+    /// section) until Ctrl-C / SIGTERM, finishing the requests in flight.
+    Serve {
+        /// Where to listen. Beyond loopback a token is required.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// A file holding the bearer token every route but the health ones requires.
+        #[arg(long)]
+        token_file: Option<std::path::PathBuf>,
+        /// Serve browser requests from this origin (`https://app.example`); repeatable.
+        #[arg(long)]
+        allow_origin: Vec<String>,
+    },
     /// Internal: the exec worker runs each job's command under this guard, which kills the
     /// command's whole process group when the worker dies.
     #[cfg(feature = "bullmq")]
@@ -620,6 +632,46 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Schema => print_json(&orchestrator::json_schemas(Registry::global())),
+        Command::Serve {
+            bind,
+            token_file,
+            allow_origin,
+        } => {
+            let mut config = orchestrator_server::ServerConfig::default();
+            if let Some(path) = token_file {
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| Failure::Usage(format!("--token-file {}: {e}", path.display())))?;
+                let token = orchestrator::raw::read_capped(file, 4096, "--token-file")
+                    .map_err(|e| Failure::Usage(format!("--token-file: {e}")))?;
+                let token = token.trim();
+                if token.is_empty() {
+                    return Err(Failure::Usage(format!(
+                        "--token-file {} is empty",
+                        path.display()
+                    )));
+                }
+                config = config.token(token);
+            }
+            for origin in allow_origin {
+                config = config.allow_origin(origin);
+            }
+            config.check_bind(bind).map_err(Failure::Operation)?;
+            let orch = load(cli.config.as_deref())?;
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .map_err(|e| Failure::Usage(format!("cannot listen on {bind}: {e}")))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| Failure::Usage(format!("cannot listen on {bind}: {e}")))?;
+            eprintln!("serving on http://{addr}");
+            let mut signals = signals::Signals::new().map_err(Failure::Operation)?;
+            orchestrator_server::serve_on(orch, config, listener, async move {
+                signals.next().await;
+            })
+            .await
+            .map_err(Failure::Operation)?;
+            eprintln!("stopped");
+        }
         #[cfg(feature = "bullmq")]
         Command::Worker(args) => {
             let count = worker_cmd::run(&load_config(cli.config.as_deref())?, args).await?;

@@ -285,3 +285,62 @@ fn two_variables_for_one_setting_are_refused_unless_equal() {
     );
     assert_eq!(code, 0, "{err}");
 }
+
+/// `orchestrator serve`: refuses to listen beyond loopback without a token; with one, the
+/// API answers 401 without it and serves with it; SIGTERM ends it with exit 0.
+#[test]
+fn serve_guards_its_api_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let (code, _, err) = cli(&["serve", "--bind", "0.0.0.0:0"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("needs a token"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("orch-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let token = dir.join("token");
+    std::fs::write(&token, "s3cret-serve-token\n").expect("token");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--token-file"])
+        .arg(&token)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("first line");
+    let addr = line
+        .trim()
+        .strip_prefix("serving on http://")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    // One HTTP/1.1 request, its status code.
+    let request = |head: &str| -> u16 {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        write!(s, "{head}Host: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("write");
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("{answer}"))
+    };
+    assert_eq!(request("GET /v1/counts HTTP/1.1\r\n"), 401);
+    assert_eq!(
+        request("GET /v1/counts HTTP/1.1\r\nAuthorization: Bearer s3cret-serve-token\r\n"),
+        200
+    );
+    assert_eq!(request("GET /healthz HTTP/1.1\r\n"), 200);
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let status = server.wait().expect("wait");
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    assert!(status.success(), "{status}: {rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+    assert!(!rest.contains("s3cret"), "{rest}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

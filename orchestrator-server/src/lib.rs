@@ -57,6 +57,20 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::config(format!("cannot listen on {addr}: {e}")))?;
+    serve_on(orch, config, listener, shutdown).await
+}
+
+/// [`serve`] on a listener already bound (checked like [`serve`]'s address).
+pub async fn serve_on(
+    orch: Orchestrator,
+    config: ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::config(format!("the listener has no address: {e}")))?;
+    config.check_bind(addr)?;
     tracing::info!(%addr, "serving the orchestrator API");
     axum::serve(listener, router(orch, config))
         .with_graceful_shutdown(shutdown)

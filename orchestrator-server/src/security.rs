@@ -67,8 +67,9 @@ impl ServerConfig {
         self
     }
 
-    /// Refuse to listen beyond loopback without a token.
-    pub(crate) fn check_bind(&self, addr: SocketAddr) -> Result<()> {
+    /// Check the settings for listening on `addr`: beyond loopback a token is required;
+    /// the caps must be positive.
+    pub fn check_bind(&self, addr: SocketAddr) -> Result<()> {
         if !addr.ip().is_loopback() && self.token.is_none() {
             return Err(Error::config(format!(
                 "listening on {addr} (not a loopback address) needs a token: set one (`orchestrator serve --token-file FILE`, or ServerConfig::token)"
