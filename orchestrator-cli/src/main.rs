@@ -657,6 +657,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             config.check_bind(bind).map_err(Failure::Operation)?;
             let orch = load(cli.config.as_deref())?;
+            // Nothing configured: the in-memory engines, which live as long as this process.
+            #[cfg(feature = "testkit")]
+            let orch = if orch.backends().is_empty() {
+                eprintln!(
+                    "no backend configured: serving the in-memory engines (tasks live in this process)"
+                );
+                orchestrator::testkit::in_memory().orchestrator
+            } else {
+                orch
+            };
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .map_err(|e| Failure::Usage(format!("cannot listen on {bind}: {e}")))?;

@@ -307,18 +307,29 @@ fn serve_guards_its_api_and_stops_on_sigterm() {
         .expect("spawn");
     let mut stderr = BufReader::new(server.stderr.take().expect("stderr"));
     let mut line = String::new();
-    stderr.read_line(&mut line).expect("first line");
+    while !line.starts_with("serving on") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("a line") > 0,
+            "no address"
+        );
+    }
     let addr = line
         .trim()
         .strip_prefix("serving on http://")
         .unwrap_or_else(|| panic!("{line}"))
         .to_string();
-    // One HTTP/1.1 request, its status code.
-    let request = |head: &str| -> u16 {
+    // One HTTP/1.1 request (`head`: request line and headers), its status code.
+    let request = |head: &str, body: &str| -> u16 {
         let mut s = std::net::TcpStream::connect(&addr).expect("connect");
         s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .expect("timeout");
-        write!(s, "{head}Host: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("write");
+        write!(
+            s,
+            "{head}Host: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write");
         let mut answer = String::new();
         let _ = s.read_to_string(&mut answer);
         answer
@@ -327,12 +338,21 @@ fn serve_guards_its_api_and_stops_on_sigterm() {
             .and_then(|c| c.parse().ok())
             .unwrap_or_else(|| panic!("{answer}"))
     };
-    assert_eq!(request("GET /v1/counts HTTP/1.1\r\n"), 401);
+    assert_eq!(request("GET /v1/counts HTTP/1.1\r\n", ""), 401);
+    let auth = "Authorization: Bearer s3cret-serve-token\r\n";
     assert_eq!(
-        request("GET /v1/counts HTTP/1.1\r\nAuthorization: Bearer s3cret-serve-token\r\n"),
+        request(&format!("GET /v1/counts HTTP/1.1\r\n{auth}"), ""),
         200
     );
-    assert_eq!(request("GET /healthz HTTP/1.1\r\n"), 200);
+    assert_eq!(request("GET /healthz HTTP/1.1\r\n", ""), 200);
+    // Nothing configured: the in-memory engines serve.
+    assert_eq!(
+        request(
+            &format!("POST /v1/tasks HTTP/1.1\r\n{auth}Content-Type: application/json\r\n"),
+            r#"{"name":"emails","payload":{}}"#
+        ),
+        201
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();
