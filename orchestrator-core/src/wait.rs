@@ -21,7 +21,7 @@ pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How a wait ended: the task finished, or the deadline came first. A deadline reached is
 /// an outcome, not an error, and not the task's own `TIMED_OUT` state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(
     tag = "outcome",
     content = "status",

@@ -22,7 +22,7 @@ pub fn http_status(kind: ErrorKind) -> StatusCode {
 }
 
 /// An RFC 9457 problem: `application/problem+json`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Problem {
     /// A URI naming the problem type: `urn:orchestrator:<kind>`, or `about:blank` for
     /// problems of the HTTP layer (token, host, body size).

@@ -15,6 +15,7 @@
 //! | `GET /v1/counts?backend&type&name&timeout` | `{"counts", "errors"}` |
 //! | `GET /healthz` | `200 {"ok": true}` while the process serves |
 //! | `GET /readyz` | every instance's health; `503` unless all are ok |
+//! | `GET /openapi.json` | this API as OpenAPI 3.1 ([`openapi`]), schemas from the same schemars types |
 //!
 //! Errors are RFC 9457 `application/problem+json` carrying the orchestrator's error kind;
 //! [`http_status`] is the one table from kind to status.
@@ -28,12 +29,14 @@
 //! `wait` is capped ([`ServerConfig::max_wait`]).
 
 mod error;
+mod openapi;
 mod routes;
 mod security;
 
 pub use routes::MAX_BULK;
 
 pub use error::{Problem, http_status};
+pub use openapi::{ROUTES, document as openapi};
 pub use security::ServerConfig;
 
 use std::net::SocketAddr;

@@ -44,6 +44,10 @@ pub(crate) fn router(orch: Orchestrator, config: ServerConfig) -> Router {
         .route("/v1/counts", get(counts))
         .route("/healthz", get(|| async { Json(json!({ "ok": true })) }))
         .route("/readyz", get(ready))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
         .fallback(|| async { Problem::http(StatusCode::NOT_FOUND, "no such route") })
         .with_state(app)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -75,9 +79,10 @@ fn invalid(field: &str, why: impl Into<String>) -> Problem {
     Problem::of(&Error::invalid(field, why))
 }
 
-#[derive(Deserialize)]
+/// A task to schedule: the seed's `scheduleTask(name, payload, options)`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NewTask {
+pub(crate) struct NewTask {
     name: String,
     #[serde(default)]
     payload: Value,
@@ -100,9 +105,10 @@ async fn create(State(app): State<App>, task: Result<Json<NewTask>, JsonRejectio
     }
 }
 
-#[derive(Deserialize)]
+/// Tasks to schedule at once (at most [`MAX_BULK`]).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Bulk {
+pub(crate) struct Bulk {
     tasks: Vec<NewTask>,
 }
 

@@ -349,3 +349,38 @@ async fn the_token_host_origin_and_body_cap_guard_every_route() {
         .expect("send");
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_every_route_in_it_answers() {
+    let base = start(ServerConfig::default()).await;
+    let http = client();
+    let doc: Value = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc["paths"].as_object().map(|p| p.len()),
+        Some(8),
+        "{}",
+        doc["paths"]
+    );
+    // Every (method, path) the document lists reaches a handler: no fallback 404, no 405.
+    for (method, path) in orchestrator_server::ROUTES {
+        let path = path.replace("{id}", "memory-bullmq:q:1");
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let mut r = http.request(method.clone(), format!("{base}{path}"));
+        if method == reqwest::Method::POST {
+            r = r.json(&json!({"name": "q", "payload": {}}));
+        }
+        let r = r.send().await.expect("send");
+        let status = r.status();
+        let text = r.text().await.expect("text");
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(!text.contains("no such route"), "{method} {path}: {text}");
+    }
+}
