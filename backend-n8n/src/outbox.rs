@@ -516,21 +516,6 @@ impl Outbox {
         Ok(out)
     }
 
-    /// Which of `ids` still have a record.
-    pub(crate) async fn exist(&self, ids: &[String]) -> Result<Vec<bool>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut c = self.conn().await?;
-        let mut pipe = redis::pipe();
-        for id in ids {
-            pipe.cmd("EXISTS").arg(self.key(id));
-        }
-        pipe.query_async(&mut *c)
-            .await
-            .map_err(|e| refused_or_unavailable(e, "read"))
-    }
-
     /// Record the outcome of an attempt made under lease `token`: `retry_in` re-queues
     /// after that long (server time), otherwise `state` is final and the record expires
     /// after `finished_ttl_ms`. Nothing is written once the lease is gone.

@@ -69,10 +69,13 @@ impl Running {
     }
 
     /// Kill every running command's process group.
-    pub(crate) fn kill_all(&self) {
-        for pgid in self.lock().drain() {
-            kill_group(pgid);
+    /// Kill every command still running; how many there were.
+    pub(crate) fn kill_all(&self) -> usize {
+        let groups: Vec<i32> = self.lock().drain().collect();
+        for pgid in &groups {
+            kill_group(*pgid);
         }
+        groups.len()
     }
 
     /// How many commands run now.

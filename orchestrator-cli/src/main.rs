@@ -660,6 +660,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             // Nothing configured: the in-memory engines, which live as long as this process.
             #[cfg(feature = "testkit")]
             let orch = if orch.backends().is_empty() {
+                // Tasks that vanish with the process are a local tool's default, never a
+                // deployment's: beyond loopback, a missing configuration is an error.
+                if !bind.ip().is_loopback() {
+                    return Err(Failure::Operation(orchestrator::Error::config(
+                        "no backend is configured; `serve` beyond loopback needs one (set [backends.<instance>] or ORCHESTRATOR_* variables)",
+                    )));
+                }
                 eprintln!(
                     "no backend configured: serving the in-memory engines (tasks live in this process)"
                 );
@@ -673,8 +680,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let addr = listener
                 .local_addr()
                 .map_err(|e| Failure::Usage(format!("cannot listen on {bind}: {e}")))?;
-            eprintln!("serving on http://{addr}");
+            // Signals first: a supervisor may send SIGTERM as soon as it reads the address.
             let mut signals = signals::Signals::new().map_err(Failure::Operation)?;
+            eprintln!("serving on http://{addr}");
             orchestrator_server::serve_on(orch, config, listener, async move {
                 signals.next().await;
             })

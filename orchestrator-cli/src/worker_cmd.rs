@@ -168,8 +168,7 @@ pub(crate) async fn run(cfg: &OrchestratorConfig, args: WorkerArgs) -> Result<u6
     // Whatever still runs (grace over, second signal) is killed with its process group;
     // this worker never records those jobs' outcomes (they run again once their locks
     // expire), so they count as unrecorded.
-    let killed = u64::try_from(running.len()).unwrap_or(u64::MAX);
-    running.kill_all();
+    let killed = u64::try_from(running.kill_all()).unwrap_or(u64::MAX);
     closed?;
     Ok(worker.unrecorded().saturating_add(killed))
 }

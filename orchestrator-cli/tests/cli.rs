@@ -299,6 +299,19 @@ fn serve_guards_its_api_and_stops_on_sigterm() {
     std::fs::create_dir_all(&dir).expect("dir");
     let token = dir.join("token");
     std::fs::write(&token, "s3cret-serve-token\n").expect("token");
+    // Beyond loopback with a token but nothing configured: refused, not in-memory engines.
+    let (code, _, err) = cli(
+        &[
+            "serve",
+            "--bind",
+            "0.0.0.0:0",
+            "--token-file",
+            token.to_str().expect("path"),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no backend is configured"), "{err}");
     let mut server = Command::new(env!("CARGO_BIN_EXE_orchestrator"))
         .args(["serve", "--bind", "127.0.0.1:0", "--token-file"])
         .arg(&token)

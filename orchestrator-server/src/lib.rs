@@ -14,7 +14,7 @@
 //! | `GET /v1/tasks?backend&type&state&name&since&until&limit&cursor&timeout` | `{"tasks", "next", "errors"}` |
 //! | `GET /v1/counts?backend&type&name&timeout` | `{"counts", "errors"}` |
 //! | `GET /healthz` | `200 {"ok": true}` while the process serves |
-//! | `GET /readyz` | every instance's health; `503` unless all are ok |
+//! | `GET /readyz` | `{"backends": [{"backend", "ok"}]}`; `503` unless all are ok |
 //! | `GET /openapi.json` | this API as OpenAPI 3.1 ([`openapi`]), schemas from the same schemars types |
 //!
 //! Errors are RFC 9457 `application/problem+json` carrying the orchestrator's error kind;
@@ -43,7 +43,10 @@ use std::net::SocketAddr;
 
 use orchestrator_core::{Error, Orchestrator, Result};
 
-/// The HTTP API over `orch`, guarded as `config` says.
+/// The HTTP API over `orch`, guarded as `config` says. Without a token, bind what serves
+/// it to loopback only: the `Host` check stops DNS rebinding, not other clients (see
+/// [`ServerConfig::allowed_hosts`]); [`serve`] enforces this, a router you mount yourself
+/// is bound where you bind it.
 pub fn router(orch: Orchestrator, config: ServerConfig) -> axum::Router {
     routes::router(orch, config)
 }

@@ -338,6 +338,8 @@ async fn counts(State(app): State<App>, q: Result<Query<ListQuery>, QueryRejecti
     }
 }
 
+/// Each instance's name and whether it is ok: no details (they can name hosts and carry
+/// engine messages), since this route answers without the token by default.
 async fn ready(State(app): State<App>) -> Response {
     let health = app.orch.health().await;
     let code = if health.iter().all(|h| h.ok) {
@@ -345,5 +347,9 @@ async fn ready(State(app): State<App>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, Json(json!({ "backends": health }))).into_response()
+    let backends: Vec<Value> = health
+        .iter()
+        .map(|h| json!({ "backend": h.backend, "ok": h.ok }))
+        .collect();
+    (code, Json(json!({ "backends": backends }))).into_response()
 }

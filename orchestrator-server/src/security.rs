@@ -21,10 +21,15 @@ pub struct ServerConfig {
     /// [`ServerConfig::public_health`] off). Required to listen beyond loopback.
     pub token: Option<Secret>,
     /// Host names (without port) the `Host` header may carry. Checked only without a token:
-    /// a loopback server with no token is what a DNS-rebinding page would reach.
+    /// a loopback server with no token is what a DNS-rebinding page would reach. This is
+    /// not access control — any client can send `Host: localhost` — so without a token
+    /// the router must only be reachable from this machine ([`crate::serve`] refuses
+    /// other addresses; a router mounted in your own app is bound where you bind it).
     pub allowed_hosts: Vec<String>,
-    /// Origins (`scheme://host[:port]`) whose browser requests are served; a request with
-    /// any other `Origin` is refused (`403`). None by default.
+    /// Origins (`scheme://host[:port]`) whose requests are served; a request with any other
+    /// `Origin` is refused (`403`). None by default. No CORS headers are sent (yet): a page
+    /// on an allowed origin reaches the API through a same-origin proxy, or from a client
+    /// that is not a browser.
     pub allowed_origins: Vec<String>,
     /// Whether `/healthz` and `/readyz` answer without the token.
     pub public_health: bool,

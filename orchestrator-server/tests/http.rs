@@ -328,6 +328,44 @@ async fn the_token_host_origin_and_body_cap_guard_every_route() {
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
+    // With a token the Host is not checked; an allowed Origin with the token is served.
+    let mut config = ServerConfig::default()
+        .token("s3cret-token")
+        .allow_origin("https://app.example");
+    config.public_health = false;
+    let base = start(config).await;
+    let r = http
+        .get(format!("{base}/v1/counts"))
+        .bearer_auth("s3cret-token")
+        .header("host", "api.example")
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::OK);
+    // Health behind the token when public_health is off; readyz names no detail.
+    let r = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let ready: Value = http
+        .get(format!("{base}/readyz"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let first = &ready["backends"][0];
+    assert_eq!(
+        first.as_object().map(|o| o.len()),
+        Some(2),
+        "only backend and ok: {ready}"
+    );
+
     // Without a token (loopback): only the loopback host names are served.
     let base = start(ServerConfig::default()).await;
     let (status, _) = problem(

@@ -14,8 +14,12 @@
 //!
 //! **With an outbox**, the dispatches it holds are tasks too: undelivered, failed,
 //! cancelled, or delivered without an execution id, read from its Redis index (see
-//! [`crate::outbox`]); a delivered dispatch is listed as its execution, under the dispatch's
-//! id (the id `schedule` returned in outbox mode) while its record lives.
+//! [`crate::outbox`]); a dispatch delivered as execution E is listed once, as E, under the
+//! dispatch's id (the id `schedule` returned in outbox mode) while its record lives. Other
+//! executions of ours have the `<dispatch>:<execution>` id: a redelivery's second run, a run
+//! n8n started for a delivery the record calls failed, and the run of a delivery n8n named
+//! no execution for (that dispatch is then listed twice: as its record, UNKNOWN, and as its
+//! execution, as `counts` counts it).
 //!
 //! **Order**: the outbox's records (newest first), then running executions (n8n's
 //! unfiltered list leaves them out), newest first, then every other execution, newest
@@ -119,6 +123,8 @@ pub(crate) struct Mark {
     readable: bool,
     /// Whether this can no longer change (kept in the cache).
     settled: bool,
+    /// Whether the execution was gone when its data was read (not listed, not cached).
+    gone: bool,
 }
 
 /// The most `headers` objects with our header name an execution's data is searched for.
@@ -128,7 +134,17 @@ const MAX_VALUES_SEARCHED: usize = 100_000;
 
 impl Mark {
     fn unreadable() -> Self {
-        Self::default()
+        Self {
+            settled: true,
+            ..Self::default()
+        }
+    }
+
+    fn gone() -> Self {
+        Self {
+            gone: true,
+            ..Self::default()
+        }
     }
 
     /// Search an execution read with `includeData=true` for a `headers` object holding
@@ -176,6 +192,7 @@ impl Mark {
                 .and_then(parse_time)
                 .or_else(|| exec.get("startedAt").and_then(parse_time)),
             readable: true,
+            gone: false,
         }
     }
 }
@@ -281,12 +298,14 @@ impl N8nBackend {
             return Ok(m.clone());
         }
         let probe = self.external_id(exec)?;
-        let data = match self.execution(&probe, exec).await {
-            Ok(data) => data,
-            Err(e) if e.kind() == ErrorKind::Rejected => return Ok(Mark::unreadable()),
+        let mark = match self.execution(&probe, exec).await {
+            Ok(data) => self.mark_of(&data),
+            // Larger than `max_response_bytes`: it stays so (kept, not read again).
+            Err(e) if e.kind() == ErrorKind::Rejected => Mark::unreadable(),
+            // Deleted or pruned since the list page named it.
+            Err(e) if e.kind() == ErrorKind::NotFound => Mark::gone(),
             Err(e) => return Err(e),
         };
-        let mark = self.mark_of(&data);
         if mark.settled {
             lock(&self.inner.marks).put(exec.to_string(), mark.clone());
         }
@@ -380,8 +399,12 @@ impl N8nBackend {
         Ok(Some(s))
     }
 
-    /// Which of `marks`' dispatches still have an outbox record (all `false` without one).
-    async fn recorded(&self, marks: &[Mark]) -> Result<Vec<bool>> {
+    /// For each of `rows` (with its mark): whether the execution stands for its dispatch's
+    /// outbox record — the record says it was delivered as exactly this execution — so its
+    /// id is the dispatch's, as `schedule` returned it in outbox mode. Any other execution
+    /// of ours (a redelivery's second run, one whose record says it failed, or one of a
+    /// delivery n8n named no execution for) is listed under `<dispatch>:<execution>`.
+    async fn recorded(&self, rows: &[Row], marks: &[Mark]) -> Result<Vec<bool>> {
         let Some(outbox) = &self.inner.outbox else {
             return Ok(vec![false; marks.len()]);
         };
@@ -389,10 +412,17 @@ impl N8nBackend {
             .iter()
             .filter_map(|m| m.ours.as_ref().map(|(d, _)| d.clone()))
             .collect();
-        let mut exist = outbox.exist(&ours).await?.into_iter();
-        Ok(marks
+        let mut sums = outbox.summaries(&ours).await?.into_iter();
+        Ok(rows
             .iter()
-            .map(|m| m.ours.is_some() && exist.next().unwrap_or(false))
+            .zip(marks)
+            .map(|(row, m)| {
+                m.ours.is_some()
+                    && matches!(
+                        sums.next().flatten(),
+                        Some((DispatchState::Delivered, sum)) if sum.execution_id.as_deref() == Some(row.id.as_str())
+                    )
+            })
             .collect())
     }
 
@@ -486,10 +516,13 @@ impl N8nBackend {
                             .await
                             .into_iter()
                             .collect::<Result<_>>()?;
-                    let recorded = self.recorded(&marks).await?;
+                    let recorded = self.recorded(chunk, &marks).await?;
                     for ((row, mark), recorded) in chunk.iter().zip(&marks).zip(recorded) {
                         examined += 1;
                         after = row.id.clone();
+                        if mark.gone {
+                            continue;
+                        }
                         let (status, name) = self.listed_status(row, mark, recorded)?;
                         if filter.matches(TaskType::Integration, &name, &status) {
                             tasks.push(Listed {
