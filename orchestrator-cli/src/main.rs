@@ -18,6 +18,7 @@ mod durations;
 mod exec;
 #[cfg(feature = "bullmq")]
 mod guard;
+mod serve_cmd;
 mod signals;
 mod terminal;
 #[cfg(feature = "bullmq")]
@@ -249,17 +250,7 @@ enum Command {
     Dispatch(dispatch_cmd::DispatchArgs),
     /// Serve the HTTP API (routes, errors and security defaults: the README's HTTP API
     /// section) until Ctrl-C / SIGTERM, finishing the requests in flight.
-    Serve {
-        /// Where to listen. Beyond loopback a token is required.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        bind: std::net::SocketAddr,
-        /// A file holding the bearer token every route but the health ones requires.
-        #[arg(long)]
-        token_file: Option<std::path::PathBuf>,
-        /// Serve browser requests from this origin (`https://app.example`); repeatable.
-        #[arg(long)]
-        allow_origin: Vec<String>,
-    },
+    Serve(serve_cmd::ServeArgs),
     /// Internal: the exec worker runs each job's command under this guard, which kills the
     /// command's whole process group when the worker dies.
     #[cfg(feature = "bullmq")]
@@ -631,64 +622,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 )));
             }
         }
-        Command::Schema => print_json(&orchestrator::json_schemas(Registry::global())),
-        Command::Serve {
-            bind,
-            token_file,
-            allow_origin,
-        } => {
-            let mut config = orchestrator_server::ServerConfig::default();
-            if let Some(path) = token_file {
-                let file = std::fs::File::open(&path)
-                    .map_err(|e| Failure::Usage(format!("--token-file {}: {e}", path.display())))?;
-                let token = orchestrator::raw::read_capped(file, 4096, "--token-file")
-                    .map_err(|e| Failure::Usage(format!("--token-file: {e}")))?;
-                let token = token.trim();
-                if token.is_empty() {
-                    return Err(Failure::Usage(format!(
-                        "--token-file {} is empty",
-                        path.display()
-                    )));
-                }
-                config = config.token(token);
+        Command::Schema => {
+            let mut schemas = orchestrator::json_schemas(Registry::global());
+            // The `[serve]` table belongs to the server crate, which the library does not pull.
+            schemas["serve"] = schemars::schema_for!(orchestrator_server::ServeSettings).to_value();
+            print_json(&schemas);
+        }
+        Command::Serve(args) => {
+            let count = serve_cmd::run(load_config(cli.config.as_deref())?, args).await?;
+            #[cfg(any(feature = "bullmq", feature = "n8n"))]
+            stopped("background outcome", count)?;
+            #[cfg(not(any(feature = "bullmq", feature = "n8n")))]
+            {
+                let _: u64 = count;
+                eprintln!("stopped");
             }
-            for origin in allow_origin {
-                config = config.allow_origin(origin);
-            }
-            config.check_bind(bind).map_err(Failure::Operation)?;
-            let orch = load(cli.config.as_deref())?;
-            // Nothing configured: the in-memory engines, which live as long as this process.
-            #[cfg(feature = "testkit")]
-            let orch = if orch.backends().is_empty() {
-                // Tasks that vanish with the process are a local tool's default, never a
-                // deployment's: beyond loopback, a missing configuration is an error.
-                if !bind.ip().is_loopback() {
-                    return Err(Failure::Operation(orchestrator::Error::config(
-                        "no backend is configured; `serve` beyond loopback needs one (set [backends.<instance>] or ORCHESTRATOR_* variables)",
-                    )));
-                }
-                eprintln!(
-                    "no backend configured: serving the in-memory engines (tasks live in this process)"
-                );
-                orchestrator::testkit::in_memory().orchestrator
-            } else {
-                orch
-            };
-            let listener = tokio::net::TcpListener::bind(bind)
-                .await
-                .map_err(|e| Failure::Usage(format!("cannot listen on {bind}: {e}")))?;
-            let addr = listener
-                .local_addr()
-                .map_err(|e| Failure::Usage(format!("cannot listen on {bind}: {e}")))?;
-            // Signals first: a supervisor may send SIGTERM as soon as it reads the address.
-            let mut signals = signals::Signals::new().map_err(Failure::Operation)?;
-            eprintln!("serving on http://{addr}");
-            orchestrator_server::serve_on(orch, config, listener, async move {
-                signals.next().await;
-            })
-            .await
-            .map_err(Failure::Operation)?;
-            eprintln!("stopped");
         }
         #[cfg(feature = "bullmq")]
         Command::Worker(args) => {

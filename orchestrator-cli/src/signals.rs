@@ -33,7 +33,7 @@ impl Signals {
 /// while it fails with a retryable error (the engine is down or silent, as when a worker
 /// starts before Redis): Node BullMQ workers wait for Redis the same way. Any other error
 /// ends it; a signal meanwhile ends it with `None`.
-#[cfg(any(feature = "bullmq", feature = "n8n"))]
+#[cfg(feature = "bullmq")]
 pub(crate) async fn start_retrying<T, F, Fut>(
     signals: &mut Signals,
     what: &str,

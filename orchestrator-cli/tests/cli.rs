@@ -24,6 +24,7 @@ fn schema_is_json_with_config_and_options() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("schema is JSON");
     assert!(v["config"]["properties"]["backends"].is_object());
+    assert!(v["serve"]["properties"]["token_file"].is_object(), "{v}");
     assert!(v["taskOptions"]["properties"]["temporal"].is_object());
 }
 
@@ -284,6 +285,31 @@ fn two_variables_for_one_setting_are_refused_unless_equal() {
         ],
     );
     assert_eq!(code, 0, "{err}");
+}
+
+/// `orchestrator serve` reads `[serve]` (here from `ORCHESTRATOR_SERVE_*`): an unknown key
+/// is refused by name, `bind` and `token` are honoured, the token is never printed.
+#[test]
+fn serve_reads_the_serve_table() {
+    let (code, _, err) = cli(&["serve"], &[("ORCHESTRATOR_SERVE_PORT", "80")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("serve.port"), "{err}");
+    let (code, _, err) = cli(&["serve"], &[("ORCHESTRATOR_SERVE_BIND", "0.0.0.0:0")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("needs a token"), "{err}");
+    let (code, _, err) = cli(
+        &["serve"],
+        &[
+            ("ORCHESTRATOR_SERVE_BIND", "0.0.0.0:0"),
+            ("ORCHESTRATOR_SERVE_TOKEN", "s3cret-env-token"),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no backend is configured"), "{err}");
+    assert!(!err.contains("s3cret-env-token"), "{err}");
+    let (code, _, err) = cli(&["serve"], &[("ORCHESTRATOR_SERVE_MAX_WAITS", "0")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("max_waits must be greater than 0"), "{err}");
 }
 
 /// `orchestrator serve`: refuses to listen beyond loopback without a token; with one, the

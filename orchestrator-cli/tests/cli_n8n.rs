@@ -205,8 +205,8 @@ fn completed(config: &str, ids: &[String]) {
 }
 
 /// Outbox mode from the command line: `schedule` stores the dispatch and returns, a
-/// long-running `orchestrator dispatch` delivers it and stops cleanly on SIGTERM; `health`
-/// warns that the outbox Redis has no AOF.
+/// long-running `orchestrator dispatch` (or `orchestrator serve`) delivers it and stops
+/// cleanly on SIGTERM; `health` warns that the outbox Redis has no AOF.
 fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) {
     let redis = orchestrator_testkit::engines::RedisServer::start();
     let dir = std::env::temp_dir().join(unique("outbox-cli"));
@@ -268,6 +268,35 @@ fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) 
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
+
+    // `serve` delivers the outbox too: a dispatch stored while no dispatcher ran is
+    // delivered once it starts, and SIGTERM stops it with every outcome recorded.
+    let out = run(&[
+        "schedule",
+        "outboxed",
+        "--type",
+        "integration",
+        "--options",
+        &options,
+        "--json",
+    ])
+    .output()
+    .expect("schedule");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = v["taskId"].as_str().expect("taskId").to_string();
+    let mut serve = run(&["serve", "--bind", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+    completed(&config, std::slice::from_ref(&id));
+    let _ = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status();
+    let out = serve.wait_with_output().expect("serve stops");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {err}", out.status);
+    assert!(err.contains("dispatching the n8n outbox of `n8n`"), "{err}");
+    assert!(err.contains("every background outcome recorded"), "{err}");
 
     let out = run(&["health"]).output().expect("health");
     let text = String::from_utf8_lossy(&out.stdout);

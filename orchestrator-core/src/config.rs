@@ -27,6 +27,8 @@
 //! * `ORCHESTRATOR_<KIND>_<KEY>` sets `backends.<kind>.<key>` for the instance named after a
 //!   compiled-in kind (`ORCHESTRATOR_BULLMQ_URL`, `ORCHESTRATOR_N8N_API_KEY`);
 //! * `ORCHESTRATOR_ROUTE_<TYPE>` sets a route; `ORCHESTRATOR_CONFIG` names a TOML file;
+//! * `ORCHESTRATOR_SERVE_<KEY>` sets `serve.<key>` (`ORCHESTRATOR_SERVE_TOKEN`,
+//!   `ORCHESTRATOR_SERVE_BIND`), read by `orchestrator serve`;
 //! * `ORCHESTRATOR_LOG` (log filter) and the exec worker's per-job variables
 //!   ([`NON_CONFIG_VARS`]) are accepted and ignored; any other `ORCHESTRATOR_*` variable is
 //!   refused with the list of valid forms.
@@ -128,6 +130,10 @@ pub struct OrchestratorConfig {
     /// Backend name → that backend's configuration table (see each backend's schema).
     #[serde(default)]
     pub backends: BTreeMap<String, serde_json::Value>,
+    /// The `[serve]` table: how `orchestrator serve` listens and what it runs beside the
+    /// API. Its keys are `orchestrator_server::ServeSettings`, which refuses unknown ones.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub serve: serde_json::Map<String, serde_json::Value>,
 }
 
 impl fmt::Debug for OrchestratorConfig {
@@ -140,6 +146,10 @@ impl fmt::Debug for OrchestratorConfig {
         f.debug_struct("OrchestratorConfig")
             .field("routing", &self.routing)
             .field("backends", &redacted)
+            .field(
+                "serve",
+                &redact(serde_json::Value::Object(self.serve.clone())),
+            )
             .finish()
     }
 }
@@ -340,6 +350,7 @@ impl OrchestratorConfig {
                 }
             }
         }
+        self.serve.extend(other.serve);
     }
 
     /// Parse a TOML document. An error names the line and column and what is wrong there,
@@ -431,6 +442,10 @@ impl OrchestratorConfig {
                 self.routing.set(task_type, value.clone());
                 continue;
             }
+            if let Some(field) = rest.strip_prefix("SERVE_").filter(|f| !f.is_empty()) {
+                self.serve.insert(field.to_ascii_lowercase(), scalar(value));
+                continue;
+            }
             let (instance, field) = if let Some(spec) = rest.strip_prefix("BACKENDS__") {
                 // `BACKENDS__<INSTANCE>__<KEY>`: `_` in INSTANCE stands for `-`.
                 let (inst, field) = spec
@@ -458,7 +473,7 @@ impl OrchestratorConfig {
                 matched.ok_or_else(|| {
                     Error::config(format!(
                         "{key} is not a setting. Valid: ORCHESTRATOR_<KIND>_<KEY> with KIND one of {}; \
-                         ORCHESTRATOR_BACKENDS__<INSTANCE>__<KEY>; ORCHESTRATOR_ROUTE_<SIMPLE|COMPLEX|INTEGRATION>; {}",
+                         ORCHESTRATOR_BACKENDS__<INSTANCE>__<KEY>; ORCHESTRATOR_ROUTE_<SIMPLE|COMPLEX|INTEGRATION>; ORCHESTRATOR_SERVE_<KEY>; {}",
                         if backend_names.is_empty() {
                             "(none compiled in)".to_string()
                         } else {
@@ -663,6 +678,32 @@ mod tests {
             Some("memory-bullmq")
         );
         assert_eq!(c.routing.backend_for(TaskType::Complex), None);
+    }
+
+    #[test]
+    fn the_serve_table_comes_from_toml_and_env_and_hides_its_token() {
+        let dir = std::env::temp_dir().join(format!("orch-serve-{}", std::process::id()));
+        std::fs::write(
+            &dir,
+            "[serve]\nbind = \"127.0.0.1:9000\"\ntoken = \"from-file-token\"\n",
+        )
+        .expect("write");
+        let c = OrchestratorConfig::from_vars(
+            vars(&[
+                ("ORCHESTRATOR_CONFIG", dir.to_str().expect("path")),
+                ("ORCHESTRATOR_SERVE_TOKEN", "from-env-token"),
+                ("ORCHESTRATOR_SERVE_MAX_WAITS", "8"),
+            ]),
+            &[],
+        )
+        .expect("config");
+        std::fs::remove_file(&dir).expect("remove");
+        assert_eq!(c.serve["bind"], "127.0.0.1:9000");
+        assert_eq!(c.serve["token"], "from-env-token");
+        assert_eq!(c.serve["max_waits"], 8);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("from-env-token"), "{shown}");
+        assert!(shown.contains("127.0.0.1:9000"), "{shown}");
     }
 
     #[test]

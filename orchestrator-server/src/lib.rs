@@ -32,12 +32,14 @@ mod error;
 mod openapi;
 mod routes;
 mod security;
+mod settings;
 
 pub use routes::MAX_BULK;
 
 pub use error::{Problem, http_status};
 pub use openapi::{ROUTES, document as openapi};
 pub use security::ServerConfig;
+pub use settings::{DEFAULT_BIND, ServeSettings, read_token_file};
 
 use std::net::SocketAddr;
 

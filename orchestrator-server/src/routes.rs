@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orchestrator_core::{
-    CancelOutcome, Error, ListFilter, MAX_PAGE, Orchestrator, PageRequest, TaskOptions,
+    CancelOutcome, Error, ListFilter, MAX_PAGE, Orchestrator, PageRequest, TaskOptions, TaskStatus,
+    WaitOutcome,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,6 +28,33 @@ struct App {
     orch: Orchestrator,
     config: Arc<ServerConfig>,
     waits: Arc<Semaphore>,
+    monitors: Arc<Semaphore>,
+}
+
+impl App {
+    /// `status` as this server shows it: without `result` and `progress` when they are
+    /// hidden.
+    fn shown(&self, mut status: TaskStatus) -> TaskStatus {
+        if self.config.hide_results {
+            status.result = None;
+            status.progress = None;
+        }
+        status
+    }
+
+    /// A slot of `pool`, or `429` saying which cap is full.
+    fn slot<'a>(
+        pool: &'a Semaphore,
+        cap: usize,
+        what: &str,
+    ) -> Result<tokio::sync::SemaphorePermit<'a>, Problem> {
+        pool.try_acquire().map_err(|_| {
+            Problem::http(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("{cap} {what} requests are already being served; retry later"),
+            )
+        })
+    }
 }
 
 pub(crate) fn router(orch: Orchestrator, config: ServerConfig) -> Router {
@@ -34,13 +62,14 @@ pub(crate) fn router(orch: Orchestrator, config: ServerConfig) -> Router {
     let app = App {
         orch,
         waits: Arc::new(Semaphore::new(config.max_waits)),
+        monitors: Arc::new(Semaphore::new(config.max_monitor_requests)),
         config: config.clone(),
     };
-    Router::new()
+    // Every route but `wait`, which has its own cap, under the request timeout.
+    let timed = Router::new()
         .route("/v1/tasks", post(create).get(list))
         .route("/v1/tasks:bulk", post(bulk))
         .route("/v1/tasks/{id}", get(status).delete(cancel))
-        .route("/v1/tasks/{id}/wait", post(wait))
         .route("/v1/counts", get(counts))
         .route("/healthz", get(|| async { Json(json!({ "ok": true })) }))
         .route("/readyz", get(ready))
@@ -48,10 +77,37 @@ pub(crate) fn router(orch: Orchestrator, config: ServerConfig) -> Router {
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            config.request_timeout,
+            timed,
+        ));
+    Router::new()
+        .merge(timed)
+        .route("/v1/tasks/{id}/wait", post(wait))
         .fallback(|| async { Problem::http(StatusCode::NOT_FOUND, "no such route") })
         .with_state(app)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(config, guard))
+}
+
+/// The request timeout: past it the handler (and its engine call) is dropped and the
+/// answer is `504`.
+async fn timed(
+    State(limit): State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => Problem::http(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the request took longer than this server's {} (serve.request_timeout_ms)",
+                humantime::format_duration(limit)
+            ),
+        )
+        .into_response(),
+    }
 }
 
 /// A request body or query that does not parse, as a problem (`400`, or `413` for a body
@@ -142,7 +198,7 @@ async fn bulk(State(app): State<App>, tasks: Result<Json<Bulk>, JsonRejection>) 
 
 async fn status(State(app): State<App>, Path(id): Path<String>) -> Response {
     match app.orch.get_task_status(id.as_str()).await {
-        Ok(s) => Json(s).into_response(),
+        Ok(s) => Json(app.shown(s)).into_response(),
         Err(e) => ApiError(e).into_response(),
     }
 }
@@ -207,18 +263,21 @@ async fn wait(
         )
         .into_response();
     }
-    let Ok(_slot) = app.waits.try_acquire() else {
-        return Problem::http(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "{} waits are already held; retry later",
-                app.config.max_waits
-            ),
-        )
-        .into_response();
+    let _slot = match App::slot(&app.waits, app.config.max_waits, "wait") {
+        Ok(s) => s,
+        Err(p) => return p.into_response(),
     };
     match app.orch.wait(id.as_str(), timeout).await {
-        Ok(outcome) => Json(outcome).into_response(),
+        Ok(outcome) => {
+            let finished = outcome.is_finished();
+            let status = app.shown(outcome.into_status());
+            let outcome = if finished {
+                WaitOutcome::Finished(status)
+            } else {
+                WaitOutcome::StillRunning(status)
+            };
+            Json(outcome).into_response()
+        }
         Err(e) => ApiError(e).into_response(),
     }
 }
@@ -302,6 +361,11 @@ impl ListQuery {
 async fn list(State(app): State<App>, q: Result<Query<ListQuery>, QueryRejection>) -> Response {
     let page = async {
         let q = query(q)?;
+        let _slot = App::slot(
+            &app.monitors,
+            app.config.max_monitor_requests,
+            "list/counts",
+        )?;
         let filter = q.filter()?;
         let mut request = PageRequest::first(
             q.limit
@@ -312,10 +376,13 @@ async fn list(State(app): State<App>, q: Result<Query<ListQuery>, QueryRejection
         if let Some(c) = &q.cursor {
             request = request.after(c.clone());
         }
-        app.orch
+        let mut page = app
+            .orch
             .list(&filter, &request)
             .await
-            .map_err(|e| Problem::of(&e))
+            .map_err(|e| Problem::of(&e))?;
+        page.tasks = page.tasks.into_iter().map(|t| app.shown(t)).collect();
+        Ok::<_, Problem>(page)
     };
     match page.await {
         Ok(p) => Json(p).into_response(),
@@ -326,6 +393,11 @@ async fn list(State(app): State<App>, q: Result<Query<ListQuery>, QueryRejection
 async fn counts(State(app): State<App>, q: Result<Query<ListQuery>, QueryRejection>) -> Response {
     let counts = async {
         let q = query(q)?;
+        let _slot = App::slot(
+            &app.monitors,
+            app.config.max_monitor_requests,
+            "list/counts",
+        )?;
         let filter = q.filter()?;
         app.orch
             .counts(&filter, q.timeout()?)

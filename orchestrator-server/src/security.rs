@@ -39,6 +39,13 @@ pub struct ServerConfig {
     pub max_wait: Duration,
     /// The most `wait` requests held at once; more are `429`.
     pub max_waits: usize,
+    /// How long any route but `wait` may take; then `504` (the engine call is dropped).
+    pub request_timeout: Duration,
+    /// The most `list`/`counts` requests served at once (each may page several engines);
+    /// more are `429`.
+    pub max_monitor_requests: usize,
+    /// Leave tasks' `result` and `progress` out of every answer. Payloads are never in one.
+    pub hide_results: bool,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +60,9 @@ impl Default for ServerConfig {
             max_body_bytes: 17 * 1024 * 1024,
             max_wait: Duration::from_secs(60),
             max_waits: 256,
+            request_timeout: Duration::from_secs(30),
+            max_monitor_requests: 16,
+            hide_results: false,
         }
     }
 }
@@ -73,19 +83,31 @@ impl ServerConfig {
     }
 
     /// Check the settings for listening on `addr`: beyond loopback a token is required;
-    /// the caps must be positive.
+    /// the caps must be positive ([`ServerConfig::check`]).
     pub fn check_bind(&self, addr: SocketAddr) -> Result<()> {
         if !addr.ip().is_loopback() && self.token.is_none() {
             return Err(Error::config(format!(
-                "listening on {addr} (not a loopback address) needs a token: set one (`orchestrator serve --token-file FILE`, or ServerConfig::token)"
+                "listening on {addr} (not a loopback address) needs a token: set one (`orchestrator serve --token-file FILE`, serve.token_file, or ServerConfig::token)"
             )));
         }
-        if self.max_body_bytes == 0 || self.max_wait.is_zero() || self.max_waits == 0 {
-            return Err(Error::config(
-                "max_body_bytes, max_wait and max_waits must be greater than 0",
-            ));
+        self.check()
+    }
+
+    /// Every cap and timeout must be greater than 0.
+    pub fn check(&self) -> Result<()> {
+        let zero = [
+            ("max_body_bytes", self.max_body_bytes == 0),
+            ("max_wait", self.max_wait.is_zero()),
+            ("max_waits", self.max_waits == 0),
+            ("request_timeout", self.request_timeout.is_zero()),
+            ("max_monitor_requests", self.max_monitor_requests == 0),
+        ];
+        match zero.iter().find(|(_, z)| *z) {
+            Some((name, _)) => Err(Error::config(format!(
+                "serve: {name} must be greater than 0"
+            ))),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

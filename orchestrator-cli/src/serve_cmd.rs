@@ -1,0 +1,213 @@
+//! `orchestrator serve`: the HTTP API (`orchestrator-server`), plus the background work a
+//! deployment needs one process for: each n8n outbox's dispatcher and the tracking queues
+//! of `[serve] track`. Settings come from `[serve]` / `ORCHESTRATOR_SERVE_*`; flags win.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use orchestrator::{Error, Orchestrator, OrchestratorConfig};
+use orchestrator_server::ServeSettings;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::signals::Signals;
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Where to listen (default: `serve.bind`, else 127.0.0.1:8080). Beyond loopback a
+    /// token is required.
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+    /// A file holding the bearer token every route but the health ones requires (wins over
+    /// `serve.token` / `serve.token_file`).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Serve browser requests from this origin (`https://app.example`); repeatable, added
+    /// to `serve.allowed_origins`.
+    #[arg(long)]
+    allow_origin: Vec<String>,
+}
+
+/// Background work: how many of its outcomes it could not record.
+type Work = JoinHandle<Result<u64, Error>>;
+
+/// How long tracking checks may take to finish on shutdown.
+#[cfg(feature = "bullmq")]
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serve until a signal; returns how many outcomes of the background work were not
+/// recorded. A second signal exits at once.
+pub(crate) async fn run(mut cfg: OrchestratorConfig, args: ServeArgs) -> Result<u64, Error> {
+    let mut settings = ServeSettings::from_table(&cfg.serve)?;
+    if let Some(path) = args.token_file {
+        settings.token = None;
+        settings.token_file = Some(path);
+    }
+    settings.allowed_origins.extend(args.allow_origin);
+    let bind = args.bind.unwrap_or_else(|| settings.bind());
+    let config = settings.server_config()?;
+    config.check_bind(bind)?;
+    let dispatched = outboxes_served_here(&mut cfg, settings.dispatch.unwrap_or(true));
+    let orch = Orchestrator::from_config(cfg.clone())?;
+    #[cfg(feature = "testkit")]
+    let orch = if orch.backends().is_empty() {
+        // Tasks that vanish with the process are a local tool's default, never a
+        // deployment's: beyond loopback, a missing configuration is an error.
+        if !bind.ip().is_loopback() {
+            return Err(Error::config(
+                "no backend is configured; `serve` beyond loopback needs one (set [backends.<instance>] or ORCHESTRATOR_* variables)",
+            ));
+        }
+        eprintln!(
+            "no backend configured: serving the in-memory engines (tasks live in this process)"
+        );
+        orchestrator::testkit::in_memory().orchestrator
+    } else {
+        orch
+    };
+    if !settings.track.is_empty() && !cfg!(feature = "bullmq") {
+        return Err(Error::config(
+            "serve.track needs the bullmq feature, which this build lacks",
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| Error::config(format!("cannot listen on {bind}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::config(format!("cannot listen on {bind}: {e}")))?;
+    // Signals first: a supervisor may send SIGTERM as soon as it reads the address.
+    let mut signals = Signals::new()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    #[cfg(feature = "n8n")]
+    let dispatchers = dispatched
+        .iter()
+        .map(|name| dispatcher(&orch, name, stop_rx.clone()))
+        .collect::<Result<Vec<Work>, Error>>()?;
+    #[cfg(not(feature = "n8n"))]
+    let dispatchers: Vec<Work> = {
+        drop(dispatched);
+        Vec::new()
+    };
+    #[cfg(feature = "bullmq")]
+    let trackers: Vec<Work> = if settings.track.is_empty() {
+        Vec::new()
+    } else {
+        let bullmq = crate::worker_cmd::bullmq_instance(&cfg, settings.track_backend, "serve")?;
+        settings
+            .track
+            .into_iter()
+            .map(|queue| tracker(&orch, &bullmq, queue, stop_rx.clone()))
+            .collect()
+    };
+    #[cfg(not(feature = "bullmq"))]
+    let trackers: Vec<Work> = Vec::new();
+    drop(stop_rx);
+    let background: Vec<Work> = dispatchers.into_iter().chain(trackers).collect();
+    eprintln!("serving on http://{addr}");
+    orchestrator_server::serve_on(orch, config, listener, async move {
+        signals.next().await;
+        eprintln!("shutting down: finishing requests and background work");
+        let _ = stop_tx.send(true);
+        tokio::spawn(async move {
+            signals.next().await;
+            eprintln!("second signal: exiting now");
+            std::process::exit(130);
+        });
+    })
+    .await?;
+    let mut unrecorded = 0;
+    for task in background {
+        match task.await {
+            Ok(Ok(n)) => unrecorded += n,
+            Ok(Err(e)) => eprintln!("error: {e}"),
+            Err(e) => eprintln!("error: background work panicked: {e}"),
+        }
+    }
+    Ok(unrecorded)
+}
+
+/// The n8n instances whose outbox this process delivers: every one with an outbox whose
+/// `dispatch_in_process` is not false, when `dispatch` is on. Each is set to not start its
+/// own dispatcher on `schedule` (this process runs one per instance, stopped gracefully).
+fn outboxes_served_here(cfg: &mut OrchestratorConfig, dispatch: bool) -> Vec<String> {
+    let mut here = Vec::new();
+    for (name, table) in &mut cfg.backends {
+        let kind = table.get("kind").and_then(|k| k.as_str()).unwrap_or(name);
+        if kind != "n8n" {
+            continue;
+        }
+        if let Some(outbox) = table.get_mut("outbox").and_then(|o| o.as_object_mut()) {
+            let wanted = outbox
+                .insert("dispatch_in_process".into(), serde_json::Value::Bool(false))
+                .is_none_or(|v| v != serde_json::Value::Bool(false));
+            if wanted && dispatch {
+                here.push(name.clone());
+            }
+        }
+    }
+    here
+}
+
+/// Resolves once the shutdown has begun.
+#[cfg(any(feature = "bullmq", feature = "n8n"))]
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Instance `name`'s outbox dispatcher, until shutdown.
+#[cfg(feature = "n8n")]
+fn dispatcher(orch: &Orchestrator, name: &str, stop: watch::Receiver<bool>) -> Result<Work, Error> {
+    let backend = orch
+        .backend(name)
+        .and_then(|h| h.downcast::<orchestrator::n8n::N8nBackend>())
+        .ok_or_else(|| Error::config(format!("backend instance `{name}` is not an n8n one")))?;
+    eprintln!("dispatching the n8n outbox of `{name}`");
+    Ok(tokio::spawn(async move {
+        backend.dispatch_until(stopped(stop)).await
+    }))
+}
+
+/// How long a tracker waits before trying to start again while Redis is unreachable.
+#[cfg(feature = "bullmq")]
+const RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A tracker on `queue` (started again every [`RETRY`] while Redis is unreachable), until
+/// shutdown.
+#[cfg(feature = "bullmq")]
+fn tracker(
+    orch: &Orchestrator,
+    bullmq: &orchestrator::bullmq::BullmqBackend,
+    queue: String,
+    stop: watch::Receiver<bool>,
+) -> Work {
+    use orchestrator::track::{TrackerConfig, track};
+    let (orch, bullmq) = (orch.clone(), bullmq.clone());
+    tokio::spawn(async move {
+        let worker = loop {
+            let attempt = tokio::select! {
+                r = track(&orch, &bullmq, &queue, TrackerConfig::default()) => r,
+                () = stopped(stop.clone()) => return Ok(0),
+            };
+            match attempt {
+                Ok(w) => break w,
+                Err(e) if e.is_retryable() => {
+                    eprintln!(
+                        "tracker on {queue}: not started ({e}); trying again in {}",
+                        humantime::format_duration(RETRY)
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(RETRY) => {}
+                        () = stopped(stop.clone()) => return Ok(0),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        eprintln!("tracker {} serving queue {queue}", worker.id());
+        stopped(stop).await;
+        worker.close(GRACE).await?;
+        Ok(worker.unrecorded())
+    })
+}
