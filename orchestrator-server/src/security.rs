@@ -156,6 +156,22 @@ pub(crate) async fn guard(
             .into_response();
         }
     }
+    // A body announced over the cap is refused before any of it is read; a chunked one is
+    // cut at the cap as it is read (`DefaultBodyLimit`).
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > config.max_body_bytes as u64) {
+        return Problem::http(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is over this server's limit of {} bytes",
+                config.max_body_bytes
+            ),
+        )
+        .into_response();
+    }
     let path = request.uri().path();
     let health = path == "/healthz" || path == "/readyz";
     if let Some(token) = &config.token

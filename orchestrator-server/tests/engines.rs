@@ -3,7 +3,7 @@
 //! with its source, ids with `:`, `/`, `{` and `%` travel percent-encoded, and each error
 //! status of the kind table comes from a real engine's refusal: invalid input, unknown id,
 //! a duplicate workflow id, an option an engine cannot honour, refused engine credentials,
-//! a stopped Redis, a silent one past the request timeout.
+//! a stopped Redis, a silent one past the request timeout (and the monitoring cap meanwhile).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -152,9 +152,16 @@ async fn every_route_and_error_status_on_real_engines() {
     );
 
     // One task per engine, scheduled, waited on and read back with its source.
+    // `py_echo(obj, n)` and `py_sleep(seconds)`.
     let temporal_options = |wf: &str, id: &str| {
+        let args = if wf == "py_echo" {
+            json!([{"from": "http"}, 1])
+        } else {
+            json!([60])
+        };
         json!({"taskType": "COMPLEX", "temporal": {
-            "workflowType": wf, "taskQueue": pyq, "workflowId": id, "idConflictPolicy": "FAIL"
+            "workflowType": wf, "taskQueue": pyq, "workflowId": id, "idConflictPolicy": "FAIL",
+            "workflowArgs": args
         }})
     };
     let simple = api
@@ -163,7 +170,7 @@ async fn every_route_and_error_status_on_real_engines() {
     // A workflow id with every character a path must encode.
     let odd = format!("{}/a{{b}}%c:d", unique("wf"));
     let complex = api
-        .schedule("flow", json!(["hello"]), temporal_options("py_echo", &odd))
+        .schedule("flow", Value::Null, temporal_options("py_echo", &odd))
         .await;
     let integration = api
         .schedule(
@@ -204,7 +211,7 @@ async fn every_route_and_error_status_on_real_engines() {
             "/v1/tasks:bulk",
             Some(json!({"tasks": [
                 {"name": served, "payload": {"n": 2}, "options": {"taskType": "SIMPLE"}},
-                {"name": "flow", "payload": ["x"], "options": temporal_options("py_echo", &unique("bulkwf"))},
+                {"name": "flow", "payload": null, "options": temporal_options("py_echo", &unique("bulkwf"))},
                 {"name": "hook", "payload": {}, "options": {"taskType": "INTEGRATION", "n8n": {"workflowId": "otConfEcho000001"}}},
             ]})),
         )
@@ -232,7 +239,7 @@ async fn every_route_and_error_status_on_real_engines() {
     let sleeping = api
         .schedule(
             "nap",
-            json!([60]),
+            Value::Null,
             temporal_options("py_sleep", &unique("nap")),
         )
         .await;
@@ -315,7 +322,10 @@ async fn every_route_and_error_status_on_real_engines() {
             "GET",
             &format!(
                 "/v1/tasks/{}",
-                segment(&format!("temporal:{}:nope", unique("none")))
+                segment(&format!(
+                    "temporal:{}:00000000-0000-4000-8000-000000000000",
+                    unique("none")
+                ))
             ),
             None
         )
@@ -323,13 +333,13 @@ async fn every_route_and_error_status_on_real_engines() {
         (404, "NOT_FOUND".into())
     );
     let taken = unique("taken");
-    api.schedule("nap", json!([60]), temporal_options("py_sleep", &taken))
+    api.schedule("nap", Value::Null, temporal_options("py_sleep", &taken))
         .await;
     assert_eq!(
         api.problem(
             "POST",
             "/v1/tasks",
-            Some(json!({"name": "nap", "payload": [60], "options": temporal_options("py_sleep", &taken)}))
+            Some(json!({"name": "nap", "payload": null, "options": temporal_options("py_sleep", &taken)}))
         )
         .await,
         (409, "ALREADY_EXISTS".into())
@@ -377,7 +387,8 @@ async fn every_route_and_error_status_on_real_engines() {
         serve(
             blackholed,
             ServerConfig {
-                request_timeout: Duration::from_millis(500),
+                request_timeout: Duration::from_millis(1500),
+                max_monitor_requests: 1,
                 ..ServerConfig::default()
             },
         )
@@ -391,6 +402,19 @@ async fn every_route_and_error_status_on_real_engines() {
         s == StatusCode::GATEWAY_TIMEOUT && started.elapsed() < Duration::from_secs(5),
         "{s} after {:?}: {v}",
         started.elapsed()
+    );
+    // While one `list` waits on it, a second monitoring request is 429 at once.
+    let (held, second) = tokio::join!(slow.call("GET", "/v1/tasks", None), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        slow.problem("GET", "/v1/counts", None).await
+    });
+    assert_eq!(second, (429, String::new()));
+    // The held `list` ends within its own timeout, naming the silent instance.
+    assert_eq!(
+        (held.0, held.1["errors"][0]["kind"].as_str()),
+        (StatusCode::OK, Some("TIMEOUT")),
+        "{}",
+        held.1
     );
 
     // A stopped Redis: scheduling is 503 (retryable) and the server is not ready.

@@ -422,3 +422,43 @@ async fn the_openapi_document_is_served_and_every_route_in_it_answers() {
         assert!(!text.contains("no such route"), "{method} {path}: {text}");
     }
 }
+
+/// Under the default cap a 10 MB payload (an n8n task may carry 16 MiB) is scheduled; a
+/// request announcing 100 MB is refused (`413`) from its headers, before a byte of its
+/// body is read: the answer comes while the client has sent 11 bytes.
+#[tokio::test]
+async fn the_default_body_cap_takes_ten_megabytes_and_refuses_a_hundred_unread() {
+    let base = start(ServerConfig::default()).await;
+    let ten = json!({
+        "name": "big",
+        "payload": {"blob": "x".repeat(10_000_000)},
+        "options": {"taskType": "INTEGRATION", "n8n": {"webhookUrl": "http://127.0.0.1:9/webhook/big"}}
+    });
+    let r = client()
+        .post(format!("{base}/v1/tasks"))
+        .json(&ten)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(
+        format!(
+            "POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"name\": \"",
+            100 * 1024 * 1024
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut answer))
+        .await
+        .expect("answered without the body")
+        .expect("read");
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}
