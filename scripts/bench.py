@@ -92,6 +92,10 @@ def main():
             ("schedule, concurrency 1", "schedule", redis_row("schedule", 1, a.jobs), a.jobs),
             ("schedule, concurrency 64", "schedule", redis_row("schedule", 64, a.jobs), a.jobs),
             ("bulk, batches of 1000", "bulk", redis_row("bulk", 1000, a.jobs), a.jobs),
+            # The HTTP API against the library call it wraps (server and load in one process).
+            ("schedule over HTTP, concurrency 64", "schedule",
+             {"orchestrator serve (POST /v1/tasks)": rust("schedule", "http", url, 64, a.jobs),
+              "orchestrator (library call)": rust("schedule", "orch", url, 64, a.jobs)}, a.jobs),
             ("worker, no-op, concurrency 50", "worker", redis_row("worker", 50, a.jobs), a.jobs),
         ]
         lat_jobs = max(a.jobs // 10, 100)

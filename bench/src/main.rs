@@ -2,7 +2,7 @@
 //! read each one's peak RSS:
 //!
 //! ```text
-//! orchestrator-bench schedule orch|direct  REDIS_URL QUEUE JOBS CONCURRENCY
+//! orchestrator-bench schedule orch|direct|http REDIS_URL QUEUE JOBS CONCURRENCY
 //! orchestrator-bench bulk     orch|direct  REDIS_URL QUEUE JOBS BATCH
 //! orchestrator-bench worker   orch|direct  REDIS_URL QUEUE JOBS CONCURRENCY
 //! orchestrator-bench latency  orch|direct  REDIS_URL QUEUE JOBS RATE_PER_S
@@ -23,6 +23,10 @@
 //! and the per-state counts through the orchestrator, against n8n's own API: one
 //! `GET /api/v1/executions?limit=PAGE`, and paging that list to the end (250 a call),
 //! which is what counting takes with n8n's API.
+//!
+//! `schedule http` schedules through the HTTP API (`POST /v1/tasks`, the
+//! `orchestrator-server` router served in this process on loopback; keep-alive
+//! connections, one per request in flight), against `schedule orch`, the library call.
 //!
 //! `latency` schedules at a fixed offered rate with a worker running and prints
 //! `p50_ms`/`p99_ms` from schedule to handler start. `temporal` starts workflows (no worker:
@@ -78,6 +82,42 @@ async fn schedule(mode: &str, url: &str, queue: &str, jobs: usize, conc: usize) 
                             .await
                     }
                 })
+                .buffer_unordered(conc)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        }
+        "http" => {
+            let backend = BullmqBackend::new(BullmqConfig::new(url))?;
+            let orch = Orchestrator::builder()
+                .backend(Arc::new(backend))
+                .route(TaskType::Simple, "bullmq")
+                .build()?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let app =
+                orchestrator_server::router(orch, orchestrator_server::ServerConfig::default());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(conc)
+                .build()?;
+            let endpoint = format!("http://{addr}/v1/tasks");
+            let post = |i: usize| {
+                let request = http.post(&endpoint).json(&json!({
+                    "name": queue, "payload": payload(i), "options": {"taskType": "SIMPLE"}
+                }));
+                async move {
+                    let r = request.send().await?;
+                    if r.status() != reqwest::StatusCode::CREATED {
+                        return Err(format!("{}: {}", r.status(), r.text().await?).into());
+                    }
+                    Res::Ok(())
+                }
+            };
+            post(0).await?; // connect
+            t = Instant::now();
+            let results: Vec<_> = futures::stream::iter(0..jobs)
+                .map(post)
                 .buffer_unordered(conc)
                 .collect()
                 .await;

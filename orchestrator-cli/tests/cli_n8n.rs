@@ -284,7 +284,7 @@ fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) 
     .expect("schedule");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let id = v["taskId"].as_str().expect("taskId").to_string();
-    let mut serve = run(&["serve", "--bind", "127.0.0.1:0"])
+    let serve = run(&["serve", "--bind", "127.0.0.1:0"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("serve");

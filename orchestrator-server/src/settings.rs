@@ -141,8 +141,7 @@ impl ServeSettings {
     /// The [`ServerConfig`] these settings describe, the token file read. Caps must be
     /// positive; `token` and `token_file` are exclusive.
     pub fn server_config(&self) -> Result<ServerConfig> {
-        let mut c = ServerConfig::default();
-        c.token = match (&self.token, &self.token_file) {
+        let token = match (&self.token, &self.token_file) {
             (Some(_), Some(_)) => {
                 return Err(Error::config(
                     "serve.token and serve.token_file are both set; keep one",
@@ -151,6 +150,12 @@ impl ServeSettings {
             (Some(t), None) => Some(t.clone()),
             (None, Some(path)) => Some(read_token_file(path)?),
             (None, None) => None,
+        };
+        let mut c = ServerConfig {
+            token,
+            allowed_origins: self.allowed_origins.clone(),
+            hide_results: self.hide_results,
+            ..ServerConfig::default()
         };
         if c.token
             .as_ref()
@@ -161,7 +166,6 @@ impl ServeSettings {
         if let Some(hosts) = &self.allowed_hosts {
             c.allowed_hosts = hosts.clone();
         }
-        c.allowed_origins = self.allowed_origins.clone();
         if let Some(p) = self.public_health {
             c.public_health = p;
         }
@@ -182,7 +186,6 @@ impl ServeSettings {
         if let Some(n) = self.max_monitor_requests {
             c.max_monitor_requests = n;
         }
-        c.hide_results = self.hide_results;
         c.check()?;
         Ok(c)
     }
