@@ -4,11 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use orchestrator::{Error, Orchestrator, OrchestratorConfig};
 use orchestrator_server::ServeSettings;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::signals::Signals;
@@ -80,10 +81,12 @@ pub(crate) async fn run(mut cfg: OrchestratorConfig, args: ServeArgs) -> Result<
     // Signals first: a supervisor may send SIGTERM as soon as it reads the address.
     let mut signals = Signals::new()?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Any background work that ends before the shutdown failed: it stops the process.
+    let failed = Arc::new(Notify::new());
     #[cfg(feature = "n8n")]
     let dispatchers = dispatched
         .iter()
-        .map(|name| dispatcher(&orch, name, stop_rx.clone()))
+        .map(|name| dispatcher(&orch, name, stop_rx.clone(), failed.clone()))
         .collect::<Result<Vec<Work>, Error>>()?;
     #[cfg(not(feature = "n8n"))]
     let dispatchers: Vec<Work> = {
@@ -94,11 +97,11 @@ pub(crate) async fn run(mut cfg: OrchestratorConfig, args: ServeArgs) -> Result<
     let trackers: Vec<Work> = if settings.track.is_empty() {
         Vec::new()
     } else {
-        let bullmq = crate::worker_cmd::bullmq_instance(&cfg, settings.track_backend, "serve")?;
+        let bullmq = tracking_instance(&orch, settings.track_backend.as_deref())?;
         settings
             .track
             .into_iter()
-            .map(|queue| tracker(&orch, &bullmq, queue, stop_rx.clone()))
+            .map(|queue| tracker(&orch, &bullmq, queue, stop_rx.clone(), failed.clone()))
             .collect()
     };
     #[cfg(not(feature = "bullmq"))]
@@ -107,7 +110,10 @@ pub(crate) async fn run(mut cfg: OrchestratorConfig, args: ServeArgs) -> Result<
     let background: Vec<Work> = dispatchers.into_iter().chain(trackers).collect();
     eprintln!("serving on http://{addr}");
     orchestrator_server::serve_on(orch, config, listener, async move {
-        signals.next().await;
+        tokio::select! {
+            () = signals.next() => {}
+            () = failed.notified() => eprintln!("background work failed (above): stopping"),
+        }
         eprintln!("shutting down: finishing requests and background work");
         let _ = stop_tx.send(true);
         tokio::spawn(async move {
@@ -118,14 +124,58 @@ pub(crate) async fn run(mut cfg: OrchestratorConfig, args: ServeArgs) -> Result<
     })
     .await?;
     let mut unrecorded = 0;
-    for task in background {
-        match task.await {
-            Ok(Ok(n)) => unrecorded += n,
-            Ok(Err(e)) => eprintln!("error: {e}"),
-            Err(e) => eprintln!("error: background work panicked: {e}"),
-        }
+    let mut first_error = None;
+    for mut task in background {
+        let e = match tokio::time::timeout(DRAIN, &mut task).await {
+            Ok(Ok(Ok(n))) => {
+                unrecorded += n;
+                continue;
+            }
+            // Printed when it happened (`spawn_work`).
+            Ok(Ok(Err(e))) => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+            Ok(Err(e)) => Error::config(format!("background work panicked: {e}")),
+            Err(_) => {
+                task.abort();
+                Error::engine(
+                    "orchestrator",
+                    orchestrator::ErrorKind::Timeout,
+                    format!(
+                        "background work did not stop within {}; abandoned (its outcomes may be unrecorded)",
+                        humantime::format_duration(DRAIN)
+                    ),
+                )
+            }
+        };
+        eprintln!("error: {e}");
+        first_error.get_or_insert(e);
     }
-    Ok(unrecorded)
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(unrecorded),
+    }
+}
+
+/// How long the background work may take to stop after the API has: the trackers' grace,
+/// plus a delivery round in flight (each delivery bounded by its request timeout).
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `work` spawned; its failure wakes `failed`.
+#[cfg(any(feature = "bullmq", feature = "n8n"))]
+fn spawn_work(
+    failed: Arc<Notify>,
+    work: impl std::future::Future<Output = Result<u64, Error>> + Send + 'static,
+) -> Work {
+    tokio::spawn(async move {
+        let r = work.await;
+        if let Err(e) = &r {
+            eprintln!("error: {e}");
+            failed.notify_one();
+        }
+        r
+    })
 }
 
 /// The n8n instances whose outbox this process delivers: every one with an outbox whose
@@ -158,13 +208,18 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 
 /// Instance `name`'s outbox dispatcher, until shutdown.
 #[cfg(feature = "n8n")]
-fn dispatcher(orch: &Orchestrator, name: &str, stop: watch::Receiver<bool>) -> Result<Work, Error> {
+fn dispatcher(
+    orch: &Orchestrator,
+    name: &str,
+    stop: watch::Receiver<bool>,
+    failed: Arc<Notify>,
+) -> Result<Work, Error> {
     let backend = orch
         .backend(name)
         .and_then(|h| h.downcast::<orchestrator::n8n::N8nBackend>())
         .ok_or_else(|| Error::config(format!("backend instance `{name}` is not an n8n one")))?;
     eprintln!("dispatching the n8n outbox of `{name}`");
-    Ok(tokio::spawn(async move {
+    Ok(spawn_work(failed, async move {
         backend.dispatch_until(stopped(stop)).await
     }))
 }
@@ -181,10 +236,11 @@ fn tracker(
     bullmq: &orchestrator::bullmq::BullmqBackend,
     queue: String,
     stop: watch::Receiver<bool>,
+    failed: Arc<Notify>,
 ) -> Work {
     use orchestrator::track::{TrackerConfig, track};
     let (orch, bullmq) = (orch.clone(), bullmq.clone());
-    tokio::spawn(async move {
+    spawn_work(failed, async move {
         let worker = loop {
             let attempt = tokio::select! {
                 r = track(&orch, &bullmq, &queue, TrackerConfig::default()) => r,
@@ -210,4 +266,35 @@ fn tracker(
         worker.close(GRACE).await?;
         Ok(worker.unrecorded())
     })
+}
+
+/// The bullmq instance holding the `track` queues (default: the SIMPLE route), from the
+/// orchestrator already built.
+#[cfg(feature = "bullmq")]
+fn tracking_instance(
+    orch: &Orchestrator,
+    instance: Option<&str>,
+) -> Result<orchestrator::bullmq::BullmqBackend, Error> {
+    let handle = match instance {
+        Some(name) => orch.backend(name),
+        None => orch.backend_for(orchestrator::TaskType::Simple),
+    }
+    .ok_or_else(|| {
+        Error::config(match instance {
+            Some(name) => format!(
+                "serve.track_backend names `{name}`, which is not configured: set [backends.{name}] (kind = \"bullmq\")"
+            ),
+            None => "serve.track needs a bullmq instance for SIMPLE tasks: configure one, or set serve.track_backend".to_string(),
+        })
+    })?;
+    let typed = handle
+        .downcast::<orchestrator::bullmq::BullmqBackend>()
+        .ok_or_else(|| {
+            Error::config(format!(
+                "backend instance `{}` is of kind `{}`; serve.track needs a bullmq instance",
+                handle.name(),
+                handle.descriptor().kind
+            ))
+        })?;
+    Ok(orchestrator::bullmq::BullmqBackend::clone(&typed))
 }

@@ -306,6 +306,16 @@ fn serve_reads_the_serve_table() {
     );
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no backend is configured"), "{err}");
+    // An error about the token itself does not show it.
+    let (code, _, err) = cli(
+        &["serve"],
+        &[
+            ("ORCHESTRATOR_SERVE_TOKEN", "s3cret-env-token"),
+            ("ORCHESTRATOR_SERVE_TOKEN_FILE", "/nonexistent/token"),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("both set"), "{err}");
     assert!(!err.contains("s3cret-env-token"), "{err}");
     let (code, _, err) = cli(&["serve"], &[("ORCHESTRATOR_SERVE_MAX_WAITS", "0")]);
     assert_eq!(code, 1, "{err}");

@@ -284,7 +284,7 @@ fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) 
     .expect("schedule");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let id = v["taskId"].as_str().expect("taskId").to_string();
-    let serve = run(&["serve", "--bind", "127.0.0.1:0"])
+    let mut serve = run(&["serve", "--bind", "127.0.0.1:0"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("serve");
@@ -292,6 +292,11 @@ fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) 
     let _ = Command::new("kill")
         .args(["-TERM", &serve.id().to_string()])
         .status();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while serve.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "serve did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let out = serve.wait_with_output().expect("serve stops");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{}: {err}", out.status);

@@ -350,6 +350,11 @@ impl OrchestratorConfig {
                 }
             }
         }
+        // A token from the overlay replaces the file's, in whichever form it came.
+        if other.serve.contains_key("token") || other.serve.contains_key("token_file") {
+            self.serve.remove("token");
+            self.serve.remove("token_file");
+        }
         self.serve.extend(other.serve);
     }
 
@@ -685,7 +690,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("orch-serve-{}", std::process::id()));
         std::fs::write(
             &dir,
-            "[serve]\nbind = \"127.0.0.1:9000\"\ntoken = \"from-file-token\"\n",
+            "[serve]\nbind = \"127.0.0.1:9000\"\ntoken_file = \"/run/token\"\n",
         )
         .expect("write");
         let c = OrchestratorConfig::from_vars(
@@ -700,6 +705,10 @@ mod tests {
         std::fs::remove_file(&dir).expect("remove");
         assert_eq!(c.serve["bind"], "127.0.0.1:9000");
         assert_eq!(c.serve["token"], "from-env-token");
+        assert!(
+            !c.serve.contains_key("token_file"),
+            "the variable replaces the file's token"
+        );
         assert_eq!(c.serve["max_waits"], 8);
         let shown = format!("{c:?}");
         assert!(!shown.contains("from-env-token"), "{shown}");

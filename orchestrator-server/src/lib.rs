@@ -26,7 +26,7 @@
 //! default the loopback names) and a request carrying an `Origin` must come from an
 //! allowed origin (none by default), so a web page elsewhere cannot drive a server on
 //! loopback (DNS rebinding, CSRF); bodies are capped ([`ServerConfig::max_body_bytes`]; one
-//! announced over the cap is refused before it is read); every route but `wait` has a
+//! announced over the cap is refused before it is read); every read but `wait` has a
 //! timeout ([`ServerConfig::request_timeout`], then `504`); `wait` is capped
 //! ([`ServerConfig::max_wait`], [`ServerConfig::max_waits`]) and so are concurrent
 //! `list`/`counts` ([`ServerConfig::max_monitor_requests`]); results can be left out of

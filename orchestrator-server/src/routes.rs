@@ -65,7 +65,7 @@ pub(crate) fn router(orch: Orchestrator, config: ServerConfig) -> Router {
         monitors: Arc::new(Semaphore::new(config.max_monitor_requests)),
         config: config.clone(),
     };
-    // Every route but `wait`, which has its own cap, under the request timeout.
+    // Every read but `wait`, which has its own cap, under the request timeout.
     let timed = Router::new()
         .route("/v1/tasks", post(create).get(list))
         .route("/v1/tasks:bulk", post(bulk))
@@ -90,13 +90,18 @@ pub(crate) fn router(orch: Orchestrator, config: ServerConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(config, guard))
 }
 
-/// The request timeout: past it the handler (and its engine call) is dropped and the
-/// answer is `504`.
+/// The request timeout of reads: past it the handler (and its engine call) is dropped and
+/// the answer is `504`. Writes (`POST`, `DELETE`) are not cut: an engine may have taken the
+/// task already, and an answer without its id would invite a duplicate. Each engine call
+/// they make is bounded by the backend's own timeouts.
 async fn timed(
     State(limit): State<Duration>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    if request.method() != axum::http::Method::GET {
+        return next.run(request).await;
+    }
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(r) => r,
         Err(_) => Problem::http(

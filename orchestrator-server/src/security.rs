@@ -39,7 +39,9 @@ pub struct ServerConfig {
     pub max_wait: Duration,
     /// The most `wait` requests held at once; more are `429`.
     pub max_waits: usize,
-    /// How long any route but `wait` may take; then `504` (the engine call is dropped).
+    /// How long a read (`GET`) may take; then `504` (the engine call is dropped). Writes
+    /// are never cut mid-way (their engine calls have their own bounds), nor is `wait`
+    /// ([`ServerConfig::max_wait`]).
     pub request_timeout: Duration,
     /// The most `list`/`counts` requests served at once (each may page several engines);
     /// more are `429`.

@@ -54,7 +54,8 @@ pub struct ServeSettings {
     /// The largest request body, in bytes (default: 17 MiB).
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
-    /// How long any route but `wait` may take, in ms (default: 30 s); then `504`.
+    /// How long a read (`GET`) may take, in ms (default: 30 s); then `504`. Writes are
+    /// not cut mid-way.
     #[serde(default)]
     pub request_timeout_ms: Option<Millis>,
     /// The longest `wait` a request may ask for, in ms (default: 60 s).
@@ -90,18 +91,21 @@ fn split(text: &str) -> Vec<String> {
         .collect()
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(s) => split(&s),
-        OneOrMany::Many(v) => v,
-    })
+    use serde_json::Value;
+    let text = |v: Value| match v {
+        Value::String(s) => Ok(s),
+        // An environment value that looks like a number or a boolean arrives as one.
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a list of strings or one comma-separated string, not {other}"
+        ))),
+    };
+    match Value::deserialize(d)? {
+        Value::Array(items) => items.into_iter().map(text).collect(),
+        one => Ok(split(&text(one)?)),
+    }
 }
 
 fn one_or_many_opt<'de, D: Deserializer<'de>>(
@@ -120,7 +124,7 @@ impl ServeSettings {
             one.insert(key.clone(), value.clone());
             if let Err(e) = serde_json::from_value::<ServeSettings>(serde_json::Value::Object(one))
             {
-                let why = if key.contains("token") {
+                let why = if key == "token" {
                     "is not a string".to_string()
                 } else {
                     e.to_string()
@@ -253,6 +257,11 @@ mod tests {
             .expect_err("not a string");
         assert!(e.to_string().contains("serve.token"), "{e}");
         assert!(!e.to_string().contains("s3cret-value"), "{e}");
+        let e = ServeSettings::from_table(&table(json!({ "token_fil": "/x" }))).expect_err("typo");
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        // `ORCHESTRATOR_SERVE_TRACK=2024` arrives as a number: still a queue name.
+        let s = ServeSettings::from_table(&table(json!({ "track": 2024 }))).expect("track");
+        assert_eq!(s.track, ["2024"]);
         let e = ServeSettings::from_table(&table(json!({ "bind": "nowhere" }))).expect_err("addr");
         assert!(e.to_string().contains("serve.bind"), "{e}");
         let both = ServeSettings::from_table(&table(json!({ "token": "a", "token_file": "/x" })))
