@@ -47,8 +47,20 @@ pub(crate) async fn run(mut cfg: OrchestratorConfig, args: ServeArgs) -> Result<
     }
     settings.allowed_origins.extend(args.allow_origin);
     let bind = args.bind.unwrap_or_else(|| settings.bind());
-    let config = settings.server_config()?;
+    let mut config = settings.server_config()?;
     config.check_bind(bind)?;
+    let period = settings.metrics_period_ms.unwrap_or(METRICS_PERIOD);
+    period.check_positive("serve.metrics_period_ms")?;
+    let prometheus = if settings.metrics.unwrap_or(true) {
+        let handle = prometheus()?;
+        let render = handle.clone();
+        config.metrics = Some(orchestrator_server::MetricsText::new(move || {
+            render.render()
+        }));
+        Some(handle)
+    } else {
+        None
+    };
     let dispatched = outboxes_served_here(&mut cfg, settings.dispatch.unwrap_or(true));
     let orch = Orchestrator::from_config(cfg.clone())?;
     #[cfg(feature = "testkit")]
@@ -106,6 +118,9 @@ pub(crate) async fn run(mut cfg: OrchestratorConfig, args: ServeArgs) -> Result<
     };
     #[cfg(not(feature = "bullmq"))]
     let trackers: Vec<Work> = Vec::new();
+    if let Some(handle) = prometheus {
+        tokio::spawn(sampler(orch.clone(), handle, period.get(), stop_rx.clone()));
+    }
     drop(stop_rx);
     let background: Vec<Work> = dispatchers.into_iter().chain(trackers).collect();
     eprintln!("serving on http://{addr}");
@@ -200,8 +215,52 @@ fn outboxes_served_here(cfg: &mut OrchestratorConfig, dispatch: bool) -> Vec<Str
     here
 }
 
+/// How often `serve` refreshes the `orchestrator_tasks` gauge by default.
+const METRICS_PERIOD: orchestrator::Millis = orchestrator::Millis::new(15_000);
+
+/// Buckets of `orchestrator_operation_duration_seconds`, in seconds: from a Redis round
+/// trip to a long `wait`.
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// The process-wide Prometheus recorder, its metrics described.
+fn prometheus() -> Result<metrics_exporter_prometheus::PrometheusHandle, Error> {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(orchestrator::instruments::OPERATION_DURATION.into()),
+            DURATION_BUCKETS,
+        )
+        .and_then(PrometheusBuilder::install_recorder)
+        .map_err(|e| Error::config(format!("cannot install the metrics recorder: {e}")))?;
+    orchestrator::instruments::describe();
+    Ok(handle)
+}
+
+/// Every `period` until shutdown: the recorder's upkeep, then the task gauges from
+/// `counts` (bounded by the monitoring timeout).
+async fn sampler(
+    orch: Orchestrator,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    period: std::time::Duration,
+    stop: watch::Receiver<bool>,
+) {
+    loop {
+        handle.run_upkeep();
+        let sample = orch.record_task_counts(orchestrator::DEFAULT_MONITOR_TIMEOUT);
+        tokio::select! {
+            _ = sample => {}
+            () = stopped(stop.clone()) => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = stopped(stop.clone()) => return,
+        }
+    }
+}
+
 /// Resolves once the shutdown has begun.
-#[cfg(any(feature = "bullmq", feature = "n8n"))]
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }

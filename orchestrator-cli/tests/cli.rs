@@ -368,8 +368,8 @@ fn serve_guards_its_api_and_stops_on_sigterm() {
         .strip_prefix("serving on http://")
         .unwrap_or_else(|| panic!("{line}"))
         .to_string();
-    // One HTTP/1.1 request (`head`: request line and headers), its status code.
-    let request = |head: &str, body: &str| -> u16 {
+    // One HTTP/1.1 request (`head`: request line and headers), the whole answer.
+    let fetch = |head: &str, body: &str| -> String {
         let mut s = std::net::TcpStream::connect(&addr).expect("connect");
         s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .expect("timeout");
@@ -381,6 +381,11 @@ fn serve_guards_its_api_and_stops_on_sigterm() {
         .expect("write");
         let mut answer = String::new();
         let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    // Its status code.
+    let request = |head: &str, body: &str| -> u16 {
+        let answer = fetch(head, body);
         answer
             .split_whitespace()
             .nth(1)
@@ -401,6 +406,20 @@ fn serve_guards_its_api_and_stops_on_sigterm() {
             r#"{"name":"emails","payload":{}}"#
         ),
         201
+    );
+    // The metrics, behind the token, count it.
+    assert_eq!(request("GET /metrics HTTP/1.1\r\n", ""), 401);
+    let metrics = fetch(&format!("GET /metrics HTTP/1.1\r\n{auth}"), "");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"orchestrator_schedule_total{backend="memory-bullmq",kind="memory-bullmq",type="SIMPLE",outcome="ok"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("orchestrator_operation_duration_seconds_bucket"),
+        "{metrics}"
     );
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])

@@ -2,14 +2,16 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::backend::{AdmittedRequest, Backend, ScheduleRequest, SharedBackend};
 use crate::descriptor::{Capabilities, Capability, Descriptor, Limits};
 use crate::error::{Error, Result};
 use crate::id::TaskId;
+use crate::instruments::InstanceLabels;
 use crate::monitor::{BackendPage, ListFilter};
 use crate::status::{CancelOutcome, EngineLabel, Health, TaskState, TaskStatus};
+use crate::task::TaskType;
 use crate::wait::WaitOutcome;
 
 /// A backend instance behind the orchestrator's checks. Every backend the registry builds,
@@ -27,6 +29,7 @@ use crate::wait::WaitOutcome;
 #[derive(Clone)]
 pub struct BackendHandle {
     inner: SharedBackend,
+    labels: InstanceLabels,
 }
 
 impl fmt::Debug for BackendHandle {
@@ -37,22 +40,22 @@ impl fmt::Debug for BackendHandle {
 
 impl From<SharedBackend> for BackendHandle {
     fn from(inner: SharedBackend) -> Self {
-        Self { inner }
+        let labels = InstanceLabels::new(inner.name(), inner.descriptor().kind);
+        Self { inner, labels }
     }
 }
 
 impl<T: Backend> From<Arc<T>> for BackendHandle {
     fn from(inner: Arc<T>) -> Self {
-        Self { inner }
+        let inner: SharedBackend = inner;
+        Self::from(inner)
     }
 }
 
 impl BackendHandle {
     /// Wrap `backend`.
     pub fn new(backend: impl Backend) -> Self {
-        Self {
-            inner: Arc::new(backend),
-        }
+        Self::from(Arc::new(backend))
     }
 
     /// The instance's name: the prefix of its task ids.
@@ -92,7 +95,17 @@ impl BackendHandle {
     }
 
     /// Admit `request` for this instance (see the type's docs); no I/O.
+    /// A refusal is counted in `orchestrator_schedule_total` (see [`crate::instruments`]).
     pub fn admit(&self, request: ScheduleRequest) -> Result<AdmittedRequest> {
+        let task_type = request.task_type();
+        let admitted = self.admit_unrecorded(request);
+        if admitted.is_err() {
+            self.labels.scheduled(task_type, &admitted);
+        }
+        admitted
+    }
+
+    fn admit_unrecorded(&self, request: ScheduleRequest) -> Result<AdmittedRequest> {
         let d = self.inner.descriptor();
         let admitted = d.admit(self.name(), self.inner.capabilities(), request)?;
         crate::validate::payload_size(admitted.payload(), self.limits().max_payload_bytes)?;
@@ -106,10 +119,16 @@ impl BackendHandle {
     }
 
     pub(crate) async fn schedule_admitted(&self, request: AdmittedRequest) -> Result<TaskId> {
-        self.inner
+        let task_type = request.request().task_type();
+        let started = Instant::now();
+        let r = self
+            .inner
             .schedule(request)
             .await
-            .map_err(|e| self.context(e))
+            .map_err(|e| self.context(e));
+        self.labels.operation("schedule", started, r.is_ok());
+        self.labels.scheduled(task_type, &r);
+        r
     }
 
     /// Admit every request, then schedule them all: one result per request, in order. A
@@ -130,6 +149,8 @@ impl BackendHandle {
         requests: Vec<AdmittedRequest>,
     ) -> Vec<Result<TaskId>> {
         let expected = requests.len();
+        let types: Vec<TaskType> = requests.iter().map(|r| r.request().task_type()).collect();
+        let started = Instant::now();
         let mut results: Vec<Result<TaskId>> = self
             .inner
             .schedule_bulk(requests)
@@ -146,13 +167,21 @@ impl BackendHandle {
                 "the backend returned fewer results than tasks",
             )));
         }
+        self.labels
+            .operation("schedule_bulk", started, results.iter().all(Result::is_ok));
+        for (task_type, r) in types.into_iter().zip(&results) {
+            self.labels.scheduled(task_type, r);
+        }
         results
     }
 
     /// The status of a task of this instance.
     pub async fn status(&self, id: &TaskId) -> Result<TaskStatus> {
         self.check_owner(id)?;
-        self.inner.status(id).await.map_err(|e| self.context(e))
+        let started = Instant::now();
+        let r = self.inner.status(id).await.map_err(|e| self.context(e));
+        self.labels.operation("status", started, r.is_ok());
+        r
     }
 
     /// Cancel a task of this instance.
@@ -160,22 +189,32 @@ impl BackendHandle {
         if self.check_owner(id).is_err() {
             return Ok(CancelOutcome::NotFound);
         }
-        self.inner.cancel(id).await.map_err(|e| self.context(e))
+        let started = Instant::now();
+        let r = self.inner.cancel(id).await.map_err(|e| self.context(e));
+        self.labels.operation("cancel", started, r.is_ok());
+        r
     }
 
     /// Wait for a task of this instance (at most [`crate::MAX_WAIT`]).
     pub async fn wait(&self, id: &TaskId, timeout: Duration) -> Result<WaitOutcome> {
         crate::wait::deadline(timeout)?;
         self.check_owner(id)?;
-        self.inner
+        let started = Instant::now();
+        let r = self
+            .inner
             .wait(id, timeout)
             .await
-            .map_err(|e| self.context(e))
+            .map_err(|e| self.context(e));
+        self.labels.operation("wait", started, r.is_ok());
+        r
     }
 
     /// Check the engine.
     pub async fn health(&self) -> Result<Health> {
-        self.inner.health().await.map_err(|e| self.context(e))
+        let started = Instant::now();
+        let r = self.inner.health().await.map_err(|e| self.context(e));
+        self.labels.operation("health", started, r.is_ok());
+        r
     }
 
     /// A page of this instance's tasks (see [`Backend::list`]); `Unsupported` unless it
@@ -188,11 +227,14 @@ impl BackendHandle {
         limit: usize,
     ) -> Result<BackendPage> {
         self.require(Capability::List, "list")?;
-        let mut page = self
+        let started = Instant::now();
+        let page = self
             .inner
             .list(filter, resume, limit)
             .await
-            .map_err(|e| self.context(e))?;
+            .map_err(|e| self.context(e));
+        self.labels.operation("list", started, page.is_ok());
+        let mut page = page?;
         if page.tasks.len() > limit {
             page.tasks.truncate(limit);
             page.exhausted = false;
@@ -226,7 +268,17 @@ impl BackendHandle {
     /// unless it declares [`Capability::Counts`].
     pub async fn counts(&self, filter: &ListFilter) -> Result<Vec<(TaskState, u64)>> {
         self.require(Capability::Counts, "counts")?;
-        self.inner.counts(filter).await.map_err(|e| self.context(e))
+        let started = Instant::now();
+        let r = self.inner.counts(filter).await.map_err(|e| self.context(e));
+        self.labels.operation("counts", started, r.is_ok());
+        r
+    }
+
+    /// Set `orchestrator_tasks` for this instance from `counts` (see [`crate::instruments`]).
+    pub(crate) fn record_counts(&self, counts: &[(TaskState, u64)]) {
+        for (state, n) in counts {
+            self.labels.tasks(state.as_str(), *n);
+        }
     }
 
     fn require(&self, c: Capability, operation: &str) -> Result<()> {
@@ -297,6 +349,61 @@ mod tests {
 
     fn request(payload: serde_json::Value) -> ScheduleRequest {
         ScheduleRequest::new("q", payload, TaskOptions::simple()).expect("valid")
+    }
+
+    /// The documented metrics, with their labels, after a refused, a failed and a read
+    /// operation (see `instruments`).
+    #[test]
+    fn every_operation_is_measured_with_the_documented_names_and_labels() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime")
+                .block_on(async {
+                    let h = BackendHandle::new(Tiny);
+                    let ours: TaskId = "tiny-eu:q:1".parse().expect("id");
+                    let big = serde_json::json!("x".repeat(100));
+                    assert!(h.schedule(request(big)).await.is_err());
+                    assert!(h.schedule(request(serde_json::json!({}))).await.is_err());
+                    assert!(h.status(&ours).await.is_ok());
+                    assert!(h.health().await.is_err());
+                    h.record_counts(&[(TaskState::Pending, 3)]);
+                });
+        });
+        let mut seen: Vec<String> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let (kind, key) = key.into_parts();
+                let mut labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                labels.sort();
+                let value = match value {
+                    DebugValue::Counter(n) => format!("{n}"),
+                    DebugValue::Gauge(g) => format!("{}", g.into_inner()),
+                    DebugValue::Histogram(v) => format!("{} samples", v.len()),
+                };
+                format!("{kind:?} {}{{{}}} {value}", key.name(), labels.join(","))
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "Counter orchestrator_schedule_total{backend=tiny-eu,kind=tiny,outcome=invalid_input,type=SIMPLE} 1",
+                "Counter orchestrator_schedule_total{backend=tiny-eu,kind=tiny,outcome=unavailable,type=SIMPLE} 1",
+                "Gauge orchestrator_tasks{backend=tiny-eu,kind=tiny,state=PENDING} 3",
+                "Histogram orchestrator_operation_duration_seconds{backend=tiny-eu,kind=tiny,op=health,outcome=error} 1 samples",
+                "Histogram orchestrator_operation_duration_seconds{backend=tiny-eu,kind=tiny,op=schedule,outcome=error} 1 samples",
+                "Histogram orchestrator_operation_duration_seconds{backend=tiny-eu,kind=tiny,op=status,outcome=ok} 1 samples",
+            ]
+        );
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ mod error;
 mod handle;
 mod id;
 mod init;
+pub mod instruments;
 mod monitor;
 mod orchestrator;
 mod registry;

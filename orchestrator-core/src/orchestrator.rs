@@ -694,6 +694,20 @@ impl Orchestrator {
         Ok(Counts { counts, errors })
     }
 
+    /// Read every instance's [`Orchestrator::counts`] and set the `orchestrator_tasks`
+    /// gauge from them ([`crate::instruments`]): what a metrics sampler calls every period.
+    /// An instance that does not answer keeps its last values and is in the answer's
+    /// `errors`. Reads only, like `counts`.
+    pub async fn record_task_counts(&self, timeout: std::time::Duration) -> Result<Counts> {
+        let counts = self.counts(&ListFilter::all(), timeout).await?;
+        for row in &counts.counts {
+            if let Some(b) = self.backend(&row.backend) {
+                b.record_counts(&[(row.state, row.count)]);
+            }
+        }
+        Ok(counts)
+    }
+
     /// The instances a monitoring filter is about: its `backend` (which must exist), or
     /// every instance that runs its `type`.
     fn scope(&self, filter: &ListFilter) -> Result<Vec<BackendHandle>> {

@@ -15,6 +15,7 @@
 //! | `GET /v1/counts?backend&type&name&timeout` | `{"counts", "errors"}` |
 //! | `GET /healthz` | `200 {"ok": true}` while the process serves |
 //! | `GET /readyz` | `{"backends": [{"backend", "ok"}]}`; `503` unless all are ok |
+//! | `GET /metrics` | the metrics in Prometheus text format, when [`ServerConfig::metrics`] is set (`404` otherwise) |
 //! | `GET /openapi.json` | this API as OpenAPI 3.1 ([`openapi`]), schemas from the same schemars types |
 //!
 //! Errors are RFC 9457 `application/problem+json` carrying the orchestrator's error kind;
@@ -45,7 +46,7 @@ pub use routes::MAX_BULK;
 
 pub use error::{Problem, http_status};
 pub use openapi::{ROUTES, document as openapi};
-pub use security::ServerConfig;
+pub use security::{MetricsText, ServerConfig};
 pub use settings::{DEFAULT_BIND, ServeSettings, read_token_file};
 
 use std::net::SocketAddr;

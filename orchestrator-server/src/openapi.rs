@@ -21,6 +21,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/counts"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("get", "/metrics"),
     ("get", "/openapi.json"),
 ];
 
@@ -142,6 +143,15 @@ pub fn document() -> Value {
             },
             "/healthz": {
                 "get": { "summary": "Liveness", "security": [], "responses": { "200": answer("serving", json!({ "type": "object" })) } }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "The metrics (Prometheus text format; see orchestrator_core::instruments)",
+                    "responses": {
+                        "200": { "description": "the metrics", "content": { "text/plain": { "schema": { "type": "string" } } } },
+                        "404": { "description": "metrics are not enabled" }
+                    }
+                }
             },
             "/readyz": {
                 "get": {

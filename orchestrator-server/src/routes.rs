@@ -73,6 +73,7 @@ pub(crate) fn router(orch: Orchestrator, config: ServerConfig) -> Router {
         .route("/v1/counts", get(counts))
         .route("/healthz", get(|| async { Json(json!({ "ok": true })) }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .route(
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
@@ -412,6 +413,25 @@ async fn counts(State(app): State<App>, q: Result<Query<ListQuery>, QueryRejecti
     match counts.await {
         Ok(c) => Json(c).into_response(),
         Err(p) => p.into_response(),
+    }
+}
+
+/// The metrics as the application's recorder renders them (Prometheus text format).
+async fn metrics(State(app): State<App>) -> Response {
+    match &app.config.metrics {
+        Some(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text.render(),
+        )
+            .into_response(),
+        None => Problem::http(
+            StatusCode::NOT_FOUND,
+            "metrics are not enabled on this server (serve.metrics, or ServerConfig::metrics)",
+        )
+        .into_response(),
     }
 }
 

@@ -48,6 +48,34 @@ pub struct ServerConfig {
     pub max_monitor_requests: usize,
     /// Leave tasks' `result` and `progress` out of every answer. Payloads are never in one.
     pub hide_results: bool,
+    /// What `GET /metrics` serves (Prometheus text from the recorder the application
+    /// installed); `None`: the route answers `404`.
+    pub metrics: Option<MetricsText>,
+    /// Whether `/metrics` answers without the token (default: false).
+    pub public_metrics: bool,
+}
+
+/// The text `GET /metrics` serves, rendered on each request (for example
+/// `PrometheusHandle::render` of `metrics-exporter-prometheus`).
+#[derive(Clone)]
+pub struct MetricsText(Arc<dyn Fn() -> String + Send + Sync>);
+
+impl MetricsText {
+    /// Serve what `render` returns.
+    pub fn new(render: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Self(Arc::new(render))
+    }
+
+    /// The text now.
+    pub fn render(&self) -> String {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for MetricsText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsText")
+    }
 }
 
 impl Default for ServerConfig {
@@ -65,6 +93,8 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             max_monitor_requests: 16,
             hide_results: false,
+            metrics: None,
+            public_metrics: false,
         }
     }
 }
@@ -176,8 +206,9 @@ pub(crate) async fn guard(
     }
     let path = request.uri().path();
     let health = path == "/healthz" || path == "/readyz";
+    let public = (health && config.public_health) || (path == "/metrics" && config.public_metrics);
     if let Some(token) = &config.token
-        && !(health && config.public_health)
+        && !public
     {
         let given = headers
             .get(header::AUTHORIZATION)

@@ -71,6 +71,17 @@ pub struct ServeSettings {
     /// payloads are never part of an answer.
     #[serde(default)]
     pub hide_results: bool,
+    /// Record the metrics (`orchestrator_core::instruments`) and serve them at `GET
+    /// /metrics` in Prometheus text format (default: true).
+    #[serde(default)]
+    pub metrics: Option<bool>,
+    /// Whether `/metrics` answers without the token (default: false).
+    #[serde(default)]
+    pub public_metrics: bool,
+    /// How often the `orchestrator_tasks` gauge is refreshed from `counts`, in ms (default:
+    /// 15 s; each refresh is one `counts` of every instance).
+    #[serde(default)]
+    pub metrics_period_ms: Option<Millis>,
     /// Deliver each n8n outbox from this process (default: true). Instances whose
     /// `dispatch_in_process` is false are left to `orchestrator dispatch`.
     #[serde(default)]
@@ -159,6 +170,7 @@ impl ServeSettings {
             token,
             allowed_origins: self.allowed_origins.clone(),
             hide_results: self.hide_results,
+            public_metrics: self.public_metrics,
             ..ServerConfig::default()
         };
         if c.token

@@ -403,7 +403,7 @@ async fn the_openapi_document_is_served_and_every_route_in_it_answers() {
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(
         doc["paths"].as_object().map(|p| p.len()),
-        Some(8),
+        Some(9),
         "{}",
         doc["paths"]
     );
@@ -461,4 +461,53 @@ async fn the_default_body_cap_takes_ten_megabytes_and_refuses_a_hundred_unread()
         .expect("read");
     let head = String::from_utf8_lossy(&answer[..n]);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}
+
+/// `/metrics`: `404` unless the application gives the text; then the text, behind the
+/// token unless made public.
+#[tokio::test]
+async fn metrics_are_served_only_when_configured_and_behind_the_token() {
+    let http = client();
+    let off = start(ServerConfig::default()).await;
+    let (status, _) = problem(
+        http.get(format!("{off}/metrics"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let mut config = ServerConfig::default().token("s3cret-token");
+    config.metrics = Some(orchestrator_server::MetricsText::new(|| {
+        "orchestrator_schedule_total 1\n".to_string()
+    }));
+    let on = start(config.clone()).await;
+    let (status, _) = problem(http.get(format!("{on}/metrics")).send().await.expect("get")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let r = http
+        .get(format!("{on}/metrics"))
+        .bearer_auth("s3cret-token")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/plain; version=0.0.4")
+    );
+    assert_eq!(
+        r.text().await.expect("text"),
+        "orchestrator_schedule_total 1\n"
+    );
+    config.public_metrics = true;
+    let public = start(config).await;
+    let r = http
+        .get(format!("{public}/metrics"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::OK);
 }
