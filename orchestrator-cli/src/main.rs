@@ -318,17 +318,25 @@ fn load(config: Option<&std::path::Path>) -> Result<Orchestrator, Failure> {
 /// die mid-delivery. Outbox dispatches are delivered by `orchestrator dispatch` (or any
 /// long-running process of the deployment) unless the configuration says otherwise.
 fn no_dispatcher_in_this_process(cfg: &mut OrchestratorConfig) {
-    for (name, table) in &mut cfg.backends {
+    for (_, outbox) in n8n_outboxes(cfg) {
+        outbox
+            .entry("dispatch_in_process")
+            .or_insert(serde_json::Value::Bool(false));
+    }
+}
+
+/// Each n8n instance with an outbox: its name and its `outbox` table.
+pub(crate) fn n8n_outboxes(
+    cfg: &mut OrchestratorConfig,
+) -> impl Iterator<Item = (&String, &mut serde_json::Map<String, serde_json::Value>)> {
+    cfg.backends.iter_mut().filter_map(|(name, table)| {
         let kind = table.get("kind").and_then(|k| k.as_str()).unwrap_or(name);
         if kind != "n8n" {
-            continue;
+            return None;
         }
-        if let Some(outbox) = table.get_mut("outbox").and_then(|o| o.as_object_mut()) {
-            outbox
-                .entry("dispatch_in_process")
-                .or_insert(serde_json::Value::Bool(false));
-        }
-    }
+        let outbox = table.get_mut("outbox")?.as_object_mut()?;
+        Some((name, outbox))
+    })
 }
 
 /// Backend instance `instance` (default: the route of `task_type`) as its typed backend

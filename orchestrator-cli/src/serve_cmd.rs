@@ -197,22 +197,14 @@ fn spawn_work(
 /// `dispatch_in_process` is not false, when `dispatch` is on. Each is set to not start its
 /// own dispatcher on `schedule` (this process runs one per instance, stopped gracefully).
 fn outboxes_served_here(cfg: &mut OrchestratorConfig, dispatch: bool) -> Vec<String> {
-    let mut here = Vec::new();
-    for (name, table) in &mut cfg.backends {
-        let kind = table.get("kind").and_then(|k| k.as_str()).unwrap_or(name);
-        if kind != "n8n" {
-            continue;
-        }
-        if let Some(outbox) = table.get_mut("outbox").and_then(|o| o.as_object_mut()) {
+    crate::n8n_outboxes(cfg)
+        .filter_map(|(name, outbox)| {
             let wanted = outbox
                 .insert("dispatch_in_process".into(), serde_json::Value::Bool(false))
                 .is_none_or(|v| v != serde_json::Value::Bool(false));
-            if wanted && dispatch {
-                here.push(name.clone());
-            }
-        }
-    }
-    here
+            (wanted && dispatch).then(|| name.clone())
+        })
+        .collect()
 }
 
 /// How often `serve` refreshes the `orchestrator_tasks` gauge by default.
@@ -249,9 +241,21 @@ async fn sampler(
     loop {
         handle.run_upkeep();
         let sample = orch.record_task_counts(orchestrator::DEFAULT_MONITOR_TIMEOUT);
-        tokio::select! {
-            _ = sample => {}
+        let counts = tokio::select! {
+            c = sample => c,
             () = stopped(stop.clone()) => return,
+        };
+        // Instances that did not answer keep their last gauges: say so, each period.
+        match counts {
+            Ok(c) => {
+                for e in c.errors {
+                    eprintln!(
+                        "metrics: no counts from {} ({}): gauges kept",
+                        e.backend, e.message
+                    );
+                }
+            }
+            Err(e) => eprintln!("metrics: counts failed: {e}"),
         }
         tokio::select! {
             () = tokio::time::sleep(period) => {}

@@ -228,24 +228,28 @@ fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) 
         "n8n": {"webhookUrl": format!("{}/webhook/orchestrator-test-respond", server.url())}
     })
     .to_string();
-    let out = run(&[
-        "schedule",
-        "outboxed",
-        "--type",
-        "integration",
-        "--options",
-        &options,
-        "--json",
-    ])
-    .output()
-    .expect("schedule");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let id = v["taskId"].as_str().expect("taskId").to_string();
+    // `schedule` in a process of its own: the dispatch is stored, its id printed.
+    let schedule = || {
+        let out = run(&[
+            "schedule",
+            "outboxed",
+            "--type",
+            "integration",
+            "--options",
+            &options,
+            "--json",
+        ])
+        .output()
+        .expect("schedule");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["taskId"].as_str().expect("taskId").to_string()
+    };
+    let id = schedule();
     // `schedule` only stored it: nothing delivers until a dispatcher runs.
     std::thread::sleep(Duration::from_millis(500));
     let out = run(&["status", &id, "--json"]).output().expect("status");
@@ -254,49 +258,19 @@ fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) 
 
     let mut dispatch = run(&["dispatch"]).spawn().expect("dispatch");
     completed(&config, std::slice::from_ref(&id));
-    let pid = dispatch.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = dispatch.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "dispatch did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    terminate(&mut dispatch, Duration::from_secs(10));
+    let status = dispatch.wait().expect("dispatch stopped");
     assert!(status.success(), "{status}");
 
     // `serve` delivers the outbox too: a dispatch stored while no dispatcher ran is
     // delivered once it starts, and SIGTERM stops it with every outcome recorded.
-    let out = run(&[
-        "schedule",
-        "outboxed",
-        "--type",
-        "integration",
-        "--options",
-        &options,
-        "--json",
-    ])
-    .output()
-    .expect("schedule");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    let id = v["taskId"].as_str().expect("taskId").to_string();
+    let id = schedule();
     let mut serve = run(&["serve", "--bind", "127.0.0.1:0"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("serve");
     completed(&config, std::slice::from_ref(&id));
-    let _ = Command::new("kill")
-        .args(["-TERM", &serve.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while serve.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "serve did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    terminate(&mut serve, Duration::from_secs(40));
     let out = serve.wait_with_output().expect("serve stops");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{}: {err}", out.status);
@@ -307,6 +281,18 @@ fn outbox_dispatches_are_delivered_by_orchestrator_dispatch(server: &N8nServer) 
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("appendonly"), "no AOF warning: {text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM `child` and wait until it has exited, at most `limit`.
+fn terminate(child: &mut std::process::Child, limit: Duration) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "{} did not stop", child.id());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// One command to the Redis on `port`; its reply as text.

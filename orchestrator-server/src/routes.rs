@@ -65,8 +65,8 @@ pub(crate) fn router(orch: Orchestrator, config: ServerConfig) -> Router {
         monitors: Arc::new(Semaphore::new(config.max_monitor_requests)),
         config: config.clone(),
     };
-    // Every read but `wait`, which has its own cap, under the request timeout.
-    let timed = Router::new()
+    // Reads under the request timeout (`timed` lets writes and `wait` through).
+    Router::new()
         .route("/v1/tasks", post(create).get(list))
         .route("/v1/tasks:bulk", post(bulk))
         .route("/v1/tasks/{id}", get(status).delete(cancel))
@@ -78,13 +78,11 @@ pub(crate) fn router(orch: Orchestrator, config: ServerConfig) -> Router {
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
         )
+        .route("/v1/tasks/{id}/wait", post(wait))
         .route_layer(axum::middleware::from_fn_with_state(
             config.request_timeout,
             timed,
-        ));
-    Router::new()
-        .merge(timed)
-        .route("/v1/tasks/{id}/wait", post(wait))
+        ))
         .fallback(|| async { Problem::http(StatusCode::NOT_FOUND, "no such route") })
         .with_state(app)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
